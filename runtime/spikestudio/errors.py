@@ -1,0 +1,38 @@
+"""Errors the runtime reports to the user as protocol `error` events instead of tracebacks."""
+
+from __future__ import annotations
+
+
+class SpikeStudioError(Exception):
+    """Base class: `kind` goes into the error event, `hint` tells the user what to do."""
+
+    kind = "internal"
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class ConfigError(SpikeStudioError):
+    """A bad value in the resolved config. `key` is the dotted path, e.g. `model.num_heads`."""
+
+    kind = "config"
+    exit_code = 2
+
+    def __init__(self, key: str, message: str, hint: str | None = None):
+        super().__init__(f"{key}: {message}", hint)
+        self.key = key
+
+
+class DataError(SpikeStudioError):
+    """A missing, truncated or wrong-format dataset file; the message names the file."""
+
+    kind = "data"
+
+
+class EnvironmentProblem(SpikeStudioError):
+    """Something missing from the Python environment (torch, CUDA, ...)."""
+
+    kind = "environment"

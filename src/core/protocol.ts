@@ -1,0 +1,251 @@
+// The two protocols of Spike Studio, in one place:
+//  1. runtime → extension: JSON-lines events on the runtime's stdout (and in DIR/events.jsonl),
+//     runtime ← extension: JSON-lines control messages on the runtime's stdin;
+//  2. extension ↔ webview: postMessage messages.
+// The JSON Schema runtime/spikestudio/schemas/events.schema.json describes the same events; the
+// TypeScript and Python tests both validate real output against it. Extend, don't break: add optional
+// fields or new event types, and bump PROTOCOL_VERSION only for incompatible changes.
+
+export const PROTOCOL_VERSION = 1;
+
+export interface EventBase {
+  v: number;
+  /** wall time, seconds since the epoch */
+  t: number;
+  /** monotonically increasing per run, starting at 0 */
+  seq: number;
+}
+
+export interface GpuInfo {
+  name: string;
+  memory_mb: number;
+  capability?: string;
+}
+
+export interface HelloEvent extends EventBase {
+  type: 'hello';
+  runtime_version: string;
+  python: string;
+  torch: string;
+  device: string; // "cpu" | "cuda:0" | ...
+  gpu: GpuInfo | null;
+  pid: number;
+  run_dir: string;
+}
+
+export type LayerKind = 'conv' | 'bn' | 'lif' | 'ssa' | 'linear' | 'pool' | 'add' | 'mlp' | 'block' | 'other';
+
+export interface LayerInfo {
+  name: string;
+  kind: LayerKind | string;
+  /** shape per time step, without the batch dimension */
+  shape_in?: number[];
+  shape_out?: number[];
+  params: number;
+  flops?: number;
+  spiking?: boolean;
+}
+
+export interface ModelEvent extends EventBase {
+  type: 'model';
+  arch: string;
+  params: number;
+  time_steps: number;
+  num_classes: number;
+  layers: LayerInfo[];
+}
+
+export interface EpochEvent extends EventBase {
+  type: 'epoch';
+  epoch: number; // 1-based
+  epochs: number;
+  steps_per_epoch: number;
+  lr: number;
+}
+
+export interface StepEvent extends EventBase {
+  type: 'step';
+  epoch: number;
+  /** global step, 1-based */
+  step: number;
+  epoch_step: number;
+  steps_per_epoch: number;
+  loss: number;
+  /** training top-1 over the batches since the last step event, 0..1 */
+  acc?: number;
+  lr: number;
+  img_per_s: number;
+  eta_s?: number;
+}
+
+export interface EvalEvent extends EventBase {
+  type: 'eval';
+  epoch: number;
+  step: number;
+  loss: number;
+  /** 0..1 */
+  top1: number;
+  top5: number;
+  samples: number;
+  best_top1: number;
+}
+
+export interface FiringLayer {
+  name: string;
+  /** mean spike rate over all time steps, 0..1 */
+  rate: number;
+  /** rate per time step */
+  per_t?: number[];
+}
+
+export interface FiringEvent extends EventBase {
+  type: 'firing';
+  epoch: number;
+  step: number;
+  split: 'train' | 'eval';
+  layers: FiringLayer[];
+}
+
+export interface AttentionEvent extends EventBase {
+  type: 'attention';
+  epoch: number;
+  step: number;
+  block: number;
+  head: number;
+  time_step: number;
+  sample: number;
+  /** token grid [rows, cols]; the map is N×N with N = rows·cols */
+  grid: [number, number];
+  /** uint8-quantised N×N map, base64, row-major */
+  map_b64: string;
+  scale: number;
+}
+
+export interface EnergyLayer {
+  name: string;
+  sops: number;
+  macs: number;
+  mj: number;
+}
+
+export interface EnergyEvent extends EventBase {
+  type: 'energy';
+  epoch: number;
+  step: number;
+  total_mj: number;
+  convention: string;
+  layers: EnergyLayer[];
+}
+
+export interface CheckpointEvent extends EventBase {
+  type: 'checkpoint';
+  epoch: number;
+  step: number;
+  path: string;
+  kind: 'last' | 'best';
+}
+
+export interface WarningEvent extends EventBase {
+  type: 'warning';
+  message: string;
+  hint?: string;
+}
+
+export type ErrorKind =
+  | 'config'
+  | 'data'
+  | 'environment'
+  | 'nan'
+  | 'oom'
+  | 'internal'
+  | string;
+
+export interface ErrorEvent extends EventBase {
+  type: 'error';
+  kind: ErrorKind;
+  message: string;
+  hint?: string;
+}
+
+export type RunStatus = 'running' | 'completed' | 'stopped' | 'failed';
+
+export interface DoneEvent extends EventBase {
+  type: 'done';
+  status: Exclude<RunStatus, 'running'>;
+  epochs_completed: number;
+  steps: number;
+  best_top1: number | null;
+  duration_s: number;
+  last_checkpoint: string | null;
+}
+
+export type RuntimeEvent =
+  | HelloEvent
+  | ModelEvent
+  | EpochEvent
+  | StepEvent
+  | EvalEvent
+  | FiringEvent
+  | AttentionEvent
+  | EnergyEvent
+  | CheckpointEvent
+  | WarningEvent
+  | ErrorEvent
+  | DoneEvent;
+
+export type RuntimeEventType = RuntimeEvent['type'];
+
+export const RUNTIME_EVENT_TYPES: readonly RuntimeEventType[] = [
+  'hello',
+  'model',
+  'epoch',
+  'step',
+  'eval',
+  'firing',
+  'attention',
+  'energy',
+  'checkpoint',
+  'warning',
+  'error',
+  'done',
+];
+
+/** Control lines written to the runtime's stdin, one JSON object per line. */
+export type ControlMessage =
+  | { type: 'stop' }
+  | { type: 'probe'; sample: number };
+
+// ---------------------------------------------------------------------------------------------
+// extension ↔ webview
+
+export interface RunSummary {
+  id: string;
+  name: string;
+  status: RunStatus;
+  dir: string;
+  bestTop1: number | null;
+}
+
+/** host → webview */
+export type HostToWebview =
+  | { type: 'init'; v: number; runs: RunSummary[]; events: Record<string, RuntimeEvent[]> }
+  | { type: 'events'; runId: string; events: RuntimeEvent[] }
+  | { type: 'runStatus'; run: RunSummary }
+  | { type: 'theme' };
+
+/** webview → host */
+export type WebviewToHost =
+  | { type: 'ready'; v: number }
+  | { type: 'stop'; runId: string }
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string };
+
+export function isRuntimeEvent(value: unknown): value is RuntimeEvent {
+  if (typeof value !== 'object' || value === null) return false;
+  const e = value as Record<string, unknown>;
+  return (
+    typeof e.type === 'string' &&
+    typeof e.v === 'number' &&
+    typeof e.seq === 'number' &&
+    typeof e.t === 'number'
+  );
+}
