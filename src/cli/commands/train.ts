@@ -1,0 +1,136 @@
+// spike-studio train FILE [--python P] [--runs-dir D] [--verbose]
+
+import * as path from 'node:path';
+import type { ResolvedConfig } from '../../core/config';
+import type { DoneEvent, ErrorEvent } from '../../core/protocol';
+import { createRun, type CreatedRun } from '../../core/runs';
+import { type DoctorReport, findPython, runDoctor, startTraining, type TrainingProcess } from '../../core/runtime';
+import { parseArgs, UsageError } from '../args';
+import { type CliContext, println } from '../context';
+import { formatDuration, formatPercent } from '../format';
+import { TrainingProgress } from '../progress';
+import { loadAndReport } from './load';
+
+export const TRAIN_USAGE = 'spike-studio train FILE [--python P] [--runs-dir D] [--verbose]   train a config with a live progress bar';
+
+const FATAL_DOCTOR_PROBLEMS = /python-missing|doctor-failed|torch|numpy|python-version/i;
+const STDERR_TAIL_LINES = 15;
+
+interface RunOutcome {
+  done: DoneEvent | null;
+  error: ErrorEvent | null;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderrTail: string[];
+  wallSeconds: number;
+}
+
+function reportDoctor(ctx: CliContext, report: DoctorReport): boolean {
+  const fatal = report.torch === null || report.problems.some((p) => FATAL_DOCTOR_PROBLEMS.test(p.kind));
+  for (const problem of report.problems) {
+    println(ctx.stderr, `${fatal ? 'error' : 'warning'}: ${problem.message}`);
+    if (problem.hint) println(ctx.stderr, `  fix: ${problem.hint}`);
+  }
+  return !fatal;
+}
+
+function installStopOnCtrlC(proc: TrainingProcess, progress: TrainingProgress): () => void {
+  let presses = 0;
+  const onSigint = () => {
+    presses++;
+    if (presses === 1) {
+      progress.println('stopping after this step and saving a checkpoint… (Ctrl-C again to kill)');
+      proc.stop();
+    } else {
+      progress.println('killing the training process');
+      proc.kill('SIGKILL');
+    }
+  };
+  process.on('SIGINT', onSigint);
+  return () => process.off('SIGINT', onSigint);
+}
+
+function keepTail(lines: string[], text: string): void {
+  lines.push(...text.split('\n').filter((l) => l.trim() !== ''));
+  if (lines.length > STDERR_TAIL_LINES) lines.splice(0, lines.length - STDERR_TAIL_LINES);
+}
+
+async function watchTraining(ctx: CliContext, proc: TrainingProcess, verbose: boolean): Promise<RunOutcome> {
+  const progress = new TrainingProgress(ctx.stderr);
+  const started = Date.now();
+  const outcome: RunOutcome = { done: null, error: null, code: null, signal: null, stderrTail: [], wallSeconds: 0 };
+  proc.onEvent((event) => {
+    progress.handle(event);
+    if (event.type === 'done') outcome.done = event;
+    if (event.type === 'error') outcome.error = event;
+  });
+  proc.onStrayOutput((line) => progress.println(`[runtime stdout] ${line}`));
+  proc.onStderr((text) => {
+    keepTail(outcome.stderrTail, text);
+    if (verbose) progress.println(text.replace(/\n$/, ''));
+  });
+  const removeHandler = installStopOnCtrlC(proc, progress);
+  const { code, signal } = await proc.exited;
+  removeHandler();
+  progress.finish();
+  return { ...outcome, code, signal, wallSeconds: (Date.now() - started) / 1000 };
+}
+
+function printSummary(ctx: CliContext, run: CreatedRun, outcome: RunOutcome): void {
+  const status = outcome.done?.status ?? 'failed';
+  const duration = outcome.done?.duration_s ?? outcome.wallSeconds;
+  println(ctx.stdout, `${status === 'failed' ? '✗' : '✓'} run ${run.id}: ${status}`);
+  println(ctx.stdout, `  best top-1  ${formatPercent(outcome.done?.best_top1 ?? null, 2)}`);
+  println(ctx.stdout, `  duration    ${formatDuration(duration)}`);
+  if (outcome.done?.last_checkpoint) println(ctx.stdout, `  checkpoint  ${outcome.done.last_checkpoint}`);
+  println(ctx.stdout, `  run dir     ${run.dir}`);
+}
+
+function printFailure(ctx: CliContext, run: CreatedRun, outcome: RunOutcome): void {
+  if (outcome.error) {
+    println(ctx.stderr, `error (${outcome.error.kind}): ${outcome.error.message}`);
+    if (outcome.error.hint) println(ctx.stderr, `  hint: ${outcome.error.hint}`);
+    return;
+  }
+  const how = outcome.signal ? `was killed by ${outcome.signal}` : `exited with code ${outcome.code}`;
+  println(ctx.stderr, `error: the training process ${how} without reporting an error. Last lines of its stderr:`);
+  for (const line of outcome.stderrTail) println(ctx.stderr, `  ${line}`);
+  println(ctx.stderr, `  (full log: ${path.join(run.dir, 'stderr.log')})`);
+}
+
+function exitCodeOf(outcome: RunOutcome): number {
+  const status = outcome.done?.status;
+  if (status === 'completed' || status === 'stopped') return 0;
+  return outcome.code && outcome.code > 0 ? outcome.code : 1;
+}
+
+async function train(ctx: CliContext, resolved: ResolvedConfig, options: { python?: string; runsDir?: string; verbose: boolean }): Promise<number> {
+  const python = findPython({ configured: options.python, cwd: ctx.cwd, mode: 'cli', env: ctx.env });
+  const report = await runDoctor(python.path, ctx.runtimeRoot, { env: ctx.env });
+  if (!reportDoctor(ctx, report)) return 1;
+  const runsDir = options.runsDir ? path.resolve(ctx.cwd, options.runsDir) : undefined;
+  const run = createRun(ctx.cwd, resolved, undefined, { runsDir });
+  println(ctx.stderr, `run ${run.id} · python ${python.path} (${python.source}) · ${run.dir}`);
+  const proc = startTraining({
+    python: python.path,
+    runtimeRoot: ctx.runtimeRoot,
+    resolvedConfigPath: run.configPath,
+    runDir: run.dir,
+    cwd: ctx.cwd,
+    env: ctx.env,
+    detached: true,
+  });
+  const outcome = await watchTraining(ctx, proc, options.verbose);
+  if (exitCodeOf(outcome) !== 0) printFailure(ctx, run, outcome);
+  printSummary(ctx, run, outcome);
+  return exitCodeOf(outcome);
+}
+
+export async function trainCommand(ctx: CliContext, argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { valueOptions: ['python', 'runs-dir'], flags: ['verbose'] });
+  if (args.flags.has('help')) return println(ctx.stdout, TRAIN_USAGE), 0;
+  if (args.positionals.length !== 1) throw new UsageError('train needs exactly one FILE');
+  const loaded = loadAndReport(ctx, args.positionals[0], ctx.stderr);
+  if (!loaded.resolved) return 1;
+  return train(ctx, loaded.resolved, { python: args.options.python, runsDir: args.options['runs-dir'], verbose: args.flags.has('verbose') });
+}

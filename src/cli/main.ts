@@ -1,0 +1,57 @@
+// spike-studio: validate | train | runs | describe, on the same src/core as the extension.
+
+import { UsageError } from './args';
+import { describeCommand, DESCRIBE_USAGE } from './commands/describe';
+import { runsCommand } from './commands/runs';
+import { trainCommand, TRAIN_USAGE } from './commands/train';
+import { validateCommand, VALIDATE_USAGE } from './commands/validate';
+import { type CliContext, defaultContext, println } from './context';
+
+const USAGE = [
+  'usage:',
+  `  ${VALIDATE_USAGE}`,
+  `  ${TRAIN_USAGE}`,
+  '  spike-studio runs [--json]   list the runs of this folder (.spike-studio/runs)',
+  `  ${DESCRIBE_USAGE}`,
+].join('\n');
+
+type Command = (ctx: CliContext, argv: string[]) => number | Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  validate: validateCommand,
+  train: trainCommand,
+  runs: runsCommand,
+  describe: describeCommand,
+};
+
+export async function runCli(argv: string[], ctx: CliContext = defaultContext()): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    println(name ? ctx.stdout : ctx.stderr, USAGE);
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    println(ctx.stderr, `spike-studio: unknown command "${name}"\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await command(ctx, rest);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    println(ctx.stderr, `spike-studio ${name}: ${error.message}\n${USAGE}`);
+    return 2;
+  }
+}
+
+if (require.main === module) {
+  runCli(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`spike-studio: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exitCode = 70;
+    },
+  );
+}

@@ -1,0 +1,134 @@
+// The live training display: one line redrawn in place on a TTY, plain periodic lines otherwise.
+
+import type { EvalEvent, RuntimeEvent, StepEvent } from '../core/protocol';
+import { bar, formatCount, formatDuration, formatLoss, formatPercent } from './format';
+
+export interface ProgressOutput {
+  write(text: string): unknown;
+  isTTY?: boolean;
+  columns?: number;
+}
+
+export interface ProgressOptions {
+  /** non-TTY: at most one progress line per this many ms (default 10 s) */
+  plainIntervalMs?: number;
+  now?: () => number;
+}
+
+const CLEAR_LINE = '\r\x1b[2K';
+
+export class TrainingProgress {
+  private epoch = 0;
+  private epochs = 0;
+  private stepsPerEpoch = 0;
+  private epochStep = 0;
+  private lastStep: StepEvent | null = null;
+  private lastEval: EvalEvent | null = null;
+  private liveLineShown = false;
+  private lastPlainAt = -Infinity;
+  private readonly now: () => number;
+  readonly startedAt: number;
+
+  constructor(
+    private readonly out: ProgressOutput,
+    private readonly options: ProgressOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.startedAt = this.now();
+  }
+
+  get bestTop1(): number | null {
+    return this.lastEval?.best_top1 ?? null;
+  }
+
+  handle(event: RuntimeEvent): void {
+    switch (event.type) {
+      case 'hello':
+        return this.println(`runtime ${event.runtime_version} · python ${event.python} · torch ${event.torch} · device ${event.device}${event.gpu ? ` (${event.gpu.name})` : ''}`);
+      case 'model':
+        return this.println(`model ${event.arch} · ${formatCount(event.params)} params · T=${event.time_steps} · ${event.num_classes} classes`);
+      case 'epoch':
+        this.epoch = event.epoch;
+        this.epochs = event.epochs;
+        this.stepsPerEpoch = event.steps_per_epoch;
+        this.epochStep = 0;
+        return this.redraw(true);
+      case 'step':
+        this.lastStep = event;
+        this.epochStep = event.epoch_step;
+        this.stepsPerEpoch = event.steps_per_epoch;
+        return this.redraw(false);
+      case 'eval':
+        this.lastEval = event;
+        return this.println(`epoch ${event.epoch}/${this.epochs || '?'} eval: top-1 ${formatPercent(event.top1)} · top-5 ${formatPercent(event.top5)} · loss ${formatLoss(event.loss)} · best ${formatPercent(event.best_top1)}`);
+      case 'warning':
+        return this.println(`warning: ${event.message}${event.hint ? `\n  hint: ${event.hint}` : ''}`);
+      case 'error':
+        return this.println(`error (${event.kind}): ${event.message}${event.hint ? `\n  hint: ${event.hint}` : ''}`);
+      default:
+        return;
+    }
+  }
+
+  /** Prints a line above the live line. */
+  println(text: string): void {
+    this.clearLiveLine();
+    this.out.write(text + '\n');
+    if (this.out.isTTY && (this.epoch > 0 || this.lastStep)) this.redraw(true);
+  }
+
+  /** Removes the live line (before the final summary). */
+  finish(): void {
+    this.clearLiveLine();
+  }
+
+  /** The live status line's text. */
+  statusLine(): string {
+    const s = this.lastStep;
+    const epochStep = this.epochStep;
+    const fraction = this.stepsPerEpoch > 0 ? epochStep / this.stepsPerEpoch : 0;
+    const parts = [
+      `epoch ${this.epoch || s?.epoch || 0}/${this.epochs || '?'}`,
+      `${bar(fraction, 20)} ${epochStep}/${this.stepsPerEpoch || '?'}`,
+      `step ${s?.step ?? 0}`,
+      `loss ${formatLoss(s?.loss)}`,
+      `acc ${formatPercent(s?.acc)}`,
+      `top-1 ${formatPercent(this.lastEval?.top1)}`,
+      `${s ? formatCount(s.img_per_s) : '--'} img/s`,
+      `ETA ${formatDuration(this.etaSeconds())}`,
+    ];
+    return parts.join(' │ ');
+  }
+
+  private etaSeconds(): number | null {
+    const s = this.lastStep;
+    if (!s) return null;
+    if (s.eta_s !== undefined) return s.eta_s;
+    const totalSteps = (this.epochs || s.epoch) * s.steps_per_epoch;
+    const elapsed = (this.now() - this.startedAt) / 1000;
+    return s.step > 0 ? (elapsed / s.step) * Math.max(0, totalSteps - s.step) : null;
+  }
+
+  private redraw(force: boolean): void {
+    if (this.out.isTTY) {
+      this.out.write(CLEAR_LINE + this.fitToWidth(this.statusLine()));
+      this.liveLineShown = true;
+      return;
+    }
+    const interval = this.options.plainIntervalMs ?? 10_000;
+    if (!force && this.now() - this.lastPlainAt < interval) return;
+    if (!this.lastStep && !force) return;
+    this.lastPlainAt = this.now();
+    this.out.write(this.statusLine() + '\n');
+  }
+
+  private fitToWidth(line: string): string {
+    const width = this.out.columns ?? 120;
+    return line.length <= width - 1 ? line : line.slice(0, Math.max(10, width - 2)) + '…';
+  }
+
+  private clearLiveLine(): void {
+    if (this.out.isTTY && this.liveLineShown) this.out.write(CLEAR_LINE);
+    this.liveLineShown = false;
+  }
+}

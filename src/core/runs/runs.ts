@@ -1,0 +1,196 @@
+// Run directories: <workspace>/.spike-studio/runs/<YYYYMMDD-HHMMSS-name>[-N]/ (contracts §3).
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { ResolvedConfig } from '../config/definition';
+import type { RunStatus, RuntimeEvent } from '../protocol';
+import { readEvents, type RunEventSummary, summarizeRun } from './events';
+
+export const RUNS_SUBDIR = path.join('.spike-studio', 'runs');
+export const RESOLVED_CONFIG_FILE = 'config.resolved.json';
+export const EVENTS_FILE = 'events.jsonl';
+export const STDERR_FILE = 'stderr.log';
+
+export interface CreatedRun {
+  id: string;
+  dir: string;
+  /** absolute path of config.resolved.json */
+  configPath: string;
+  eventsPath: string;
+}
+
+export interface CreateRunOptions {
+  /** the clock (tests) */
+  now?: Date;
+  /** runs folder (default <workspace>/.spike-studio/runs) */
+  runsDir?: string;
+}
+
+export function runsDirOf(workspaceRoot: string): string {
+  return path.join(workspaceRoot, RUNS_SUBDIR);
+}
+
+function twoDigits(n: number): string {
+  return String(n).padStart(2, '0');
+}
+
+/** YYYYMMDD-HHMMSS in local time. */
+export function runTimestamp(date: Date): string {
+  const day = `${date.getFullYear()}${twoDigits(date.getMonth() + 1)}${twoDigits(date.getDate())}`;
+  const time = `${twoDigits(date.getHours())}${twoDigits(date.getMinutes())}${twoDigits(date.getSeconds())}`;
+  return `${day}-${time}`;
+}
+
+/** A name safe in a folder name: letters, digits, ".", "_", "-". */
+export function slugifyRunName(name: string): string {
+  const slug = name.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+|-+$/g, '');
+  return slug.slice(0, 60) || 'run';
+}
+
+/** Writes a file so that readers see either nothing or the whole content: temp file + rename. */
+export function writeFileAtomic(file: string, content: string): void {
+  const temp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  try {
+    fs.writeFileSync(temp, content, { flag: 'wx' });
+    fs.renameSync(temp, file);
+  } catch (error) {
+    fs.rmSync(temp, { force: true });
+    throw error;
+  }
+}
+
+/** Makes a new folder named base, base-2, base-3, … whichever is free first; returns its name. */
+function makeUniqueDir(parent: string, base: string): string {
+  for (let n = 1; ; n++) {
+    const id = n === 1 ? base : `${base}-${n}`;
+    try {
+      fs.mkdirSync(path.join(parent, id));
+      return id;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+}
+
+/** Creates the run directory and writes config.resolved.json (atomically). */
+export function createRun(workspaceRoot: string, resolved: ResolvedConfig, name?: string, options: CreateRunOptions = {}): CreatedRun {
+  const runsDir = options.runsDir ?? runsDirOf(workspaceRoot);
+  fs.mkdirSync(runsDir, { recursive: true });
+  const base = `${runTimestamp(options.now ?? new Date())}-${slugifyRunName(name ?? resolved.name)}`;
+  const id = makeUniqueDir(runsDir, base);
+  const dir = path.join(runsDir, id);
+  const configPath = path.join(dir, RESOLVED_CONFIG_FILE);
+  writeFileAtomic(configPath, JSON.stringify(resolved, null, 2) + '\n');
+  return { id, dir, configPath, eventsPath: path.join(dir, EVENTS_FILE) };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface RunInfo {
+  id: string;
+  /** the resolved config's name (or the id when unreadable) */
+  name: string;
+  dir: string;
+  status: RunStatus;
+  bestTop1: number | null;
+  /** ms since the epoch: the hello event, else the folder's creation */
+  startedAt: number | null;
+  lastEvent: RuntimeEvent | null;
+  /** seconds */
+  durationS: number | null;
+  epochsCompleted: number;
+  epochs: number | null;
+  eventCount: number;
+  skippedLines: number;
+  /** the runtime's error, if it reported one */
+  error: { kind: string; message: string; hint?: string } | null;
+  /** the .spike.yaml the run came from */
+  source: string | null;
+  summary: RunEventSummary;
+}
+
+export interface ListRunsOptions {
+  /** whether a process is alive (default: process.kill(pid, 0)) */
+  isAlive?: (pid: number) => boolean;
+  /** how long a run without events counts as starting (running) after its folder was made (default 60 s) */
+  startupGraceMs?: number;
+  now?: () => number;
+  runsDir?: string;
+}
+
+export function defaultIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function readResolvedConfig(dir: string): Partial<ResolvedConfig> | null {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, RESOLVED_CONFIG_FILE), 'utf8')) as Partial<ResolvedConfig>;
+  } catch {
+    return null;
+  }
+}
+
+function folderBirthMs(dir: string): number | null {
+  try {
+    const stat = fs.statSync(dir);
+    return stat.birthtimeMs || stat.mtimeMs;
+  } catch {
+    return null;
+  }
+}
+
+/** contracts §3: a `done` event decides; otherwise running while the process lives, else failed. */
+export function deriveStatus(summary: RunEventSummary, createdMs: number | null, options: ListRunsOptions = {}): RunStatus {
+  if (summary.doneStatus) return summary.doneStatus;
+  if (summary.pid !== null) return (options.isAlive ?? defaultIsAlive)(summary.pid) ? 'running' : 'failed';
+  const now = (options.now ?? Date.now)();
+  const grace = options.startupGraceMs ?? 60_000;
+  return createdMs !== null && now - createdMs < grace ? 'running' : 'failed';
+}
+
+/** Reads one run directory. */
+export function readRun(dir: string, options: ListRunsOptions = {}): RunInfo {
+  const { events, skipped } = readEvents(path.join(dir, EVENTS_FILE));
+  const summary = summarizeRun(events);
+  const config = readResolvedConfig(dir);
+  const createdMs = folderBirthMs(dir);
+  const id = path.basename(dir);
+  const error = summary.error ? { kind: summary.error.kind, message: summary.error.message, hint: summary.error.hint } : null;
+  return {
+    id,
+    name: typeof config?.name === 'string' ? config.name : id,
+    dir,
+    status: deriveStatus(summary, createdMs, options),
+    bestTop1: summary.bestTop1,
+    startedAt: summary.startedAt !== null ? summary.startedAt * 1000 : createdMs,
+    lastEvent: summary.lastEvent,
+    durationS: summary.durationS,
+    epochsCompleted: summary.epochsCompleted,
+    epochs: summary.epochs ?? (typeof config?.train?.epochs === 'number' ? config.train.epochs : null),
+    eventCount: events.length,
+    skippedLines: skipped,
+    error,
+    source: typeof config?.source === 'string' ? config.source : null,
+    summary,
+  };
+}
+
+/** Every run of a workspace, newest first. A missing runs folder gives []. */
+export function listRuns(workspaceRoot: string, options: ListRunsOptions = {}): RunInfo[] {
+  const runsDir = options.runsDir ?? runsDirOf(workspaceRoot);
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(runsDir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  return entries
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => readRun(path.join(runsDir, entry.name), options))
+    .sort((a, b) => (b.startedAt ?? 0) - (a.startedAt ?? 0) || b.id.localeCompare(a.id));
+}

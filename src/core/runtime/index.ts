@@ -1,0 +1,4 @@
+export * from './python';
+export * from './doctor';
+export * from './process';
+export * from './jsonlines';

@@ -1,0 +1,190 @@
+// src/core/arch agrees with the runtime: for every preset of presets.json (plus a few extra shapes), predictModel
+// gives exactly the layer list `spikestudio.describe.describe_model` observes in a real forward (names, kinds,
+// shapes, params, flops, spiking flags). The runtime is run ONCE, in one process, for all model sections; its
+// output is cached in .tmp/arch-describe/<hash of the runtime sources + cases>.json (CI starts without the cache).
+
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  denseFlops,
+  estimateEnergy,
+  estimateTrainingMemory,
+  largestBatchThatFits,
+  type ModelPrediction,
+  type ModelShapeInput,
+  poolingFactor,
+  predictModel,
+  tokenCount,
+} from '../../src/core/arch';
+import { REPO_ROOT } from './helpers';
+
+const PRESETS_FILE = path.join(REPO_ROOT, 'runtime', 'spikestudio', 'presets', 'presets.json');
+const PYTHON = path.join(REPO_ROOT, '.venv', 'bin', 'python');
+const PRESETS: Record<string, { model: ModelShapeInput; paper?: { params?: number } }> = JSON.parse(fs.readFileSync(PRESETS_FILE, 'utf8'));
+
+/** Extra shapes beyond the presets: dead modules, odd image sides, non-square images, fractional mlp_ratio. */
+const EXTRA_CASES: Record<string, ModelShapeInput> = {
+  'spikformer cifar compat': { arch: 'spikformer', variant: 'cifar', embed_dim: 32, num_heads: 2, depth: 2, in_channels: 3, img_size: 32, reference_compat: true },
+  'spikformer imagenet compat, odd side': { arch: 'spikformer', variant: 'imagenet', embed_dim: 32, num_heads: 4, depth: 1, in_channels: 3, img_size: 37, reference_compat: true },
+  'spikformer dvs compat (pos_embed)': { arch: 'spikformer', variant: 'dvs', embed_dim: 32, num_heads: 4, depth: 2, time_steps: 3, in_channels: 2, img_size: 48, reference_compat: true },
+  'spikingformer compat, non-square': { arch: 'spikingformer', variant: 'cifar', embed_dim: 48, num_heads: 3, depth: 1, in_channels: 3, img_size: [24, 36], reference_compat: true },
+  'spikingformer mlp_ratio 2.5, T=1': { arch: 'spikingformer', variant: 'imagenet', embed_dim: 40, num_heads: 5, depth: 1, mlp_ratio: 2.5, time_steps: 1, in_channels: 1, num_classes: 3, img_size: 30 },
+  'spikformer N < d (2 tokens)': { arch: 'spikformer', variant: 'cifar', embed_dim: 64, num_heads: 1, depth: 1, in_channels: 1, img_size: [8, 4] },
+};
+
+function allCases(): Record<string, ModelShapeInput> {
+  const cases: Record<string, ModelShapeInput> = {};
+  for (const [name, preset] of Object.entries(PRESETS)) cases[name] = preset.model;
+  return { ...cases, ...EXTRA_CASES };
+}
+
+const DESCRIBE_SCRIPT = `
+import json, sys
+import torch
+torch.set_num_threads(2)
+from spikestudio.describe import describe_model
+cases = json.load(sys.stdin)
+seen, out = {}, {}
+for name, model in cases.items():
+    key = json.dumps(model, sort_keys=True)
+    if key not in seen:
+        seen[key] = describe_model(model)
+    out[name] = seen[key]
+json.dump(out, sys.stdout)
+`;
+
+function runtimeSourcesHash(cases: unknown): string {
+  const hash = createHash('sha256').update(DESCRIBE_SCRIPT).update(JSON.stringify(cases));
+  const walk = (dir: string): void => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory() && entry.name !== '__pycache__') walk(full);
+      else if (entry.isFile() && entry.name.endsWith('.py')) hash.update(full).update(fs.readFileSync(full));
+    }
+  };
+  walk(path.join(REPO_ROOT, 'runtime', 'spikestudio'));
+  return hash.digest('hex').slice(0, 16);
+}
+
+function describeWithRuntime(cases: Record<string, ModelShapeInput>): Record<string, ModelPrediction> {
+  const cacheDir = path.join(REPO_ROOT, '.tmp', 'arch-describe');
+  const cacheFile = path.join(cacheDir, `${runtimeSourcesHash(cases)}.json`);
+  if (fs.existsSync(cacheFile)) return JSON.parse(fs.readFileSync(cacheFile, 'utf8'));
+  if (!fs.existsSync(PYTHON)) {
+    throw new Error(`arch.test: ${PYTHON} is missing. Create it (scripts/setup.sh test, or python3 -m venv .venv && .venv/bin/pip install torch numpy); this test does not skip.`);
+  }
+  const result = spawnSync(PYTHON, ['-c', DESCRIBE_SCRIPT], {
+    input: JSON.stringify(cases),
+    env: { ...process.env, PYTHONPATH: path.join(REPO_ROOT, 'runtime') + (process.env.PYTHONPATH ? path.delimiter + process.env.PYTHONPATH : '') },
+    maxBuffer: 256 * 1024 * 1024,
+    encoding: 'utf8',
+  });
+  if (result.status !== 0) throw new Error(`describe failed (exit ${result.status}): ${result.error ?? ''}\n${result.stderr}`);
+  const out = JSON.parse(result.stdout);
+  fs.mkdirSync(cacheDir, { recursive: true });
+  fs.writeFileSync(cacheFile, JSON.stringify(out));
+  return out;
+}
+
+describe('arch: predictModel matches `spikestudio describe`', function () {
+  this.timeout(900_000);
+  const cases = allCases();
+  let described: Record<string, ModelPrediction> = {};
+
+  before(() => {
+    described = describeWithRuntime(cases);
+  });
+
+  for (const [name, model] of Object.entries(cases)) {
+    it(name, () => {
+      const want = described[name];
+      assert.ok(want, `no describe output for ${name}`);
+      const got = predictModel(model);
+      assert.deepEqual(
+        got.layers.map((l) => l.name),
+        want.layers.map((l) => l.name),
+        'layer names/order',
+      );
+      want.layers.forEach((w, i) => assert.deepEqual(got.layers[i], w, `layer ${w.name}`));
+      assert.equal(got.params, want.params, 'params');
+      assert.equal(got.time_steps, want.time_steps);
+      assert.equal(got.num_classes, want.num_classes);
+      assert.deepEqual(got.token_grid, want.token_grid);
+      assert.equal(got.arch, want.arch);
+    });
+  }
+});
+
+describe('arch: derived numbers', () => {
+  const mnist = predictModel(PRESETS['spikformer-tiny/mnist'].model);
+
+  it('tokens, pooling factors', () => {
+    assert.equal(tokenCount(mnist), 49);
+    assert.equal(poolingFactor('cifar'), 4);
+    assert.equal(poolingFactor('imagenet'), 16);
+    assert.equal(poolingFactor('dvs'), 16);
+    assert.equal(tokenCount(predictModel(PRESETS['spikingformer-8-512/imagenet'].model)), 196);
+  });
+
+  it('parameter counts are close to the papers’ rows', () => {
+    for (const [name, preset] of Object.entries(PRESETS)) {
+      const paper = preset.paper?.params;
+      if (!paper) continue;
+      const got = predictModel(preset.model).params;
+      assert.ok(Math.abs(got - paper) / paper < 0.05, `${name}: ${got} vs paper ${paper}`);
+    }
+  });
+
+  it('dense FLOPs: total = T × per step, except the head (once)', () => {
+    const f = denseFlops(mnist);
+    const head = mnist.layers.find((l) => l.name === 'head')?.flops ?? 0;
+    assert.equal(f.total, (f.perStep - head) * 4 + head);
+    assert.equal(f.perStep, mnist.layers.reduce((s, l) => s + l.flops, 0));
+  });
+
+  it('energy: first conv is MAC × T; spec §3.5 worked check (Spikingformer-8-512 first conv 346,816,512 MACs)', () => {
+    const p = predictModel(PRESETS['spikingformer-8-512/imagenet'].model);
+    const stem = p.layers.find((l) => l.name === 'tokenizer.stem.conv');
+    assert.ok(stem);
+    assert.equal(stem.flops * 4, 346_816_512);
+    const e = estimateEnergy(p, { rate: 0 });
+    const head = p.layers.find((l) => l.name === 'head');
+    assert.ok(head);
+    assert.equal(e.macs, 4 * stem.flops + head.flops); // the head runs once, on the time-averaged features
+    assert.equal(e.sops, 0);
+    // the log: 0.3473 G MACs (first conv + head)
+    assert.ok(Math.abs(e.macs / 1e9 - 0.3473) < 0.001, String(e.macs));
+    const nominal = estimateEnergy(p);
+    assert.ok(nominal.sops > 0 && nominal.energy_mj > e.energy_mj);
+    // a measured rate overrides the nominal one for the layers it feeds
+    const hot = estimateEnergy(p, { rates: { 'blocks.0.mlp.fc2_lif': 0.9 } });
+    assert.ok(hot.sops > nominal.sops);
+  });
+
+  it('energy at the spec’s rates is in the papers’ range (Spikingformer-8-512: 7.46 mJ)', () => {
+    const p = predictModel(PRESETS['spikingformer-8-512/imagenet'].model);
+    const e = estimateEnergy(p);
+    assert.ok(e.energy_mj > 2 && e.energy_mj < 20, String(e.energy_mj));
+  });
+
+  it('training memory grows linearly with the batch; the largest fitting batch fits', () => {
+    const p = predictModel(PRESETS['spikingformer-2-256-t16/cifar10-dvs'].model);
+    const m16 = estimateTrainingMemory(p, 16, { amp: 'fp16' });
+    const m32 = estimateTrainingMemory(p, 32, { amp: 'fp16' });
+    assert.ok(Math.abs(m32.activations_mb - 2 * m16.activations_mb) < 1e-6);
+    // calibration point: the published log peaks at 3.4 GB (spec §3.4)
+    assert.ok(m16.total_mb > 2000 && m16.total_mb < 5000, String(m16.total_mb));
+    const b = largestBatchThatFits(p, 8000, { amp: 'fp16' });
+    assert.ok(estimateTrainingMemory(p, b, { amp: 'fp16' }).total_mb <= 8000);
+    assert.ok(estimateTrainingMemory(p, b + 1, { amp: 'fp16' }).total_mb > 8000);
+  });
+
+  it('rejects what the runtime rejects, naming the key', () => {
+    assert.throws(() => predictModel({ embed_dim: 66 }), /model\.embed_dim/);
+    assert.throws(() => predictModel({ embed_dim: 64, num_heads: 3 }), /model\.num_heads/);
+    assert.throws(() => predictModel({ arch: 'vit' }), /model\.arch/);
+  });
+});
