@@ -1,0 +1,143 @@
+"""Building blocks shared by the spiking transformers.
+
+Layouts used inside the models (B = batch, T = time steps):
+
+* conv layout   (T*B, C, H, W)  -- Conv2d / BatchNorm2d / MaxPool2d
+* token layout  (T*B, N, D)     -- Linear (= 1x1 conv / k=1 Conv1d of the references) and :class:`TokenBN`
+* time layout   (T, B, ...)     -- :class:`~spikestudio.neurons.LIF`, residual streams, blocks
+
+`describe_kind` on a module class tells ``spikestudio.describe`` what to call it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from spikestudio.neurons import LIF
+
+
+def make_lif(neuron: dict, **overrides) -> LIF:
+    """A LIF from the resolved `model.neuron` dict, with per-layer overrides (e.g. v_threshold=0.5)."""
+    kw = dict(
+        tau=neuron["tau"],
+        v_threshold=neuron["v_threshold"],
+        v_reset=neuron["v_reset"],
+        detach_reset=neuron["detach_reset"],
+        surrogate=neuron["surrogate"],
+        alpha=neuron["alpha"],
+        decay_input=neuron.get("decay_input", True),
+    )
+    kw.update(overrides)
+    return LIF(**kw)
+
+
+class TokenBN(nn.BatchNorm1d):
+    """BatchNorm over the last (channel) dimension of a (..., D) tensor: statistics per channel over every other
+    position -- the same numbers as the references' BatchNorm1d on (T*B, D, N) and BatchNorm2d on (T*B, D, H, W).
+    Parameter and buffer names are BatchNorm1d's, so reference state_dicts load unchanged."""
+
+    describe_kind = "bn"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        shape = x.shape
+        return super().forward(x.reshape(-1, shape[-1])).reshape(shape)
+
+
+class SpikeAdd(nn.Module):
+    """Residual addition (a module only so that describe/probes can see it)."""
+
+    describe_kind = "add"
+
+    def __init__(self, time_layout: bool = True):
+        super().__init__()
+        self.time_layout = time_layout  # (T, B, ...) operands; False: (T*B, ...)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a + b
+
+
+class TokenTimeMean(nn.Module):
+    """Head pooling: (T, B, N, D) -> mean over tokens -> (T, B, D); -> mean over T -> (B, D) unless per_step."""
+
+    describe_kind = "pool"
+
+    def forward(self, x: torch.Tensor, per_step: bool = False) -> torch.Tensor:
+        x = x.mean(2)
+        return x if per_step else x.mean(0)
+
+
+def maxpool() -> nn.MaxPool2d:
+    return nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+
+
+def pooled(n: int) -> int:
+    """Output side of MaxPool2d(3, 2, 1)."""
+    return (n - 1) // 2 + 1
+
+
+def trunc_normal_init(module: nn.Module, std: float = 0.02) -> None:
+    """timm's init for Linear: trunc-normal(std) weight (cut at +-2 absolute), zero bias."""
+    nn.init.trunc_normal_(module.weight, std=std, a=-2.0, b=2.0)
+    if getattr(module, "bias", None) is not None:
+        nn.init.zeros_(module.bias)
+
+
+def default_linear_init(module: nn.Linear) -> None:
+    """PyTorch's default Linear init (identical in distribution to a k=1 Conv1d's / 1x1 Conv2d's)."""
+    module.reset_parameters()
+
+
+def to_time(x: torch.Tensor, T: int) -> torch.Tensor:
+    """(T*B, ...) -> (T, B, ...)"""
+    return x.reshape(T, x.shape[0] // T, *x.shape[1:])
+
+
+def from_time(x: torch.Tensor) -> torch.Tensor:
+    """(T, B, ...) -> (T*B, ...)"""
+    return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
+
+
+def prepare_input(x: torch.Tensor, time_steps: int):
+    """Returns (x, static): static images (B, C, H, W) are returned as they are (the first conv runs once and is
+    repeated over T, which gives exactly the reference's repeated-input result); frames (B, T, C, H, W) become
+    (T, B, C, H, W)."""
+    if x.dim() == 4:
+        return x, True
+    if x.dim() == 5:
+        return x.transpose(0, 1), False
+    raise ValueError(f"expected input (B, C, H, W) or (B, T, C, H, W), got shape {tuple(x.shape)}")
+
+
+def attention_product(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
+    """Y = Q K^T V * s for binary Q, K, V of shape (..., N, d). The cheaper association is used (Q (K^T V) when
+    N > d); with binary inputs the sums are integers, so both orders give identical results in float32."""
+    n, d = q.shape[-2], q.shape[-1]
+    if n > d:
+        y = q @ (k.transpose(-2, -1) @ v)
+    else:
+        y = (q @ k.transpose(-2, -1)) @ v
+    return y * scale
+
+
+class AttentionProbeMixin:
+    """SSA modules call ``self._attn_probe(self, q, k)`` when a recorder is attached (class default: None)."""
+
+    _attn_probe = None
+    describe_kind = "ssa"
+    time_layout = True
+
+
+def token_grid_after(img_size, pools) -> tuple[int, int]:
+    h, w = img_size
+    for p in pools:
+        if p:
+            h, w = pooled(h), pooled(w)
+    return h, w
+
+
+def as_hw(img_size) -> tuple[int, int]:
+    if isinstance(img_size, (list, tuple)):
+        return int(img_size[0]), int(img_size[1])
+    return int(img_size), int(img_size)
+

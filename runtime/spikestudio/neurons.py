@@ -1,0 +1,270 @@
+"""Multi-step LIF neurons and surrogate gradients (reference spec §1.1, §1.2).
+
+Semantics follow SpikingJelly's ``MultiStepLIFNode`` (v0.0.0.0.12), per neuron and time step t = 1..T:
+
+* charge (decay_input=True):  H[t] = V[t-1] + (X[t] - (V[t-1] - V_reset)) / tau
+  (decay_input=False):        H[t] = V[t-1] - (V[t-1] - V_reset) / tau + X[t]
+  (soft reset uses V_reset = 0 in the charge equation)
+* fire:   S[t] = Theta(H[t] - V_th), Theta(x) = 1 if x >= 0 else 0
+* reset:  hard  V[t] = H[t] * (1 - S[t]) + V_reset * S[t]
+          soft  V[t] = H[t] - V_th * S[t]          (v_reset=None)
+* detach_reset: the S[t] of the reset equation is cut from the graph.
+
+V[0] = V_reset (0 for soft reset). State never persists between calls: every forward starts fresh, so callers
+never need a ``reset_net``.
+
+Two implementations are provided and tested against each other:
+
+* :func:`lif_multistep_reference` -- the unrolled equations in plain autograd (slow, obviously correct);
+* :class:`LIFMultiStep` -- an ``autograd.Function`` that loops over T without building a graph and runs the
+  BPTT recursion of spec §1.1 by hand in ``backward`` (what :class:`LIF` uses).
+
+Firing-rate probes (``spikestudio.telemetry.probes``) attach themselves to ``LIF._probe``; when it is None (the
+default) the forward pays one attribute check.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from torch import nn
+
+__all__ = [
+    "SURROGATES",
+    "SigmoidSurrogate",
+    "ATanSurrogate",
+    "surrogate_grad",
+    "heaviside_surrogate",
+    "lif_multistep_reference",
+    "LIFMultiStep",
+    "LIF",
+]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Surrogate gradients (forward: Heaviside with >= ; backward: the surrogate's derivative)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _sigmoid_grad(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    s = torch.sigmoid(alpha * x)
+    return alpha * s * (1.0 - s)
+
+
+def _atan_grad(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    return (alpha / 2.0) / (1.0 + (math.pi / 2.0 * alpha * x) ** 2)
+
+
+_GRADS = {"sigmoid": _sigmoid_grad, "atan": _atan_grad}
+SURROGATES = tuple(_GRADS)
+DEFAULT_ALPHA = {"sigmoid": 4.0, "atan": 2.0}
+
+
+def surrogate_grad(name: str, x: torch.Tensor, alpha: float) -> torch.Tensor:
+    """dS/dx of the named surrogate at x (x = H - V_th)."""
+    return _GRADS[name](x, alpha)
+
+
+class SigmoidSurrogate(torch.autograd.Function):
+    """Heaviside forward, g'(x) = alpha * sigmoid(alpha x) * (1 - sigmoid(alpha x)) backward (alpha = 4)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, alpha: float = 4.0):  # type: ignore[override]
+        if x.requires_grad:
+            ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out):  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return grad_out * _sigmoid_grad(x, ctx.alpha), None
+
+
+class ATanSurrogate(torch.autograd.Function):
+    """Heaviside forward, g'(x) = (alpha/2) / (1 + (pi/2 alpha x)^2) backward (alpha = 2)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, alpha: float = 2.0):  # type: ignore[override]
+        if x.requires_grad:
+            ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out):  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return grad_out * _atan_grad(x, ctx.alpha), None
+
+
+_FUNCS = {"sigmoid": SigmoidSurrogate, "atan": ATanSurrogate}
+
+
+def heaviside_surrogate(x: torch.Tensor, surrogate: str = "sigmoid", alpha: float = 4.0) -> torch.Tensor:
+    return _FUNCS[surrogate].apply(x, alpha)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Reference: the unrolled equations in autograd
+# --------------------------------------------------------------------------------------------------------------
+
+
+def lif_multistep_reference(
+    x_seq: torch.Tensor,
+    tau: float = 2.0,
+    v_threshold: float = 1.0,
+    v_reset: Optional[float] = 0.0,
+    detach_reset: bool = True,
+    surrogate: str = "sigmoid",
+    alpha: float = 4.0,
+    decay_input: bool = True,
+    return_h: bool = False,
+):
+    """Plain-autograd LIF over the leading T dimension. Returns spikes (and the H sequence if asked)."""
+    vr = 0.0 if v_reset is None else float(v_reset)
+    v = torch.full_like(x_seq[0], vr)
+    spikes, hs = [], []
+    for t in range(x_seq.shape[0]):
+        if decay_input:
+            h = v + (x_seq[t] - (v - vr)) / tau
+        else:
+            h = v - (v - vr) / tau + x_seq[t]
+        s = heaviside_surrogate(h - v_threshold, surrogate, alpha)
+        sr = s.detach() if detach_reset else s
+        if v_reset is None:
+            v = h - v_threshold * sr
+        else:
+            v = h * (1.0 - sr) + vr * sr
+        spikes.append(s)
+        hs.append(h)
+    out = torch.stack(spikes)
+    return (out, torch.stack(hs)) if return_h else out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Fast path: a single autograd node for the whole sequence
+# --------------------------------------------------------------------------------------------------------------
+
+
+class LIFMultiStep(torch.autograd.Function):
+    """Forward loops over T with in-place tensor ops and no graph; backward runs the BPTT recursion of spec §1.1:
+
+    dL/dH[t] = dL/dS[t] * g'(H[t]-V_th) + dL/dV[t] * dV[t]/dH[t],  dL/dV[t] = dL/dH[t+1] * dH[t+1]/dV[t]
+    dV/dH (hard) = 1 - S[t] + (V_reset - H[t]) * g' * (1 - D_reset)
+    dV/dH (soft) = 1 - V_th * g' * (1 - D_reset)
+    dH[t+1]/dV[t] = 1 - 1/tau;  dL/dX[t] = dL/dH[t] / tau (decay_input) or dL/dH[t].
+    """
+
+    @staticmethod
+    def forward(ctx, x_seq, tau, v_threshold, v_reset, detach_reset, surrogate, alpha, decay_input):  # type: ignore[override]
+        vr = 0.0 if v_reset is None else float(v_reset)
+        T = x_seq.shape[0]
+        h_seq = torch.empty_like(x_seq)
+        s_seq = torch.empty_like(x_seq)
+        v = torch.full_like(x_seq[0], vr)
+        for t in range(T):
+            h = h_seq[t]
+            # same operation order as SpikingJelly's torch path, so results match it bit for bit
+            if decay_input:  # H = V + (X - (V - vr)) / tau
+                torch.sub(x_seq[t], v, out=h)
+                if vr != 0.0:
+                    h.add_(vr)
+                h.div_(tau).add_(v)
+            else:  # H = V - (V - vr) / tau + X
+                torch.sub(v, vr, out=h) if vr != 0.0 else h.copy_(v)
+                h.div_(tau).neg_().add_(v).add_(x_seq[t])
+            mask = h >= v_threshold
+            s_seq[t].copy_(mask)
+            if v_reset is None:
+                v = h - v_threshold * s_seq[t]
+            else:
+                v = h.masked_fill(mask, vr)  # V = H (1 - S) + vr S
+        if any(ctx.needs_input_grad):
+            ctx.save_for_backward(h_seq)
+        ctx.cfg = (tau, v_threshold, v_reset, detach_reset, surrogate, alpha, decay_input)
+        return s_seq
+
+    @staticmethod
+    def backward(ctx, grad_s):  # type: ignore[override]
+        (h_seq,) = ctx.saved_tensors
+        tau, v_threshold, v_reset, detach_reset, surrogate, alpha, decay_input = ctx.cfg
+        vr = 0.0 if v_reset is None else float(v_reset)
+        k = 1.0 - 1.0 / tau
+        T = h_seq.shape[0]
+        grad_x = torch.empty_like(h_seq)
+        grad_h_next = None
+        gfun = _GRADS[surrogate]
+        for t in range(T - 1, -1, -1):
+            h = h_seq[t]
+            sg = gfun(h - v_threshold, alpha)
+            grad_h = grad_s[t] * sg
+            if grad_h_next is not None:
+                grad_v = grad_h_next * k
+                if v_reset is None:
+                    dv_dh = 1.0 if detach_reset else 1.0 - v_threshold * sg
+                else:
+                    s = (h >= v_threshold).to(h.dtype)
+                    dv_dh = 1.0 - s
+                    if not detach_reset:
+                        dv_dh = dv_dh + (vr - h) * sg
+                grad_h = grad_h + grad_v * dv_dh
+            grad_x[t] = grad_h / tau if decay_input else grad_h
+            grad_h_next = grad_h
+        return grad_x, None, None, None, None, None, None, None
+
+
+class LIF(nn.Module):
+    """Multi-step LIF layer over a tensor whose first dimension is time: (T, ...) -> spikes (T, ...).
+
+    Per-layer tau / threshold / reset / surrogate. Holds no parameters and no state between calls.
+    """
+
+    _probe = None  # set by telemetry.probes.FiringRecorder while recording; class default: off
+
+    def __init__(
+        self,
+        tau: float = 2.0,
+        v_threshold: float = 1.0,
+        v_reset: Optional[float] = 0.0,
+        detach_reset: bool = True,
+        surrogate: str = "sigmoid",
+        alpha: Optional[float] = None,
+        decay_input: bool = True,
+        impl: str = "fused",
+    ):
+        super().__init__()
+        if not float(tau) > 1.0:
+            raise ValueError(f"tau must be > 1, got {tau}")
+        if surrogate not in _GRADS:
+            raise ValueError(f"unknown surrogate {surrogate!r} (known: {', '.join(_GRADS)})")
+        self.tau = float(tau)
+        self.v_threshold = float(v_threshold)
+        self.v_reset = None if v_reset is None else float(v_reset)
+        self.detach_reset = bool(detach_reset)
+        self.surrogate = surrogate
+        self.alpha = float(DEFAULT_ALPHA[surrogate] if alpha is None else alpha)
+        self.decay_input = bool(decay_input)
+        self.impl = impl
+
+    def extra_repr(self) -> str:
+        return (
+            f"tau={self.tau}, v_threshold={self.v_threshold}, v_reset={self.v_reset}, "
+            f"detach_reset={self.detach_reset}, surrogate={self.surrogate}(alpha={self.alpha})"
+        )
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        if self.impl == "reference":
+            out = lif_multistep_reference(
+                x_seq, self.tau, self.v_threshold, self.v_reset, self.detach_reset, self.surrogate, self.alpha,
+                self.decay_input,
+            )
+        else:
+            out = LIFMultiStep.apply(
+                x_seq, self.tau, self.v_threshold, self.v_reset, self.detach_reset, self.surrogate, self.alpha,
+                self.decay_input,
+            )
+        if self._probe is not None:
+            self._probe(self, out)
+        return out

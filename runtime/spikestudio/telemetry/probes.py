@@ -1,0 +1,182 @@
+"""Firing-rate and attention probes (issue items 6/7).
+
+    rec = FiringRecorder(model)
+    with rec.recording():
+        model(x)                      # every LIF adds its spike counts per time step
+    rec.rates()  # [{"name": "blocks.0.attn.q_lif", "rate": 0.12, "per_t": [0.10, 0.13, ...]}, ...]
+    rec.reset()
+
+    att = AttentionRecorder(model, samples=[0])
+    with att.recording():
+        model(x)
+    att.maps()   # [{"block", "head", "time_step", "sample", "grid": [r, c], "map": np.ndarray (N, N)}, ...]
+    attention_payload(item)  # -> fields of the protocol's `attention` event (map_b64 + scale)
+
+Zero cost when not recording: the LIF / SSA modules check one attribute (`_probe` / `_attn_probe`, None at class
+level); `recording()` sets it on the instances and deletes it on exit, so no hooks stay registered.
+"""
+
+from __future__ import annotations
+
+import base64
+from contextlib import contextmanager
+from typing import Iterable, Optional
+
+import numpy as np
+import torch
+
+from spikestudio.models.layers import AttentionProbeMixin
+from spikestudio.neurons import LIF
+
+__all__ = ["FiringRecorder", "AttentionRecorder", "quantize_map", "dequantize_map", "attention_payload"]
+
+
+class FiringRecorder:
+    """Spike counts of every LIF layer, per time step, accumulated over all forwards since `reset()`.
+
+    Counts stay on the model's device (no host sync per forward); `rates()` reads them back."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model
+        self.layers = [(name, m) for name, m in model.named_modules() if isinstance(m, LIF)]
+        self.reset()
+
+    def reset(self) -> None:
+        self._sums: dict[str, torch.Tensor] = {}
+        self._counts: dict[str, list[int]] = {}  # elements per time step, per t
+
+    def _make_probe(self, name: str):
+        def probe(module: LIF, spikes: torch.Tensor) -> None:
+            with torch.no_grad():
+                T = spikes.shape[0]
+                per_t = spikes.detach().reshape(T, -1).sum(1, dtype=torch.float64)
+                n = spikes.numel() // T if T else 0
+                prev = self._sums.get(name)
+                if prev is None:
+                    self._sums[name] = per_t
+                    self._counts[name] = [n] * T
+                    return
+                if prev.shape[0] < T:  # a longer sequence than before: grow
+                    prev = torch.cat([prev, prev.new_zeros(T - prev.shape[0])])
+                    self._counts[name] += [0] * (T - len(self._counts[name]))
+                if prev.device != per_t.device:
+                    per_t = per_t.to(prev.device)
+                prev[:T] += per_t
+                self._sums[name] = prev
+                counts = self._counts[name]
+                for t in range(T):
+                    counts[t] += n
+
+        return probe
+
+    @contextmanager
+    def recording(self):
+        for name, m in self.layers:
+            m._probe = self._make_probe(name)
+        try:
+            yield self
+        finally:
+            for _, m in self.layers:
+                m.__dict__.pop("_probe", None)
+
+    @property
+    def active(self) -> bool:
+        return any("_probe" in m.__dict__ for _, m in self.layers)
+
+    def rates(self) -> list[dict]:
+        out = []
+        for name, _ in self.layers:
+            sums = self._sums.get(name)
+            if sums is None:
+                continue
+            s = sums.cpu().tolist()
+            c = self._counts[name]
+            per_t = [min(1.0, max(0.0, s[t] / c[t])) if c[t] else 0.0 for t in range(len(s))]
+            total = sum(c)
+            rate = min(1.0, max(0.0, sum(s) / total)) if total else 0.0
+            out.append({"name": name, "rate": float(rate), "per_t": [float(v) for v in per_t]})
+        return out
+
+
+class AttentionRecorder:
+    """Q K^T (the SSA attention map, before the scale) per block / head / time step for chosen samples.
+
+    samples: batch indices to keep (those beyond the batch are skipped); heads / time_steps / blocks: None = all.
+    Each recorded forward overwrites the maps of the previous one (maps are of the latest forward)."""
+
+    def __init__(self, model: torch.nn.Module, samples: Iterable[int] = (0,), heads: Optional[Iterable[int]] = None,
+                 time_steps: Optional[Iterable[int]] = None, blocks: Optional[Iterable[int]] = None):
+        self.model = model
+        self.samples = [int(s) for s in samples]
+        self.heads = None if heads is None else [int(h) for h in heads]
+        self.time_steps = None if time_steps is None else [int(t) for t in time_steps]
+        self.blocks = None if blocks is None else set(int(b) for b in blocks)
+        self.modules = [m for m in model.modules() if isinstance(m, AttentionProbeMixin)]
+        self.grid = list(getattr(model, "token_grid", (0, 0)))
+        self.reset()
+
+    def reset(self) -> None:
+        self._maps: dict[tuple[int, int, int, int], np.ndarray] = {}
+
+    def _make_probe(self, block: int):
+        def probe(module, q: torch.Tensor, k: torch.Tensor) -> None:
+            # q, k: (T, B, h, N, d) binary
+            with torch.no_grad():
+                T, B, H = q.shape[0], q.shape[1], q.shape[2]
+                samples = [s for s in self.samples if 0 <= s < B]
+                if not samples:
+                    return
+                heads = [h for h in (self.heads if self.heads is not None else range(H)) if 0 <= h < H]
+                steps = [t for t in (self.time_steps if self.time_steps is not None else range(T)) if 0 <= t < T]
+                idx = torch.tensor(samples, device=q.device)
+                qs = q.detach().index_select(1, idx).float()
+                ks = k.detach().index_select(1, idx).float()
+                a = (qs @ ks.transpose(-2, -1)).cpu().numpy()  # (T, S, h, N, N)
+                for si, s in enumerate(samples):
+                    for h in heads:
+                        for t in steps:
+                            self._maps[(block, h, t, s)] = a[t, si, h]
+
+        return probe
+
+    @contextmanager
+    def recording(self):
+        for i, m in enumerate(self.modules):
+            if self.blocks is None or i in self.blocks:
+                m._attn_probe = self._make_probe(i)
+        try:
+            yield self
+        finally:
+            for m in self.modules:
+                m.__dict__.pop("_attn_probe", None)
+
+    def maps(self) -> list[dict]:
+        grid = self.grid
+        out = []
+        for (block, head, t, s) in sorted(self._maps):
+            m = self._maps[(block, head, t, s)]
+            g = grid if grid[0] * grid[1] == m.shape[0] else [1, m.shape[0]]
+            out.append({"block": block, "head": head, "time_step": t, "sample": s, "grid": list(g), "map": m})
+        return out
+
+
+def quantize_map(m: np.ndarray) -> tuple[str, float]:
+    """uint8 quantisation for the `attention` event: returns (base64 of the row-major bytes, scale) with
+    value ~= byte / 255 * scale, scale = the map's maximum (1.0 for an all-zero map). Maps are >= 0."""
+    a = np.asarray(m, dtype=np.float64)
+    mx = float(a.max()) if a.size else 0.0
+    scale = mx if mx > 0 else 1.0
+    q = np.clip(np.rint(np.clip(a, 0, None) / scale * 255.0), 0, 255).astype(np.uint8)
+    return base64.b64encode(np.ascontiguousarray(q).tobytes()).decode("ascii"), scale
+
+
+def dequantize_map(b64: str, scale: float, n: int) -> np.ndarray:
+    q = np.frombuffer(base64.b64decode(b64), dtype=np.uint8).reshape(n, n)
+    return q.astype(np.float64) / 255.0 * scale
+
+
+def attention_payload(item: dict) -> dict:
+    """The `attention` event fields for one `AttentionRecorder.maps()` item (the caller adds type/epoch/step)."""
+    b64, scale = quantize_map(item["map"])
+    return {"block": int(item["block"]), "head": int(item["head"]), "time_step": int(item["time_step"]),
+            "sample": int(item["sample"]), "grid": [int(v) for v in item["grid"]], "map_b64": b64, "scale": scale}
