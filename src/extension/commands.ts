@@ -1,0 +1,70 @@
+// Every command of the extension, in one typed table: id → handler(ctx, ...args).
+import * as vscode from 'vscode';
+import type { Ctx } from './ctx';
+import { train } from './train';
+import { DashboardPanel } from './views/dashboard';
+
+export type CommandId =
+  | 'spikeStudio.train'
+  | 'spikeStudio.stop'
+  | 'spikeStudio.openDashboard'
+  | 'spikeStudio.refreshRuns'
+  | 'spikeStudio.showOutput';
+
+type Handler = (ctx: Ctx, ...args: unknown[]) => unknown;
+
+/** A run id from a command argument: a string, or a Runs-view element ({id}). */
+function runIdOf(arg: unknown): string | undefined {
+  if (typeof arg === 'string' && arg) return arg;
+  if (typeof arg === 'object' && arg !== null && typeof (arg as { id?: unknown }).id === 'string') return (arg as { id: string }).id;
+  return undefined;
+}
+
+async function stop(ctx: Ctx, arg?: unknown): Promise<void> {
+  let runId = runIdOf(arg);
+  const active = ctx.runs.activeRuns();
+  if (!runId) {
+    if (active.length === 0) {
+      void vscode.window.showInformationMessage('Spike Studio: no training is running.');
+      return;
+    }
+    runId =
+      active.length === 1
+        ? active[0].id
+        : (await vscode.window.showQuickPick(active.map((r) => ({ label: r.name, description: r.id, id: r.id })), { title: 'Stop which run?' }))?.id;
+    if (!runId) return;
+  }
+  if (ctx.runs.stop(runId)) {
+    ctx.log.info(`run ${runId}: stop requested`);
+  } else {
+    void vscode.window.showInformationMessage(`Spike Studio: run ${runId} is not training in this window.`);
+  }
+}
+
+export const commands: Record<CommandId, Handler> = {
+  'spikeStudio.train': (ctx, arg) => train(ctx, arg),
+  'spikeStudio.stop': (ctx, arg) => stop(ctx, arg),
+  'spikeStudio.openDashboard': (ctx, arg) => {
+    DashboardPanel.createOrShow(ctx, runIdOf(arg));
+  },
+  'spikeStudio.refreshRuns': (ctx) => ctx.runs.refresh(),
+  'spikeStudio.showOutput': (ctx) => ctx.log.show(),
+};
+
+export function registerCommands(ctx: Ctx): void {
+  for (const [id, handler] of Object.entries(commands) as [CommandId, Handler][]) {
+    ctx.own(
+      vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+        try {
+          return await handler(ctx, ...args);
+        } catch (error) {
+          ctx.log.error(`${id} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+          const open = 'Open Output';
+          const choice = await vscode.window.showErrorMessage(`Spike Studio: ${id.replace('spikeStudio.', '')} failed: ${error instanceof Error ? error.message : String(error)}`, open);
+          if (choice === open) ctx.log.show(true);
+          return undefined;
+        }
+      }),
+    );
+  }
+}

@@ -1,0 +1,33 @@
+// Typed access to the spikeStudio.* settings.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+
+export const SECTION = 'spikeStudio';
+
+export const config = {
+  /** machine-overridable; ignored in untrusted workspaces (restrictedConfigurations) */
+  pythonPath(scope?: vscode.Uri): string {
+    return vscode.workspace.getConfiguration(SECTION, scope).get<string>('pythonPath', '').trim();
+  },
+  /** absolute runs folder for a workspace folder, or undefined for the default <root>/.spike-studio/runs */
+  runsDirectory(root: string, scope?: vscode.Uri): string | undefined {
+    const value = vscode.workspace.getConfiguration(SECTION, scope).get<string>('runsDirectory', '').trim();
+    if (!value) return undefined;
+    const expanded = value.startsWith('~/') ? path.join(process.env.HOME ?? '~', value.slice(2)) : value;
+    return path.resolve(root, expanded);
+  },
+};
+
+/** *.spike.yaml / *.spike.yml */
+export function isSpikeConfigPath(p: string): boolean {
+  return /\.spike\.ya?ml$/i.test(p);
+}
+
+export function isSpikeConfig(doc: vscode.TextDocument): boolean {
+  return (doc.uri.scheme === 'file' || doc.uri.scheme === 'untitled' || doc.uri.scheme === 'vscode-remote') && isSpikeConfigPath(doc.uri.path);
+}
+
+export const SPIKE_CONFIG_SELECTOR: vscode.DocumentSelector = [
+  { pattern: '**/*.spike.yaml' },
+  { pattern: '**/*.spike.yml' },
+];

@@ -1,0 +1,78 @@
+// Entry point: activate builds the Ctx (the composition root) and wires providers, views and commands.
+import * as vscode from 'vscode';
+import { registerCommands } from './commands';
+import { Ctx } from './ctx';
+import { TrainCodeLensProvider } from './diagnostics';
+import { registerDashboardSerializer } from './views/dashboard';
+import { RunsTreeProvider, RUNS_VIEW_ID } from './views/runsTree';
+
+let ctx: Ctx | undefined;
+
+/** What other extensions and the integration tests can reach. */
+export interface SpikeStudioApi {
+  readonly ctx: Ctx;
+}
+
+export function activate(extension: vscode.ExtensionContext): SpikeStudioApi | undefined {
+  try {
+    ctx = new Ctx(extension);
+    extension.subscriptions.push(ctx);
+    const c = ctx;
+    c.log.info(`Spike Studio ${String(extension.extension.packageJSON.version)} activated (VS Code ${vscode.version}, trusted: ${vscode.workspace.isTrusted})`);
+
+    registerCommands(c);
+    c.own(registerDashboardSerializer(c));
+
+    const tree = c.own(new RunsTreeProvider(c.runs));
+    c.own(vscode.window.createTreeView(RUNS_VIEW_ID, { treeDataProvider: tree, showCollapseAll: false }));
+
+    const lens = c.own(
+      new TrainCodeLensProvider(
+        (file) => c.runs.activeRuns().find((r) => r.source === file)?.id,
+        c.runs.onDidChangeRuns,
+      ),
+    );
+    c.own(TrainCodeLensProvider.register(lens));
+
+    // runs written by anyone (this window, the CLI, another window)
+    let watching: vscode.Disposable[] = [];
+    c.own({ dispose: () => watching.forEach((d) => d.dispose()) });
+    const watchers = () => {
+      watching.forEach((d) => d.dispose());
+      watching = [];
+      for (const { root, runsDir } of c.runs.runsDirs()) {
+        const base = runsDir ?? root;
+        const pattern = runsDir ? '*/events.jsonl' : '.spike-studio/runs/*/events.jsonl';
+        const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(base), pattern));
+        watching.push(
+          watcher,
+          watcher.onDidCreate(() => tree.refreshSoon(300)),
+          watcher.onDidDelete(() => tree.refreshSoon(300)),
+          watcher.onDidChange(() => tree.refreshSoon(2000)),
+        );
+      }
+    };
+    watchers();
+    c.own(vscode.workspace.onDidChangeWorkspaceFolders(() => {
+      watchers();
+      c.runs.refresh();
+    }));
+    c.own(
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('spikeStudio.runsDirectory')) c.runs.refresh();
+      }),
+    );
+    c.own(vscode.workspace.onDidGrantWorkspaceTrust(() => c.log.info('workspace trusted: training enabled')));
+    return { ctx: c };
+  } catch (error) {
+    // VS Code does not show a notification when an extension fails to activate
+    const message = error instanceof Error ? error.message : String(error);
+    void vscode.window.showErrorMessage(`Spike Studio failed to start: ${message}`);
+    return undefined;
+  }
+}
+
+export function deactivate(): void {
+  ctx?.dispose();
+  ctx = undefined;
+}

@@ -1,0 +1,260 @@
+// The run registry: every run the extension knows of (listed from the runs folders), the training
+// processes it started (one per run id), and each opened run's events (kept in memory, appended live).
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { RunStatus, RunSummary, RuntimeEvent } from '../core/protocol';
+import { EVENTS_FILE, EventTailer, listRuns, readEvents, type CreatedRun, type RunInfo } from '../core/runs';
+import type { TrainingProcess } from '../core/runtime';
+import { config } from './config';
+import { Disposable } from './dispose';
+
+/** What the status bar, progress notification and tree show for a run that is training now. */
+export interface Progress {
+  epoch: number;
+  epochs: number;
+  step: number;
+  stepsPerEpoch: number;
+  loss: number | null;
+  acc: number | null;
+  top1: number | null;
+  bestTop1: number | null;
+  imgPerS: number | null;
+}
+
+export interface ActiveRun {
+  readonly id: string;
+  readonly name: string;
+  readonly dir: string;
+  /** the .spike.yaml it came from */
+  readonly source: string | null;
+  readonly process: TrainingProcess;
+  readonly progress: Progress;
+  status: RunStatus;
+  stopRequested: boolean;
+}
+
+interface EventLog {
+  events: RuntimeEvent[];
+  lastSeq: number;
+  tailer?: EventTailer;
+}
+
+export interface RunEvents {
+  runId: string;
+  events: RuntimeEvent[];
+}
+
+export class RunRegistry extends Disposable {
+  private readonly active = new Map<string, ActiveRun>();
+  private readonly logs = new Map<string, EventLog>();
+  private infos = new Map<string, RunInfo>();
+
+  private readonly _onDidAppend = this._register(new vscode.EventEmitter<RunEvents>());
+  /** new events of a run whose events are loaded (see eventsOf) */
+  readonly onDidAppend = this._onDidAppend.event;
+  private readonly _onDidChangeRuns = this._register(new vscode.EventEmitter<void>());
+  /** a run was added, started, ended or removed */
+  readonly onDidChangeRuns = this._onDidChangeRuns.event;
+  private readonly _onDidChangeStatus = this._register(new vscode.EventEmitter<RunSummary>());
+  readonly onDidChangeStatus = this._onDidChangeStatus.event;
+  private readonly _onDidProgress = this._register(new vscode.EventEmitter<ActiveRun>());
+  /** an active run's progress changed (epoch, step, eval) */
+  readonly onDidProgress = this._onDidProgress.event;
+
+  /** The runs folders of every workspace folder (contracts §3; spikeStudio.runsDirectory overrides). */
+  runsDirs(): { root: string; runsDir: string | undefined }[] {
+    return (vscode.workspace.workspaceFolders ?? [])
+      .filter((f) => f.uri.scheme === 'file' || f.uri.scheme === 'vscode-remote')
+      .map((f) => ({ root: f.uri.fsPath, runsDir: config.runsDirectory(f.uri.fsPath, f.uri) }));
+  }
+
+  /** Lists every run again from disk, newest first. */
+  list(): RunInfo[] {
+    const all: RunInfo[] = [];
+    for (const { root, runsDir } of this.runsDirs()) {
+      try {
+        all.push(...listRuns(root, runsDir ? { runsDir } : {}));
+      } catch {
+        // an unreadable folder lists as empty
+      }
+    }
+    for (const run of all) {
+      const active = this.active.get(run.id);
+      if (active && active.status === 'running') run.status = 'running';
+    }
+    all.sort((a, b) => (b.startedAt ?? 0) - (a.startedAt ?? 0) || b.id.localeCompare(a.id));
+    this.infos = new Map(all.map((r) => [r.id, r]));
+    return all;
+  }
+
+  get(runId: string): RunInfo | undefined {
+    const cached = this.infos.get(runId);
+    if (cached) return cached;
+    this.list();
+    return this.infos.get(runId);
+  }
+
+  summary(runId: string): RunSummary | undefined {
+    const active = this.active.get(runId);
+    const info = this.get(runId);
+    if (!info && !active) return undefined;
+    return {
+      id: runId,
+      name: active?.name ?? info?.name ?? runId,
+      status: active?.status ?? info?.status ?? 'running',
+      dir: active?.dir ?? info?.dir ?? '',
+      bestTop1: active?.progress.bestTop1 ?? info?.bestTop1 ?? null,
+    };
+  }
+
+  summaries(): RunSummary[] {
+    const ids = new Set([...this.active.keys(), ...this.infos.keys()]);
+    return [...ids].map((id) => this.summary(id)).filter((s): s is RunSummary => s !== undefined);
+  }
+
+  activeRuns(): ActiveRun[] {
+    return [...this.active.values()].filter((r) => r.status === 'running');
+  }
+
+  activeRun(runId: string): ActiveRun | undefined {
+    return this.active.get(runId);
+  }
+
+  /** The run the status bar and "Open Dashboard" default to: the newest active one, else the newest run. */
+  defaultRunId(): string | undefined {
+    const active = this.activeRuns();
+    if (active.length) return active[active.length - 1].id;
+    return this.list()[0]?.id;
+  }
+
+  /** A run's events so far; loads events.jsonl on first use and follows it while another process writes it. */
+  eventsOf(runId: string): RuntimeEvent[] {
+    const existing = this.logs.get(runId);
+    if (existing) return existing.events;
+    const info = this.get(runId);
+    const log: EventLog = { events: [], lastSeq: -1 };
+    this.logs.set(runId, log);
+    if (!info) return log.events;
+    const file = path.join(info.dir, EVENTS_FILE);
+    this.appendTo(runId, log, readEvents(file).events, false);
+    if (info.status === 'running' && !this.active.has(runId)) {
+      // started elsewhere (the CLI, another window): follow the file; seq numbers drop what we already have
+      const tailer = new EventTailer(file).start();
+      tailer.onEvents((batch) => {
+        this.appendTo(runId, log, batch, true);
+        if (batch.some((e) => e.type === 'done')) {
+          tailer.dispose();
+          log.tailer = undefined;
+          this.refresh();
+        }
+      });
+      log.tailer = tailer;
+    }
+    return log.events;
+  }
+
+  /** Takes charge of a training process the extension started. */
+  track(run: CreatedRun, name: string, source: string | null, process: TrainingProcess): ActiveRun {
+    const active: ActiveRun = {
+      id: run.id,
+      name,
+      dir: run.dir,
+      source,
+      process,
+      status: 'running',
+      stopRequested: false,
+      progress: { epoch: 0, epochs: 0, step: 0, stepsPerEpoch: 0, loss: null, acc: null, top1: null, bestTop1: null, imgPerS: null },
+    };
+    this.active.set(run.id, active);
+    const log: EventLog = { events: [], lastSeq: -1 };
+    this.logs.get(run.id)?.tailer?.dispose();
+    this.logs.set(run.id, log);
+    const sub = process.onEvent((event) => {
+      this.updateProgress(active, event);
+      this.appendTo(run.id, log, [event], true);
+    });
+    const exitSub = process.onExit(() => {
+      sub.dispose();
+      exitSub.dispose();
+      const done = [...log.events].reverse().find((e) => e.type === 'done');
+      active.status = done?.type === 'done' ? done.status : 'failed';
+      this.refresh();
+      const summary = this.summary(run.id);
+      if (summary) this._onDidChangeStatus.fire(summary);
+      this._onDidProgress.fire(active);
+    });
+    this.refresh();
+    const summary = this.summary(run.id);
+    if (summary) this._onDidChangeStatus.fire(summary);
+    return active;
+  }
+
+  /** Asks a run to stop (finish the step, checkpoint, exit). Returns false when it is not ours or not running. */
+  stop(runId: string): boolean {
+    const run = this.active.get(runId);
+    if (!run || run.status !== 'running') return false;
+    run.stopRequested = true;
+    run.process.stop();
+    this._onDidProgress.fire(run);
+    return true;
+  }
+
+  /** Re-lists the runs and tells the views. */
+  refresh(): void {
+    this.list();
+    this._onDidChangeRuns.fire();
+  }
+
+  override dispose(): void {
+    for (const run of this.active.values()) {
+      // a window reload or shutdown: let the runtime finish its step and write the last checkpoint
+      if (run.status === 'running') run.process.stop();
+      run.process.dispose();
+    }
+    for (const log of this.logs.values()) log.tailer?.dispose();
+    super.dispose();
+  }
+
+  private appendTo(runId: string, log: EventLog, batch: readonly RuntimeEvent[], notify: boolean): void {
+    const fresh: RuntimeEvent[] = [];
+    for (const e of batch) {
+      if (e.seq > log.lastSeq) {
+        log.lastSeq = e.seq;
+        fresh.push(e);
+      }
+    }
+    if (!fresh.length) return;
+    log.events.push(...fresh);
+    if (notify) this._onDidAppend.fire({ runId, events: fresh });
+  }
+
+  private updateProgress(run: ActiveRun, e: RuntimeEvent): void {
+    const p = run.progress;
+    switch (e.type) {
+      case 'epoch':
+        p.epoch = e.epoch;
+        p.epochs = e.epochs;
+        p.stepsPerEpoch = e.steps_per_epoch;
+        break;
+      case 'step':
+        p.epoch = e.epoch;
+        p.step = e.step;
+        p.stepsPerEpoch = e.steps_per_epoch;
+        p.loss = e.loss;
+        p.acc = e.acc ?? p.acc;
+        p.imgPerS = e.img_per_s;
+        break;
+      case 'eval':
+        p.top1 = e.top1;
+        p.bestTop1 = Math.max(p.bestTop1 ?? 0, e.best_top1, e.top1);
+        break;
+      case 'done':
+        if (e.best_top1 !== null) p.bestTop1 = e.best_top1;
+        break;
+      default:
+        return;
+    }
+    this._onDidProgress.fire(run);
+    if (e.type === 'eval' || e.type === 'epoch') this._onDidChangeRuns.fire();
+  }
+}

@@ -1,0 +1,333 @@
+// Webview tests: loads the built dashboard bundle (dist/webview/dashboard.{js,css}; run `npm run build`
+// first) into a static page with a fake acquireVsCodeApi and the same CSP the extension uses, in Debian's
+// Chromium driven by playwright-core, and feeds it a recorded event stream in batches.
+// Prints `webview: N passed, M failed` last and exits non-zero on any failure.
+import { chromium } from 'playwright-core';
+import { createServer } from 'node:http';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, extname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const FIXTURE = join(root, 'test/fixtures/events/mnist-run.jsonl');
+const RESULTS = join(root, 'test-results');
+const SCREENSHOT = join(RESULTS, 'dashboard.png');
+const README_SHOT = join(root, 'media/screenshots/dashboard.png');
+
+function fail(message) {
+  console.error(`webview: ${message}`);
+  console.log('webview: 0 passed, 1 failed');
+  process.exit(1);
+}
+
+for (const f of ['dist/webview/dashboard.js', 'dist/webview/dashboard.css']) {
+  if (!existsSync(join(root, f))) fail(`${f} is missing: run \`npm run build\` first`);
+}
+if (!existsSync(CHROMIUM)) {
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!isRoot) fail(`${CHROMIUM} not found. Install it with: sudo apt-get update && sudo apt-get install -y chromium fonts-liberation`);
+  console.log(`webview: ${CHROMIUM} not found, installing chromium with apt-get…`);
+  try {
+    execFileSync('apt-get', ['update'], { stdio: 'inherit' });
+    execFileSync('apt-get', ['install', '-y', 'chromium', 'fonts-liberation'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  } catch (e) {
+    fail(`could not install chromium (${e.message}). Run: apt-get update && apt-get install -y chromium fonts-liberation`);
+  }
+  if (!existsSync(CHROMIUM)) fail(`${CHROMIUM} still missing after apt-get install`);
+}
+
+const events = readFileSync(FIXTURE, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+const RUN_ID = '20251123-120000-mnist-spikformer';
+const RUN = { id: RUN_ID, name: 'mnist-spikformer', status: 'running', dir: `/ws/.spike-studio/runs/${RUN_ID}`, bestTop1: null };
+const stepCount = events.filter((e) => e.type === 'step').length;
+const lifLayers = events.find((e) => e.type === 'firing')?.layers.length ?? 0;
+
+// ------------------------------------------------------------------------------------------ static server
+
+const types = { '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json', '.html': 'text/html' };
+function page(origin, nonce) {
+  // The same policy as src/extension/views/dashboard.ts, with the server's origin standing in for cspSource.
+  const csp = [`default-src 'none'`, `img-src ${origin} data:`, `font-src ${origin}`, `style-src ${origin} 'nonce-${nonce}'`, `script-src 'nonce-${nonce}'`].join('; ');
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<meta property="csp-nonce" content="${nonce}">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link rel="stylesheet" href="${origin}/dist/webview/dashboard.css" nonce="${nonce}">
+<style nonce="${nonce}">
+  /* a few of VS Code's Dark Modern theme variables, as the workbench injects them */
+  html { --vscode-font-family: "Liberation Sans", system-ui, sans-serif; --vscode-font-size: 13px; --vscode-font-weight: normal;
+    --vscode-editor-font-family: "Liberation Mono", monospace; --vscode-foreground: #cccccc; --vscode-descriptionForeground: #9d9d9d;
+    --vscode-editor-background: #1f1f1f; --vscode-widget-border: #313131; --vscode-charts-lines: rgba(204,204,204,0.25);
+    --vscode-charts-blue: #3794ff; --vscode-charts-orange: #d18616; --vscode-charts-green: #89d185; --vscode-charts-purple: #b180d7;
+    --vscode-charts-yellow: #cca700; --vscode-charts-red: #f14c4c; --vscode-errorForeground: #f85149;
+    --vscode-button-background: #0078d4; --vscode-button-foreground: #ffffff; --vscode-button-secondaryBackground: #313131;
+    --vscode-button-secondaryForeground: #cccccc; --vscode-badge-background: #616161; --vscode-badge-foreground: #f8f8f8;
+    --vscode-focusBorder: #0078d4; --vscode-checkbox-background: #313131; --vscode-checkbox-border: #3c3c3c; }
+</style>
+<script nonce="${nonce}">
+  window.__posted = []; window.__csp = [];
+  document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sourceFile + ':' + e.lineNumber + ':' + e.columnNumber + ' ' + e.sample));
+  let acquired = false;
+  window.acquireVsCodeApi = () => {
+    if (acquired) throw new Error('An instance of the VS Code API has already been acquired');
+    acquired = true;
+    return {
+      postMessage: (m) => { window.__posted.push(JSON.parse(JSON.stringify(m))); },
+      getState: () => { const s = sessionStorage.getItem('vscode-state'); return s ? JSON.parse(s) : undefined; },
+      setState: (s) => { sessionStorage.setItem('vscode-state', JSON.stringify(s)); return s; },
+    };
+  };
+</script>
+<title>Spike Studio dashboard</title>
+</head><body class="vscode-dark" data-vscode-theme-kind="vscode-dark"><main id="app"></main>
+<script nonce="${nonce}" src="${origin}/dist/webview/dashboard.js"></script>
+</body></html>`;
+}
+
+const nonce = randomBytes(16).toString('base64');
+const server = createServer((req, res) => {
+  const url = new URL(req.url, 'http://x');
+  if (url.pathname === '/' || url.pathname === '/index.html') {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(page(origin, nonce));
+    return;
+  }
+  if (url.pathname === '/favicon.ico') {
+    res.writeHead(204);
+    res.end();
+    return;
+  }
+  const rel = normalize(decodeURIComponent(url.pathname)).replace(/^[/\\]+/, '');
+  if (!rel.startsWith('dist/webview/') || !existsSync(join(root, rel))) {
+    res.writeHead(404);
+    res.end();
+    return;
+  }
+  res.writeHead(200, { 'content-type': types[extname(rel)] ?? 'application/octet-stream' });
+  res.end(readFileSync(join(root, rel)));
+});
+await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const origin = `http://127.0.0.1:${server.address().port}`;
+
+// ------------------------------------------------------------------------------------------ browser
+
+const profile = mkdtempSync(join(tmpdir(), 'spike-webview-'));
+const ctx = await chromium.launchPersistentContext(profile, {
+  executablePath: CHROMIUM,
+  headless: true,
+  viewport: { width: 1200, height: 900 },
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-quic', '--no-first-run', '--disable-sync'],
+});
+const p = ctx.pages()[0] ?? (await ctx.newPage());
+const pageErrors = [];
+p.on('pageerror', (e) => pageErrors.push(String(e)));
+p.on('response', (r) => {
+  if (r.status() >= 400) pageErrors.push(`HTTP ${r.status()} ${r.url()}`);
+});
+p.on('console', (m) => {
+  if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
+});
+
+const results = [];
+async function test(name, fn) {
+  try {
+    await fn();
+    results.push([name, null]);
+    console.log(`  ✔ ${name}`);
+  } catch (e) {
+    results.push([name, e]);
+    console.log(`  ✘ ${name}\n      ${String(e?.message ?? e).split('\n').join('\n      ')}`);
+  }
+}
+function assert(cond, message) {
+  if (!cond) throw new Error(message);
+}
+const post = (msg) => p.evaluate((m) => window.postMessage(m, '*'), msg);
+const posted = () => p.evaluate(() => window.__posted);
+const points = (sel) => p.$eval(sel, (e) => Number(e.getAttribute('data-points')));
+const textOf = (sel) => p.$eval(sel, (e) => e.textContent.trim());
+async function waitPoints(sel, n) {
+  await p.waitForFunction(([s, v]) => document.querySelector(s)?.getAttribute('data-points') === String(v), [sel, n], { timeout: 5000 });
+}
+/** How much of the chart's canvas differs from its background: fraction of non-background pixels and luminance variance. */
+function canvasStats(sel) {
+  return p.$eval(sel, (box) => {
+    const c = box.querySelector('canvas');
+    if (!c) return { frac: 0, variance: 0, w: 0, h: 0 };
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const counts = new Map();
+    let sum = 0, sum2 = 0;
+    const n = d.length / 4;
+    for (let i = 0; i < d.length; i += 4) {
+      const k = (d[i] << 24) | (d[i + 1] << 16) | (d[i + 2] << 8) | d[i + 3];
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+      const l = 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
+      const a = d[i + 3] / 255;
+      sum += l * a; sum2 += (l * a) ** 2;
+    }
+    const bg = Math.max(...counts.values());
+    const mean = sum / n;
+    return { frac: (n - bg) / n, variance: sum2 / n - mean * mean, w: c.width, h: c.height, colors: counts.size };
+  });
+}
+
+const batches = [];
+for (let i = 0; i < events.length; i += 7) batches.push(events.slice(i, i + 7));
+
+try {
+  await p.goto(`${origin}/`);
+  await p.waitForSelector('#loss-chart canvas');
+
+  await test('posts {type:"ready"} on load', async () => {
+    await p.waitForFunction(() => window.__posted.some((m) => m.type === 'ready'));
+    const ready = (await posted()).find((m) => m.type === 'ready');
+    assert(ready.v === 1, `ready.v = ${ready.v}`);
+  });
+
+  await test('init shows the run name and status', async () => {
+    await post({ type: 'init', v: 1, runs: [RUN], events: { [RUN_ID]: [] } });
+    await p.waitForFunction(() => document.querySelector('#run-name')?.textContent === 'mnist-spikformer');
+    assert((await textOf('#run-status')) === 'running', `status ${await textOf('#run-status')}`);
+    assert((await points('#loss-chart')) === 0, 'loss chart should start empty');
+  });
+
+  await test('data-points grows as event batches arrive', async () => {
+    let last = 0;
+    let grew = 0;
+    const stopAt = batches.length - 2; // keep the tail (evals, done) for after the Stop test
+    for (let i = 0; i < stopAt; i++) {
+      await post({ type: 'events', runId: RUN_ID, events: batches[i] });
+      const expected = batches.slice(0, i + 1).flat().filter((e) => e.type === 'step').length;
+      await waitPoints('#loss-chart', expected);
+      const now = await points('#loss-chart');
+      assert(now >= last, `data-points went down: ${last} → ${now}`);
+      if (now > last) grew++;
+      last = now;
+    }
+    assert(grew >= 3 && last > 0, `grew only ${grew} times (last ${last})`);
+    assert((await points('#acc-chart')) === last, 'acc chart should plot the same steps');
+  });
+
+  await test('the Stop button posts {type:"stop", runId}', async () => {
+    const stop = p.locator('#stop');
+    await p.waitForFunction(() => !document.querySelector('#stop')?.hasAttribute('disabled'));
+    await stop.click();
+    await p.waitForFunction(() => window.__posted.some((m) => m.type === 'stop'));
+    const msg = (await posted()).find((m) => m.type === 'stop');
+    assert(msg.runId === RUN_ID, `runId ${msg.runId}`);
+    assert(await stop.evaluate((e) => e.hasAttribute('disabled')), 'Stop should be disabled while stopping');
+    await stop.click({ force: true });
+    assert((await posted()).filter((m) => m.type === 'stop').length === 1, 'a second click must not post again');
+  });
+
+  await test('unknown and malformed messages are ignored', async () => {
+    const before = await points('#loss-chart');
+    const postedBefore = (await posted()).length;
+    for (const m of [{ type: 'bogus', x: 1 }, {}, null, 'hello', 42, { type: 'events' }, { type: 'events', runId: RUN_ID, events: 'nope' },
+      { type: 'events', runId: 'some-other-run', events: batches[0] }, { type: 'init', runs: 'x' }, { type: 'runStatus' }]) {
+      await post(m);
+    }
+    await p.waitForTimeout(100);
+    assert((await points('#loss-chart')) === before, 'data-points changed');
+    assert((await textOf('#run-name')) === 'mnist-spikformer', 'run changed');
+    const newPosts = (await posted()).slice(postedBefore);
+    assert(newPosts.length === 0, `posted ${JSON.stringify(newPosts)}`);
+  });
+
+  await test('the whole stream renders: charts, KPIs, firing rates, final status', async () => {
+    for (const b of batches.slice(batches.length - 2)) await post({ type: 'events', runId: RUN_ID, events: b });
+    await post({ type: 'events', runId: RUN_ID, events: batches[3] }); // a duplicate batch changes nothing
+    await post({ type: 'runStatus', run: { ...RUN, status: 'completed', bestTop1: 0.9668 } });
+    await waitPoints('#loss-chart', stepCount);
+    await waitPoints('#acc-chart', stepCount);
+    await p.waitForFunction(() => document.querySelector('#run-status')?.textContent === 'completed');
+    assert((await textOf('#kpi-best')) === '96.7 %', `best ${await textOf('#kpi-best')}`);
+    assert((await textOf('#kpi-epoch')) === '3 / 3', `epoch ${await textOf('#kpi-epoch')}`);
+    assert(/\d/.test(await textOf('#kpi-ips')), 'img/s');
+    const rows = await p.$$eval('#firing .fr-row', (r) => r.length);
+    assert(rows === lifLayers, `firing rows ${rows} ≠ ${lifLayers}`);
+    assert(await p.locator('#stop').evaluate((e) => e.hasAttribute('disabled')), 'Stop should be disabled after done');
+    const legend = await p.$$eval('#loss-chart .u-legend .u-label, #acc-chart .u-legend .u-label', (l) => l.map((e) => e.textContent));
+    for (const s of ['train loss', 'eval loss', 'train acc', 'eval top-1', 'eval top-5']) assert(legend.includes(s), `legend lacks ${s}: ${legend}`);
+  });
+
+  await test('charts are drawn (canvas not blank) with labelled axes', async () => {
+    for (const sel of ['#loss-chart', '#acc-chart']) {
+      const s = await canvasStats(sel);
+      assert(s.w > 200 && s.h > 100, `${sel} canvas ${s.w}×${s.h}`);
+      assert(s.frac > 0.01 && s.variance > 5 && s.colors > 20, `${sel} looks blank: ${JSON.stringify(s)}`);
+    }
+    assert((await p.$eval('#loss-chart', (e) => [e.dataset.xLabel, e.dataset.yLabel].join('|'))) === 'step|loss', 'loss axes');
+    assert((await p.$eval('#acc-chart', (e) => [e.dataset.xLabel, e.dataset.yLabel].join('|'))) === 'step|accuracy %', 'acc axes');
+  });
+
+  await test('no CSP violations and no page errors', async () => {
+    const csp = await p.evaluate(() => window.__csp);
+    assert(csp.length === 0, `CSP violations: ${csp.join('; ')}`);
+    assert(pageErrors.length === 0, `page errors: ${pageErrors.join('; ')}`);
+    const logs = (await posted()).filter((m) => m.type === 'log');
+    assert(logs.length === 0, `webview logged: ${JSON.stringify(logs)}`);
+  });
+
+  await test('a theme change redraws the charts with the data kept', async () => {
+    const before = await points('#loss-chart');
+    await p.evaluate(() => {
+      document.documentElement.style.setProperty('--vscode-editor-background', '#ffffff');
+      document.documentElement.style.setProperty('--vscode-foreground', '#3b3b3b');
+      document.body.className = 'vscode-light';
+    });
+    await post({ type: 'theme' });
+    await p.waitForTimeout(100);
+    assert((await points('#loss-chart')) === before, 'data-points changed on theme change');
+    const s = await canvasStats('#loss-chart');
+    assert(s.frac > 0.01 && s.colors > 20, `blank after theme change: ${JSON.stringify(s)}`);
+    await p.evaluate(() => {
+      document.documentElement.style.setProperty('--vscode-editor-background', '#1f1f1f');
+      document.documentElement.style.setProperty('--vscode-foreground', '#cccccc');
+      document.body.className = 'vscode-dark';
+    });
+  });
+
+  mkdirSync(RESULTS, { recursive: true });
+  mkdirSync(dirname(README_SHOT), { recursive: true });
+  await p.waitForTimeout(300); // let the toolkit's components settle
+  await p.screenshot({ path: SCREENSHOT, fullPage: true });
+  copyFileSync(SCREENSHOT, README_SHOT);
+
+  await test('state is restored after a reload (setState/getState)', async () => {
+    await p.waitForTimeout(400); // the debounced setState
+    await p.reload();
+    await p.waitForSelector('#loss-chart canvas');
+    await waitPoints('#loss-chart', stepCount);
+    assert((await textOf('#run-name')) === 'mnist-spikformer', 'run name after reload');
+    assert((await textOf('#run-status')) === 'completed', 'status after reload');
+    const s = await canvasStats('#loss-chart');
+    assert(s.frac > 0.01, 'chart blank after reload');
+    await p.waitForFunction(() => window.__posted.some((m) => m.type === 'ready'));
+  });
+
+  await test('a fresh init replaces the restored run', async () => {
+    const other = { ...RUN, id: 'run-b', name: 'second-run', status: 'running' };
+    await post({ type: 'init', v: 1, runs: [RUN, other], events: { 'run-b': events.slice(0, 12) } });
+    await p.waitForFunction(() => document.querySelector('#run-name')?.textContent === 'second-run');
+    const n = events.slice(0, 12).filter((e) => e.type === 'step').length;
+    await waitPoints('#loss-chart', n);
+  });
+} catch (e) {
+  results.push(['harness', e]);
+  console.log(`  ✘ harness: ${e?.stack ?? e}`);
+} finally {
+  await ctx.close().catch(() => {});
+  server.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+
+const failed = results.filter(([, e]) => e).length;
+if (existsSync(SCREENSHOT)) console.log(`screenshot: ${SCREENSHOT} (copied to ${README_SHOT})`);
+console.log(`webview: ${results.length - failed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,62 @@
+// The one place that knows which web-component kit the webviews use. Everything else creates controls
+// through these helpers, so swapping @vscode/webview-ui-toolkit (deprecated upstream, still renders) for
+// @vscode-elements/elements is a change to this file only. Both kits use the tag names below.
+//
+// CSP notes: FAST (under the toolkit) probes :focus-visible with a <style> element that carries the nonce from
+// <meta property="csp-nonce">, so the host page must have that meta tag. The toolkit's badge renders an
+// inline style="" attribute, which a strict style-src blocks, so badges are plain themed spans here.
+import { provideVSCodeDesignSystem, vsCodeButton, vsCodeCheckbox } from '@vscode/webview-ui-toolkit';
+import './ui.css';
+
+let registered = false;
+
+/** Registers the components the webviews use (and only those). Idempotent. */
+export function registerUi(): void {
+  if (registered) return;
+  registered = true;
+  provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeCheckbox());
+}
+
+export interface ButtonOptions {
+  id?: string;
+  /** codicon-less text button; 'secondary' for the quieter style */
+  appearance?: 'primary' | 'secondary' | 'icon';
+  title?: string;
+  disabled?: boolean;
+}
+
+export function button(label: string, onClick: () => void, options: ButtonOptions = {}): HTMLElement {
+  const el = document.createElement('vscode-button');
+  el.textContent = label;
+  if (options.id) el.id = options.id;
+  if (options.appearance) el.setAttribute('appearance', options.appearance);
+  if (options.title) el.title = options.title;
+  setDisabled(el, options.disabled ?? false);
+  el.addEventListener('click', () => {
+    if (!el.hasAttribute('disabled')) onClick();
+  });
+  return el;
+}
+
+export function badge(text: string, id?: string): HTMLElement {
+  const el = document.createElement('span');
+  el.className = 'ui-badge';
+  if (id) el.id = id;
+  el.textContent = text;
+  return el;
+}
+
+export function checkbox(label: string, checked: boolean, onChange: (checked: boolean) => void, id?: string): HTMLElement {
+  const el = document.createElement('vscode-checkbox') as HTMLElement & { checked: boolean };
+  if (id) el.id = id;
+  el.textContent = label;
+  el.checked = checked;
+  if (checked) el.setAttribute('checked', '');
+  el.addEventListener('change', () => onChange(Boolean(el.checked)));
+  return el;
+}
+
+export function setDisabled(el: HTMLElement, disabled: boolean): void {
+  if (disabled) el.setAttribute('disabled', '');
+  else el.removeAttribute('disabled');
+}
