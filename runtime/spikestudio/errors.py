@@ -36,3 +36,15 @@ class EnvironmentProblem(SpikeStudioError):
     """Something missing from the Python environment (torch, CUDA, ...)."""
 
     kind = "environment"
+
+
+class NonFiniteLoss(SpikeStudioError):
+    """The training loss became NaN or infinite."""
+
+    kind = "nan"
+
+
+class OutOfMemory(SpikeStudioError):
+    """The device (or host) ran out of memory."""
+
+    kind = "oom"

