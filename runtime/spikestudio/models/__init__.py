@@ -21,6 +21,8 @@ from spikestudio.models.registry import get_model_builder, list_models, register
 # importing the architecture modules registers them
 from spikestudio.models import spikformer as _spikformer  # noqa: F401,E402
 from spikestudio.models import spikingformer as _spikingformer  # noqa: F401,E402
+from spikestudio.models import spikeformer as _spikeformer  # noqa: F401,E402
+from spikestudio.models import stsa as _stsa  # noqa: F401,E402
 
 __all__ = ["build_model", "register_model", "list_models", "normalize_model_cfg", "load_init_checkpoint"]
 
