@@ -1,7 +1,8 @@
-// spike-studio: validate | train | runs | describe, on the same src/core as the extension.
+// spike-studio: validate | train | runs | describe | import, on the same src/core as the extension.
 
 import { UsageError } from './args';
 import { describeCommand, DESCRIBE_USAGE } from './commands/describe';
+import { importCommand, IMPORT_USAGE } from './commands/import';
 import { runsCommand } from './commands/runs';
 import { trainCommand, TRAIN_USAGE } from './commands/train';
 import { validateCommand, VALIDATE_USAGE } from './commands/validate';
@@ -13,6 +14,7 @@ const USAGE = [
   `  ${TRAIN_USAGE}`,
   '  spike-studio runs [--json]   list the runs of this folder (.spike-studio/runs)',
   `  ${DESCRIBE_USAGE}`,
+  `  ${IMPORT_USAGE}`,
 ].join('\n');
 
 type Command = (ctx: CliContext, argv: string[]) => number | Promise<number>;
@@ -22,6 +24,7 @@ const COMMANDS: Record<string, Command> = {
   train: trainCommand,
   runs: runsCommand,
   describe: describeCommand,
+  import: importCommand,
 };
 
 export async function runCli(argv: string[], ctx: CliContext = defaultContext()): Promise<number> {

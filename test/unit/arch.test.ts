@@ -1,7 +1,7 @@
 // src/core/arch agrees with the runtime: for every preset of presets.json (plus a few extra shapes), predictModel
 // gives exactly the layer list `spikestudio.describe.describe_model` observes in a real forward (names, kinds,
 // shapes, params, flops, spiking flags). The runtime is run ONCE, in one process, for all model sections; its
-// output is cached in .tmp/arch-describe/<hash of the runtime sources + cases>.json (CI starts without the cache).
+// output is cached in .tmp/arch-describe/<hash of models/, describe.py, neurons.py, errors.py + cases>.json (CI starts without the cache).
 
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
@@ -17,6 +17,7 @@ import {
   type ModelShapeInput,
   poolingFactor,
   predictModel,
+  SUPPORTED_ARCHS,
   tokenCount,
 } from '../../src/core/arch';
 import { REPO_ROOT } from './helpers';
@@ -35,9 +36,13 @@ const EXTRA_CASES: Record<string, ModelShapeInput> = {
   'spikformer N < d (2 tokens)': { arch: 'spikformer', variant: 'cifar', embed_dim: 64, num_heads: 1, depth: 1, in_channels: 1, img_size: [8, 4] },
 };
 
+const predicted = (model: ModelShapeInput) => (SUPPORTED_ARCHS as readonly unknown[]).includes(model.arch ?? 'spikformer');
+/** Presets of architectures src/core/arch does not model yet (reported as pending tests, not hidden). */
+const UNPREDICTED = Object.keys(PRESETS).filter((name) => !predicted(PRESETS[name].model));
+
 function allCases(): Record<string, ModelShapeInput> {
   const cases: Record<string, ModelShapeInput> = {};
-  for (const [name, preset] of Object.entries(PRESETS)) cases[name] = preset.model;
+  for (const [name, preset] of Object.entries(PRESETS)) if (predicted(preset.model)) cases[name] = preset.model;
   return { ...cases, ...EXTRA_CASES };
 }
 
@@ -65,7 +70,10 @@ function runtimeSourcesHash(cases: unknown): string {
       else if (entry.isFile() && entry.name.endsWith('.py')) hash.update(full).update(fs.readFileSync(full));
     }
   };
-  walk(path.join(REPO_ROOT, 'runtime', 'spikestudio'));
+  // what describe's output depends on (not the trainer or data code other work touches)
+  const pkg = path.join(REPO_ROOT, 'runtime', 'spikestudio');
+  walk(path.join(pkg, 'models'));
+  for (const f of ['describe.py', 'neurons.py', 'errors.py']) hash.update(f).update(fs.readFileSync(path.join(pkg, f)));
   return hash.digest('hex').slice(0, 16);
 }
 
@@ -116,6 +124,7 @@ describe('arch: predictModel matches `spikestudio describe`', function () {
       assert.equal(got.arch, want.arch);
     });
   }
+  for (const name of UNPREDICTED) it(`${name} (arch ${String(PRESETS[name].model.arch)}: not modelled by src/core/arch yet)`);
 });
 
 describe('arch: derived numbers', () => {
@@ -132,7 +141,7 @@ describe('arch: derived numbers', () => {
   it('parameter counts are close to the papers’ rows', () => {
     for (const [name, preset] of Object.entries(PRESETS)) {
       const paper = preset.paper?.params;
-      if (!paper) continue;
+      if (!paper || !predicted(preset.model)) continue;
       const got = predictModel(preset.model).params;
       assert.ok(Math.abs(got - paper) / paper < 0.05, `${name}: ${got} vs paper ${paper}`);
     }
@@ -162,6 +171,13 @@ describe('arch: derived numbers', () => {
     // a measured rate overrides the nominal one for the layers it feeds
     const hot = estimateEnergy(p, { rates: { 'blocks.0.mlp.fc2_lif': 0.9 } });
     assert.ok(hot.sops > nominal.sops);
+  });
+
+  it('strict counting makes Spikformer’s residual-fed layers MACs; paper counting does not; Spikingformer is the same both ways', () => {
+    const sf = predictModel(PRESETS['spikformer-8-768/imagenet'].model);
+    assert.ok(estimateEnergy(sf, { counting: 'strict' }).macs > 10 * estimateEnergy(sf).macs);
+    const sg = predictModel(PRESETS['spikingformer-8-768/imagenet'].model);
+    assert.deepEqual(estimateEnergy(sg, { counting: 'strict' }), estimateEnergy(sg));
   });
 
   it('energy at the spec’s rates is in the papers’ range (Spikingformer-8-512: 7.46 mJ)', () => {

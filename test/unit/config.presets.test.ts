@@ -41,7 +41,7 @@ describe('config/presets: extends', () => {
 describe('config/index: the resolved config', () => {
   it('has version 1, name, absolute source, and absolute paths relative to the file', () => {
     const source = path.join('/work', 'exps', 'valid.spike.yaml');
-    const { resolved, diagnostics } = loadConfig(readFixture('configs/valid.spike.yaml'), source, { presets: FIXTURE_PRESETS });
+    const { resolved, diagnostics } = loadConfig(readFixture('configs/valid.spike.yaml'), source, { presets: FIXTURE_PRESETS, checkPaths: false }); // its paths do not exist
     assert.deepEqual(diagnostics, []);
     assert.ok(resolved);
     assert.equal(resolved.version, 1);

@@ -12,6 +12,19 @@ export interface Range {
   end: Position;
 }
 
+/**
+ * A machine-readable fix (the extension turns it into a quick fix): replace the key or the value at `path` with
+ * `replaceWith` (YAML text). `range` is where that key/value is written in the file; null when the file does not
+ * write `path` (the value came from a preset or a default): then add `<last key>: <replaceWith>` to its section.
+ */
+export interface ConfigFix {
+  title: string;
+  path: string;
+  part: 'key' | 'value';
+  replaceWith: string;
+  range: Range | null;
+}
+
 export interface ConfigDiagnostic {
   severity: DiagnosticSeverity;
   /** names the key and says how to fix it */
@@ -21,6 +34,8 @@ export interface ConfigDiagnostic {
   range: Range;
   /** stable machine-readable code, e.g. "wrong-type", "unknown-key" */
   code: string;
+  /** optional quick fix */
+  fix?: ConfigFix;
 }
 
 export const ZERO_RANGE: Range = { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };

@@ -10,12 +10,14 @@ import { runSemanticRules } from './rules';
 import { checkRequiredSections, type Locate, validateStructure } from './validate';
 
 export * from './definition';
-export type { ConfigDiagnostic, DiagnosticSeverity, Position, Range } from './diagnostics';
+export type { ConfigDiagnostic, ConfigFix, DiagnosticSeverity, Position, Range } from './diagnostics';
 export { formatDiagnostic, hasErrors } from './diagnostics';
 export type { Preset, PresetTable, PaperRow } from './presets';
 export { deepMerge, lookupPreset, presetNames } from './presets';
 export { BUNDLED_PRESETS } from './bundled-presets';
 export { SEMANTIC_RULES } from './rules';
+export type { RuleContext, RuleFinding, RuleFix, SemanticRule } from './rules';
+export { datasetInfo, KNOWN_DATASETS, type DatasetInfo } from './datasets';
 export type { KeyRanges } from './parse';
 
 export interface LoadConfigOptions {
@@ -23,6 +25,10 @@ export interface LoadConfigOptions {
   presets?: PresetTable;
   /** folder for relative paths when sourcePath is null (default: process.cwd()) */
   cwd?: string;
+  /** memory of the GPU that will train, MB (e.g. from `doctor`'s gpus[].memory_mb); null/absent: no memory rule */
+  gpuMemoryMb?: number | null;
+  /** warn when data.root / model.init_from do not exist (default true) */
+  checkPaths?: boolean;
 }
 
 export interface LoadConfigResult {
@@ -100,12 +106,19 @@ function buildResolved(merged: Record<string, unknown>, name: string, sourcePath
   return resolved;
 }
 
-function ruleDiagnostics(resolved: ResolvedConfig, parsed: ParsedYaml, presetName: string | null): ConfigDiagnostic[] {
+function ruleDiagnostics(resolved: ResolvedConfig, parsed: ParsedYaml, presetName: string | null, opts: LoadConfigOptions): ConfigDiagnostic[] {
   const locate = mergedLocator(parsed);
-  return runSemanticRules(resolved).map((finding) => {
+  const ctx = { gpuMemoryMb: opts.gpuMemoryMb ?? null, checkPaths: opts.checkPaths ?? true };
+  return runSemanticRules(resolved, ctx).map((finding) => {
     const { range, fromPreset } = locate(finding.path);
     const suffix = fromPreset && presetName ? ` (the value comes from preset "${presetName}"; override it in this file)` : '';
-    return { severity: finding.severity, message: finding.message + suffix, path: finding.path, range, code: finding.code };
+    const d: ConfigDiagnostic = { severity: finding.severity, message: finding.message + suffix, path: finding.path, range, code: finding.code };
+    if (finding.fix) {
+      const part = finding.fix.part ?? 'value';
+      const written = parsed.ranges.get(finding.fix.path);
+      d.fix = { title: finding.fix.title, path: finding.fix.path, part, replaceWith: finding.fix.replaceWith, range: written ? written[part] : null };
+    }
+    return d;
   });
 }
 
@@ -147,7 +160,7 @@ export function loadConfig(text: string, sourcePath: string | null, opts: LoadCo
   const merged = preset ? applyPreset(preset.preset, file) : file;
   const baseDir = sourcePath ? path.dirname(path.resolve(sourcePath)) : path.resolve(opts.cwd ?? process.cwd());
   const resolved = buildResolved(merged, defaultName(file, sourcePath, preset?.name ?? null), sourcePath, baseDir);
-  result.diagnostics.push(...ruleDiagnostics(resolved, parsed, preset?.name ?? null));
+  result.diagnostics.push(...ruleDiagnostics(resolved, parsed, preset?.name ?? null, opts));
   if (!hasErrors(result.diagnostics)) result.resolved = resolved;
   return result;
 }
@@ -156,3 +169,6 @@ export function loadConfig(text: string, sourcePath: string | null, opts: LoadCo
 export function formatDiagnostics(file: string, diagnostics: readonly ConfigDiagnostic[]): string[] {
   return diagnostics.map((d) => formatDiagnostic(file, d));
 }
+
+export { completionsAt, hoverAt, modelSummaryMarkdown, type AuthoringOptions, type CompletionEntry, type HoverResult } from './authoring';
+export { importReferenceConfig, type ImportOptions, type ImportResult } from './import';

@@ -1,26 +1,71 @@
 // Semantic rules: checks that need several keys at once. They run on the merged config with every default
-// filled in, after structural validation passed. Add a rule by appending to SEMANTIC_RULES.
+// filled in, after structural validation passed. Add a rule by appending to SEMANTIC_RULES, with a failing and a
+// passing fixture in test/fixtures/rules/<code>.{bad,good}.spike.yaml (test/unit/rules.test.ts runs them all).
 
+import * as fs from 'node:fs';
+import { ArchError, estimateTrainingMemory, largestBatchThatFits, poolingFactor, predictModel, SUPPORTED_VARIANTS } from '../arch';
+import { datasetInfo } from './datasets';
 import type { ResolvedConfig } from './definition';
 import type { DiagnosticSeverity } from './diagnostics';
+
+/** A fix proposed by a rule: replace the value (or key) at `path`; loadConfig adds its range in the file. */
+export interface RuleFix {
+  title: string;
+  path: string;
+  part?: 'key' | 'value';
+  replaceWith: string;
+}
 
 export interface RuleFinding {
   severity: DiagnosticSeverity;
   /** the dotted key the diagnostic points at */
   path: string;
   message: string;
+  fix?: RuleFix;
 }
+
+export interface RuleContext {
+  /** memory of the GPU training will use, MB; null: the memory rule is skipped */
+  gpuMemoryMb: number | null;
+  /** whether to check that data.root / model.init_from exist */
+  checkPaths: boolean;
+  fileExists(absolutePath: string): boolean;
+}
+
+export const DEFAULT_RULE_CONTEXT: RuleContext = { gpuMemoryMb: null, checkPaths: true, fileExists: (p) => fs.existsSync(p) };
 
 export interface SemanticRule {
   code: string;
-  check(config: ResolvedConfig): RuleFinding[];
+  check(config: ResolvedConfig, ctx: RuleContext): RuleFinding[];
 }
+
+function nearest(candidates: number[], target: number): number {
+  return candidates.reduce((best, c) => (Math.abs(c - target) < Math.abs(best - target) || (Math.abs(c - target) === Math.abs(best - target) && c > best) ? c : best), candidates[0]);
+}
+
+const embedDimMultipleOf8: SemanticRule = {
+  code: 'embed-dim-multiple-of-8',
+  check({ model }) {
+    if (model.embed_dim % 8 === 0) return [];
+    const to = Math.max(8, Math.round(model.embed_dim / 8) * 8);
+    return [
+      {
+        severity: 'error',
+        path: 'model.embed_dim',
+        message: `model.embed_dim (${model.embed_dim}) must be a multiple of 8: the tokenizer's stages have embed_dim/8, /4 and /2 channels. Use ${to}.`,
+        fix: { title: `Set embed_dim to ${to}`, path: 'model.embed_dim', replaceWith: String(to) },
+      },
+    ];
+  },
+};
 
 const headsDivideEmbedDim: SemanticRule = {
   code: 'heads-divide-dim',
   check({ model }) {
     if (model.embed_dim % model.num_heads === 0) return [];
     const divisors = Array.from({ length: 16 }, (_, i) => i + 1).filter((h) => model.embed_dim % h === 0);
+    const all = Array.from({ length: Math.min(model.embed_dim, 64) }, (_, i) => i + 1).filter((h) => model.embed_dim % h === 0);
+    const best = nearest(all, model.num_heads);
     return [
       {
         severity: 'error',
@@ -28,6 +73,7 @@ const headsDivideEmbedDim: SemanticRule = {
         message:
           `model.num_heads (${model.num_heads}) must divide model.embed_dim (${model.embed_dim}) evenly. ` +
           `Use num_heads in ${divisors.join(', ')}, or change embed_dim to a multiple of ${model.num_heads} (e.g. ${Math.ceil(model.embed_dim / model.num_heads) * model.num_heads}).`,
+        fix: { title: `Set num_heads to ${best}`, path: 'model.num_heads', replaceWith: String(best) },
       },
     ];
   },
@@ -38,6 +84,222 @@ const atLeastOneTimeStep: SemanticRule = {
   check({ model }) {
     if (Number.isInteger(model.time_steps) && model.time_steps >= 1) return [];
     return [{ severity: 'error', path: 'model.time_steps', message: `model.time_steps must be an integer ≥ 1 (it is ${model.time_steps}). Spikformer uses T = 4.` }];
+  },
+};
+
+const imgSizeFitsTokenizer: SemanticRule = {
+  code: 'img-size-pooling',
+  check({ model }) {
+    const factor = poolingFactor(model.variant);
+    if (model.img_size % factor === 0) return [];
+    const lower = Math.max(factor, Math.floor(model.img_size / factor) * factor);
+    const upper = Math.ceil(model.img_size / factor) * factor;
+    const to = nearest([lower, upper], model.img_size);
+    return [
+      {
+        severity: 'warning',
+        path: 'model.img_size',
+        message:
+          `model.img_size (${model.img_size}) is not divisible by ${factor}, the pooling factor of the ${model.variant} tokenizer ` +
+          `(${Math.log2(factor)} max-pools of stride 2): the padded pools give a ragged token grid. Use ${lower} or ${upper}` +
+          (model.variant !== 'cifar' && model.img_size % 4 === 0 ? ', or variant: cifar (factor 4).' : '.'),
+        fix: { title: `Set img_size to ${to}`, path: 'model.img_size', replaceWith: String(to) },
+      },
+    ];
+  },
+};
+
+const inChannelsMatchDataset: SemanticRule = {
+  code: 'in-channels-dataset',
+  check({ model, data }) {
+    const info = datasetInfo(data.dataset);
+    if (!info || info.channels === model.in_channels) return [];
+    const what = info.event ? 'event frames with 2 polarity channels' : info.channels === 3 ? 'RGB images' : 'grayscale images';
+    return [
+      {
+        severity: 'error',
+        path: 'model.in_channels',
+        message: `model.in_channels is ${model.in_channels}, but data.dataset ${data.dataset} has ${what} (${info.channels} channel${info.channels > 1 ? 's' : ''}): the first convolution would reject the input. Set in_channels: ${info.channels}.`,
+        fix: { title: `Set in_channels to ${info.channels} (${data.dataset})`, path: 'model.in_channels', replaceWith: String(info.channels) },
+      },
+    ];
+  },
+};
+
+const numClassesMatchDataset: SemanticRule = {
+  code: 'num-classes-dataset',
+  check({ model, data }) {
+    const info = datasetInfo(data.dataset);
+    if (!info || info.num_classes === model.num_classes) return [];
+    const fewer = model.num_classes < info.num_classes;
+    return [
+      {
+        severity: fewer ? 'error' : 'warning',
+        path: 'model.num_classes',
+        message: fewer
+          ? `model.num_classes (${model.num_classes}) is smaller than the ${info.num_classes} classes of ${data.dataset}: labels ≥ ${model.num_classes} have no output. Set num_classes: ${info.num_classes}.`
+          : `model.num_classes (${model.num_classes}) is larger than the ${info.num_classes} classes of ${data.dataset}; the extra outputs are never trained. Set num_classes: ${info.num_classes}.`,
+        fix: { title: `Set num_classes to ${info.num_classes} (${data.dataset})`, path: 'model.num_classes', replaceWith: String(info.num_classes) },
+      },
+    ];
+  },
+};
+
+const eventFrames: SemanticRule = {
+  code: 'event-frames',
+  check({ model, data }) {
+    const info = datasetInfo(data.dataset);
+    const frames = data.frames_number;
+    if (info?.event) {
+      if (frames === null || frames === model.time_steps) return [];
+      return [
+        {
+          severity: 'error',
+          path: 'data.frames_number',
+          message: `data.frames_number (${frames}) must equal model.time_steps (${model.time_steps}) for ${data.dataset}: the model takes one frame per time step. Delete frames_number (null = time_steps) or set time_steps: ${frames}.`,
+          fix: { title: 'Set frames_number to null (= time_steps)', path: 'data.frames_number', replaceWith: 'null' },
+        },
+      ];
+    }
+    if (frames === null || !info) return [];
+    return [
+      {
+        severity: 'warning',
+        path: 'data.frames_number',
+        message: `data.frames_number only applies to event datasets (cifar10-dvs, dvs128-gesture); ${data.dataset} is a static image dataset (each image is repeated over the ${model.time_steps} time steps). Remove frames_number.`,
+        fix: { title: 'Set frames_number to null', path: 'data.frames_number', replaceWith: 'null' },
+      },
+    ];
+  },
+};
+
+const variantMatchesData: SemanticRule = {
+  code: 'variant-dataset',
+  check({ model, data }) {
+    const info = datasetInfo(data.dataset);
+    if (!info || !(SUPPORTED_VARIANTS as readonly string[]).includes(model.variant)) return [];
+    if (info.event && model.variant !== 'dvs') {
+      return [
+        {
+          severity: 'warning',
+          path: 'model.variant',
+          message: `model.variant is ${model.variant}, but ${data.dataset} is an event dataset: the reference ${model.arch} code uses variant dvs for it (max-pool in every tokenizer stage${model.arch === 'spikformer' ? ', attention scale 0.25' : ''}). Set variant: dvs.`,
+          fix: { title: 'Set variant to dvs', path: 'model.variant', replaceWith: 'dvs' },
+        },
+      ];
+    }
+    if (!info.event && model.variant === 'dvs') {
+      const to = poolingFactor('imagenet') <= model.img_size && model.img_size >= 64 ? 'imagenet' : 'cifar';
+      return [
+        {
+          severity: 'warning',
+          path: 'model.variant',
+          message: `model.variant dvs is meant for event frames, but ${data.dataset} has static images. Use variant: ${to} (same tokenizer pools as dvs: imagenet; 2 pools for small images: cifar).`,
+          fix: { title: `Set variant to ${to}`, path: 'model.variant', replaceWith: to },
+        },
+      ];
+    }
+    return [];
+  },
+};
+
+const lrRange: SemanticRule = {
+  code: 'lr-range',
+  check({ train }) {
+    const high = train.optimizer === 'sgd' ? 1 : 0.01;
+    if (train.lr >= 1e-6 && train.lr <= high) return [];
+    const typical = train.optimizer === 'sgd' ? '0.1' : '0.0005–0.001 (Spikformer: 5e-4)';
+    return [
+      {
+        severity: 'warning',
+        path: 'train.lr',
+        message: `train.lr (${train.lr}) is ${train.lr < 1e-6 ? 'very small' : 'very large'} for ${train.optimizer}; typical peak values are ${typical}.`,
+      },
+    ];
+  },
+};
+
+const epochsRange: SemanticRule = {
+  code: 'epochs-range',
+  check({ train }) {
+    if (train.epochs <= 1000) return [];
+    return [{ severity: 'warning', path: 'train.epochs', message: `train.epochs (${train.epochs}) is unusually large; the papers train 96–400 epochs (300 on CIFAR and ImageNet).` }];
+  },
+};
+
+const batchSizeRange: SemanticRule = {
+  code: 'batch-size-range',
+  check({ data }) {
+    if (data.batch_size >= 2 && data.batch_size <= 4096) return [];
+    return [
+      {
+        severity: 'warning',
+        path: 'data.batch_size',
+        message:
+          data.batch_size < 2
+            ? 'data.batch_size 1: BatchNorm statistics over a single sample are noisy; use at least 8 (the papers use 16–128 per GPU).'
+            : `data.batch_size (${data.batch_size}) is unusually large for one process (the papers use 16–128 per GPU); check the memory estimate.`,
+      },
+    ];
+  },
+};
+
+const mixupOffEpoch: SemanticRule = {
+  code: 'mixup-off-epoch',
+  check({ train }) {
+    const off = train.mixup_off_epoch;
+    if (off === null || off <= train.epochs) return [];
+    return [
+      {
+        severity: 'warning',
+        path: 'train.mixup_off_epoch',
+        message: `train.mixup_off_epoch (${off}) is after the last epoch (train.epochs = ${train.epochs}), so mixing is never switched off. Set mixup_off_epoch ≤ ${train.epochs} (Spikformer: 200 of 300), or null.`,
+        fix: { title: `Set mixup_off_epoch to ${train.epochs}`, path: 'train.mixup_off_epoch', replaceWith: String(train.epochs) },
+      },
+    ];
+  },
+};
+
+const pathsExist: SemanticRule = {
+  code: 'path-not-found',
+  check({ model, data }, ctx) {
+    if (!ctx.checkPaths) return [];
+    const out: RuleFinding[] = [];
+    if (data.root !== null && !ctx.fileExists(data.root)) {
+      out.push({ severity: 'warning', path: 'data.root', message: `data.root: folder ${data.root} does not exist (relative paths start at the config file's folder). Create it, fix the path, or delete data.root to use the default location.` });
+    }
+    if (model.init_from !== null && !ctx.fileExists(model.init_from)) {
+      out.push({ severity: 'warning', path: 'model.init_from', message: `model.init_from: checkpoint ${model.init_from} does not exist (relative paths start at the config file's folder). Fix the path or set init_from: null.` });
+    }
+    return out;
+  },
+};
+
+const memoryFits: SemanticRule = {
+  code: 'gpu-memory',
+  check({ model, data, train }, ctx) {
+    if (ctx.gpuMemoryMb === null || ctx.gpuMemoryMb <= 0 || train.device === 'cpu') return [];
+    let prediction;
+    try {
+      prediction = predictModel(model);
+    } catch (error) {
+      if (error instanceof ArchError) return [];
+      throw error;
+    }
+    const est = estimateTrainingMemory(prediction, data.batch_size, { amp: train.amp });
+    if (est.total_mb <= ctx.gpuMemoryMb) return [];
+    const fits = largestBatchThatFits(prediction, ctx.gpuMemoryMb, { amp: train.amp });
+    const gb = (mb: number) => (mb / 1024).toFixed(1);
+    return [
+      {
+        severity: 'warning',
+        path: 'data.batch_size',
+        message:
+          `Training needs about ${gb(est.total_mb)} GB (rough estimate: batch ${data.batch_size} × T ${model.time_steps} × activations) but the GPU has ${gb(ctx.gpuMemoryMb)} GB. ` +
+          (fits > 0 ? `The largest batch that fits is about ${fits}: set data.batch_size: ${fits}${train.amp === false ? ', or turn on train.amp: bf16' : ''}.` : 'Not even batch 1 fits: reduce embed_dim, depth, img_size or time_steps.'),
+        ...(fits > 0 ? { fix: { title: `Set batch_size to ${fits}`, path: 'data.batch_size', replaceWith: String(fits) } } : {}),
+      },
+    ];
   },
 };
 
@@ -84,13 +346,26 @@ const ampNeedsGpu: SemanticRule = {
 };
 
 export const SEMANTIC_RULES: readonly SemanticRule[] = [
+  embedDimMultipleOf8,
   headsDivideEmbedDim,
   atLeastOneTimeStep,
+  imgSizeFitsTokenizer,
+  inChannelsMatchDataset,
+  numClassesMatchDataset,
+  eventFrames,
+  variantMatchesData,
+  lrRange,
+  epochsRange,
+  batchSizeRange,
   warmupShorterThanTraining,
   minLrBelowLr,
+  mixupOffEpoch,
   ampNeedsGpu,
+  pathsExist,
+  memoryFits,
 ];
 
-export function runSemanticRules(config: ResolvedConfig): Array<RuleFinding & { code: string }> {
-  return SEMANTIC_RULES.flatMap((rule) => rule.check(config).map((finding) => ({ ...finding, code: rule.code })));
+export function runSemanticRules(config: ResolvedConfig, ctx: Partial<RuleContext> = {}): Array<RuleFinding & { code: string }> {
+  const full: RuleContext = { ...DEFAULT_RULE_CONTEXT, ...ctx };
+  return SEMANTIC_RULES.flatMap((rule) => rule.check(config, full).map((finding) => ({ ...finding, code: rule.code })));
 }

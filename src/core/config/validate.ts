@@ -11,7 +11,7 @@ import {
 } from './definition';
 import type { ConfigDiagnostic, Range } from './diagnostics';
 import { isPlainObject } from './presets';
-import { closestMatch, didYouMean } from './suggest';
+import { closestMatch } from './suggest';
 
 /** Where to point a diagnostic about a path: at its key or at its value. */
 export type Locate = (path: string, part: 'key' | 'value') => Range;
@@ -60,9 +60,12 @@ function hasExpectedType(spec: FieldSpec, value: unknown): boolean {
 function checkEnum(path: string, spec: FieldSpec, value: unknown, locate: Locate): ConfigDiagnostic[] {
   if (spec.type !== 'enum' || spec.values.includes(value as string | boolean)) return [];
   const allowed = spec.values.map((v) => String(v)).join(' | ');
-  const hint = typeof value === 'string' ? didYouMean(value, spec.values.map(String)) : '';
+  const suggestion = typeof value === 'string' ? closestMatch(value, spec.values.map(String)) : undefined;
+  const hint = suggestion ? ` Did you mean "${suggestion}"?` : '';
   const message = `${path} must be one of ${allowed}${spec.nullable ? ' | null' : ''}, not ${describeValue(value)}.${hint}`;
-  return [error(path, 'bad-enum', message, locate(path, 'value'))];
+  const d = error(path, 'bad-enum', message, locate(path, 'value'));
+  if (suggestion) d.fix = { title: `Change to ${suggestion}`, path, part: 'value', replaceWith: suggestion, range: d.range };
+  return [d];
 }
 
 function checkNumberRange(path: string, spec: FieldSpec, value: number, locate: Locate): ConfigDiagnostic[] {
@@ -108,7 +111,9 @@ function unknownKey(path: string, key: string, known: string[], locate: Locate):
   const fix = suggestion
     ? ` Did you mean "${suggestion}"?`
     : ` Remove it; the keys allowed ${where} are: ${known.join(', ')}.`;
-  return error(path, 'unknown-key', `Unknown key "${key}" ${where}.${fix}`, locate(path, 'key'));
+  const d = error(path, 'unknown-key', `Unknown key "${key}" ${where}.${fix}`, locate(path, 'key'));
+  if (suggestion) d.fix = { title: `Rename to ${suggestion}`, path, part: 'key', replaceWith: suggestion, range: d.range };
+  return d;
 }
 
 export function validateSection(path: string, section: SectionSpec, value: unknown, locate: Locate): ConfigDiagnostic[] {

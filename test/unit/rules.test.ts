@@ -1,0 +1,126 @@
+// Every semantic rule (and the structural checks with quick fixes) has a failing and a passing fixture in
+// test/fixtures/rules/<code>.{bad,good}.spike.yaml. Header comments of a bad fixture:
+//   # expect: <dotted key> [<code, when not the file's rule code>]   the diagnostic and where it must point
+//   # fix: <text>                                                   the quick fix's replacement
+//   # options: {json}                                               extra loadConfig options (gpuMemoryMb)
+
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { type LoadConfigOptions, loadConfig, SEMANTIC_RULES } from '../../src/core/config';
+import { parseYamlWithRanges } from '../../src/core/config/parse';
+import { FIXTURES } from './helpers';
+
+const RULES_DIR = path.join(FIXTURES, 'rules');
+
+function header(text: string, key: string): string | undefined {
+  return text.match(new RegExp(`^# ${key}: (.*)$`, 'm'))?.[1].trim();
+}
+
+function load(file: string) {
+  const text = fs.readFileSync(file, 'utf8');
+  const options: LoadConfigOptions = JSON.parse(header(text, 'options') ?? '{}');
+  return { text, result: loadConfig(text, file, options) };
+}
+
+const codes = fs
+  .readdirSync(RULES_DIR)
+  .filter((f) => f.endsWith('.bad.spike.yaml'))
+  .map((f) => f.replace('.bad.spike.yaml', ''))
+  .sort();
+
+describe('rules: bad/good fixtures', () => {
+  it('every semantic rule has fixtures', () => {
+    for (const rule of SEMANTIC_RULES) assert.ok(codes.includes(rule.code), `missing test/fixtures/rules/${rule.code}.bad.spike.yaml`);
+  });
+
+  for (const code of codes) {
+    it(`${code}: the bad fixture reports it at the key, the good one reports nothing`, () => {
+      const bad = load(path.join(RULES_DIR, `${code}.bad.spike.yaml`));
+      const [expectPath, expectCode = code] = (header(bad.text, 'expect') ?? '').split(/\s+/);
+      assert.ok(expectPath, 'the bad fixture needs "# expect: <key>"');
+      const found = bad.result.diagnostics.filter((d) => d.code === expectCode);
+      assert.equal(found.length, 1, `expected one ${expectCode}: ${JSON.stringify(bad.result.diagnostics, null, 1)}`);
+      const d = found[0];
+      assert.equal(d.path, expectPath);
+      const written = parseYamlWithRanges(bad.text).ranges.get(expectPath);
+      assert.ok(written, `${expectPath} must be written in the bad fixture`);
+      const where = code === 'unknown-key' ? written.key : written.value;
+      assert.deepEqual(d.range, where, 'range');
+      assert.match(d.message, new RegExp(expectPath.split('.').pop() as string), 'the message names the key');
+      const fix = header(bad.text, 'fix');
+      if (fix !== undefined) {
+        assert.ok(d.fix, 'a quick fix');
+        assert.equal(d.fix.replaceWith, fix);
+        assert.equal(d.fix.path, expectPath);
+        assert.deepEqual(d.fix.range, where);
+      }
+
+      const good = load(path.join(RULES_DIR, `${code}.good.spike.yaml`));
+      assert.deepEqual(good.result.diagnostics, [], 'the good fixture');
+      assert.ok(good.result.resolved);
+    });
+  }
+});
+
+describe('rules: details', () => {
+  const cfg = (body: string, opts: LoadConfigOptions = {}) => loadConfig(body, '/w/x.spike.yaml', { checkPaths: false, ...opts });
+
+  it('a fix for a value that comes from the preset has no range (the extension adds the key)', () => {
+    const { diagnostics } = cfg('extends: spikformer-tiny/mnist\ndata:\n  dataset: cifar10\n');
+    const d = diagnostics.find((x) => x.code === 'in-channels-dataset');
+    assert.ok(d?.fix);
+    assert.equal(d.fix.replaceWith, '3');
+    assert.equal(d.fix.range, null);
+    assert.match(d.message, /comes from preset "spikformer-tiny\/mnist"/);
+  });
+
+  it('heads fix: the nearest divisor', () => {
+    const { diagnostics } = cfg('extends: spikformer-4-384/cifar10\nmodel:\n  num_heads: 10\n');
+    assert.equal(diagnostics.find((x) => x.code === 'heads-divide-dim')?.fix?.replaceWith, '12');
+  });
+
+  it('memory rule: skipped without gpuMemoryMb or on cpu; names the largest batch that fits', () => {
+    const text = 'extends: spikingformer-8-768/imagenet\n';
+    assert.equal(cfg(text).diagnostics.filter((d) => d.code === 'gpu-memory').length, 0);
+    assert.equal(cfg(text + 'train:\n  device: cpu\n', { gpuMemoryMb: 1000 }).diagnostics.filter((d) => d.code === 'gpu-memory').length, 0);
+    const d = cfg(text, { gpuMemoryMb: 16000 }).diagnostics.find((x) => x.code === 'gpu-memory');
+    assert.ok(d?.fix);
+    assert.match(d.message, new RegExp(`largest batch that fits is about ${d.fix.replaceWith}`));
+  });
+
+  it('frames_number on a static dataset is a warning; on an event dataset it must equal T', () => {
+    assert.ok(cfg('extends: spikformer-tiny/mnist\ndata:\n  frames_number: 4\n').diagnostics.some((d) => d.code === 'event-frames' && d.severity === 'warning'));
+    const dvs = cfg('extends: spikingformer-2-256-t16/dvs128-gesture\ndata:\n  frames_number: 10\n');
+    assert.ok(dvs.diagnostics.some((d) => d.code === 'event-frames' && d.severity === 'error'));
+  });
+
+  it('every bundled preset of an architecture the definition knows passes every rule', () => {
+    const { BUNDLED_PRESETS, CONFIG_DEFINITION } = require('../../src/core/config') as typeof import('../../src/core/config');
+    const archs: readonly unknown[] = CONFIG_DEFINITION.model.fields.arch.values;
+    for (const name of Object.keys(BUNDLED_PRESETS).filter((n) => archs.includes(BUNDLED_PRESETS[n].model?.arch))) {
+      const { diagnostics } = cfg(`extends: ${name}\n`);
+      assert.deepEqual(diagnostics, [], name);
+    }
+  });
+});
+
+describe('schemas/spike-config.schema.json (drift check)', () => {
+  it('equals generateJsonSchema({mode: "file"}); regenerate with node scripts/gen-config-schema.mjs', () => {
+    const { generateJsonSchema } = require('../../src/core/config') as typeof import('../../src/core/config');
+    const file = path.join(FIXTURES, '..', '..', 'schemas', 'spike-config.schema.json');
+    assert.ok(fs.existsSync(file), 'schemas/spike-config.schema.json is missing: run node scripts/gen-config-schema.mjs');
+    const fresh = JSON.stringify(generateJsonSchema({ mode: 'file' }), null, 2) + '\n';
+    assert.equal(fs.readFileSync(file, 'utf8'), fresh, 'stale: run node scripts/gen-config-schema.mjs');
+  });
+
+  it('every rule fixture is valid against the shipped schema (the schema knows every key the rules use)', () => {
+    const Ajv = require('ajv').default;
+    const { parse } = require('yaml');
+    const file = path.join(FIXTURES, '..', '..', 'schemas', 'spike-config.schema.json');
+    const validate = new Ajv({ strict: false }).compile(JSON.parse(fs.readFileSync(file, 'utf8')));
+    for (const f of fs.readdirSync(RULES_DIR).filter((x) => x.endsWith('.good.spike.yaml'))) {
+      assert.ok(validate(parse(fs.readFileSync(path.join(RULES_DIR, f), 'utf8'))), `${f}: ${JSON.stringify(validate.errors)}`);
+    }
+  });
+});
