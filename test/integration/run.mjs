@@ -1,0 +1,333 @@
+// Integration tests: the extension inside a real VS Code (code-server 4.100.3 from npm, installed by
+// `bash scripts/setup.sh code-server` into .cache/code-server), driven by Debian's Chromium through playwright-core.
+//
+//   node test/integration/run.mjs            (npm run test:integration; build first: npm run build)
+//
+// A. In-host mocha suite (test/integration/suite → out/integration/index.js) loaded through the workbench URL
+//    payload (extensionDevelopmentPath + extensionTestsPath); its exit code arrives via codeAutomationExit.
+// B. UI test: open smoke.spike.yaml, run "Spike Studio: Train" from the palette (click the row), watch the
+//    dashboard webview's #loss-chart[data-points] grow, screenshot, "Spike Studio: Stop Training", #run-status.
+//
+// Prints `integration: N passed, M failed` and exits non-zero on any failure. code-server, Chromium and any
+// training process started under the temp dir are always ended (finally + signal handlers + an 8-minute guard).
+// Environment: SPIKE_IT_ONLY=A|B, SPIKE_IT_KEEP=1 (keep the temp dir), SPIKE_IT_TIMEOUT_S (default 480),
+// SPIKE_IT_HEADFUL=1, CHROMIUM=/path/to/chromium.
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, copyFileSync, createWriteStream } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runUiTest } from './ui.mjs';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const CODE_SERVER = join(REPO, '.cache/code-server/node_modules/.bin/code-server');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const RESULTS_DIR = join(REPO, 'test-results');
+const TIMEOUT_S = Number(process.env.SPIKE_IT_TIMEOUT_S || 480);
+const ONLY = (process.env.SPIKE_IT_ONLY || '').toUpperCase();
+const PYTHON = join(REPO, '.venv/bin/python');
+
+const results = []; // { name, ok, detail }
+const t0 = Date.now();
+const since = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
+const log = (...a) => console.log(`[integration ${since()}]`, ...a);
+
+// ------------------------------------------------------------------------------------------ cleanup
+let tmp; // the fresh temp dir: xdg, tmp, user data, extensions, workspaces, chromium profile
+let server; // code-server child (own process group)
+let context; // playwright persistent context
+
+/** Ends processes that this run started: code-server's process group, then anything still running whose
+ *  command line names our temp dir (a detached training process, say). Synchronous, so exit handlers can use it. */
+function killAllSync() {
+  if (server && server.exitCode === null && server.signalCode === null) {
+    try { process.kill(-server.pid, 'SIGTERM'); } catch { /* gone */ }
+  }
+  if (!tmp) return;
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    if (Number(pid) === process.pid) continue;
+    let cmd = '';
+    try { cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { continue; }
+    if (cmd.includes(tmp)) {
+      try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ }
+    }
+  }
+}
+
+async function cleanup() {
+  if (context) {
+    const c = context;
+    context = undefined;
+    await Promise.race([c.close().catch(() => {}), new Promise((r) => setTimeout(r, 10_000))]);
+  }
+  if (server && server.exitCode === null && server.signalCode === null) {
+    try { process.kill(-server.pid, 'SIGTERM'); } catch { /* gone */ }
+    const exited = await Promise.race([
+      new Promise((r) => server.once('exit', () => r(true))),
+      new Promise((r) => setTimeout(() => r(false), 5_000)),
+    ]);
+    if (!exited) try { process.kill(-server.pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+  killAllSync();
+}
+
+process.on('exit', killAllSync);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    log(`received ${sig}; cleaning up`);
+    killAllSync();
+    if (tmp && !process.env.SPIKE_IT_KEEP) try { rmSync(tmp, { recursive: true, force: true }); } catch { /* best effort */ }
+    process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
+  });
+}
+const guard = setTimeout(async () => {
+  log(`overall timeout of ${TIMEOUT_S}s reached; giving up`);
+  await Promise.race([cleanup(), new Promise((r) => setTimeout(r, 15_000))]);
+  killAllSync();
+  if (tmp) {
+    saveArtifacts();
+    if (!process.env.SPIKE_IT_KEEP) rmSync(tmp, { recursive: true, force: true });
+  }
+  console.log(`integration: ${results.filter((r) => r.ok).length} passed, ${results.filter((r) => !r.ok).length + 1} failed`);
+  process.exit(1);
+}, TIMEOUT_S * 1000);
+
+// ------------------------------------------------------------------------------------------ helpers
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.unref();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+const SMOKE = (steps) => `# Tiny, fast config for the integration tests (written by test/integration/run.mjs).
+extends: spikformer-tiny/mnist
+name: smoke
+train:
+  epochs: 1
+  max_steps_per_epoch: ${steps}
+telemetry:
+  step_every: 2
+`;
+
+/** A fresh workspace: the embedded default example and smoke.spike.yaml. */
+function makeWorkspace(name, steps) {
+  const ws = join(tmp, name);
+  mkdirSync(join(ws, 'examples'), { recursive: true });
+  copyFileSync(join(REPO, 'examples/mnist-spikformer.spike.yaml'), join(ws, 'examples/mnist-spikformer.spike.yaml'));
+  writeFileSync(join(ws, 'smoke.spike.yaml'), SMOKE(steps));
+  return ws;
+}
+
+async function startCodeServer() {
+  const port = await freePort();
+  const ud = join(tmp, 'user-data');
+  mkdirSync(join(ud, 'User'), { recursive: true });
+  writeFileSync(join(ud, 'User/settings.json'), JSON.stringify({
+    'workbench.startupEditor': 'none',
+    'telemetry.telemetryLevel': 'off',
+    'extensions.autoCheckUpdates': false,
+    'extensions.autoUpdate': false,
+    'spikeStudio.pythonPath': PYTHON,
+    'security.workspace.trust.enabled': false,
+    'workbench.tips.enabled': false,
+  }, null, 2));
+  for (const d of ['xdg-config', 'xdg-data', 'xdg-cache', 'xdg-state', 'tmp', 'extensions']) mkdirSync(join(tmp, d), { recursive: true });
+  const env = {
+    ...process.env,
+    XDG_CONFIG_HOME: join(tmp, 'xdg-config'),
+    XDG_DATA_HOME: join(tmp, 'xdg-data'),
+    XDG_CACHE_HOME: join(tmp, 'xdg-cache'),
+    XDG_STATE_HOME: join(tmp, 'xdg-state'),
+    TMPDIR: join(tmp, 'tmp'),
+    SPIKE_IT_RESULTS: join(tmp, 'results-a.json'),
+  };
+  delete env.VSCODE_IPC_HOOK_CLI;
+  const args = [
+    '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
+    '--disable-workspace-trust', '--disable-getting-started-override', '--ignore-last-opened',
+    '--user-data-dir', ud, '--extensions-dir', join(tmp, 'extensions'),
+  ];
+  const out = createWriteStream(join(RESULTS_DIR, 'integration-code-server.log'));
+  const started = Date.now();
+  server = spawn(CODE_SERVER, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  server.stdout.pipe(out);
+  server.stderr.pipe(out);
+  let exited = false;
+  server.once('exit', (code, sig) => { exited = true; log(`code-server exited (${code ?? sig})`); });
+  const base = `http://127.0.0.1:${port}`;
+  for (;;) {
+    if (exited) throw new Error('code-server exited during start; see test-results/integration-code-server.log');
+    try {
+      const r = await fetch(`${base}/healthz`);
+      if (r.ok) break;
+    } catch { /* not yet */ }
+    if (Date.now() - started > 60_000) throw new Error('code-server did not answer /healthz within 60 s');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  log(`code-server 4.100.3 up on ${base} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return { base, port };
+}
+
+function workbenchUrl(base, port, folder, extra = []) {
+  const payload = [['extensionDevelopmentPath', `vscode-remote://127.0.0.1:${port}${REPO}`], ...extra];
+  return `${base}/?folder=${encodeURIComponent(folder)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+}
+
+/** Browser console → a log file; extension-host lines (mocha's reporter among them) also to stdout. */
+function wireConsole(page, name) {
+  const file = createWriteStream(join(RESULTS_DIR, `integration-${name}-console.log`));
+  page.on('console', (m) => {
+    // VS Code forwards extension-host console output as "%c INFO color: #33f <text>".
+    const text = m.text().replace(/^%c\s*\w+\s+color:\s*\S+\s*/, '');
+    file.write(`[${m.type()}] ${text}\n`);
+    if (/^\[spike-it\]|Activating extension .*failed/.test(text)) {
+      console.log(`  [${name}] ${text.replace(/^\[spike-it\] /, '').split('\n').slice(0, 20).join('\n  ')}`);
+    }
+  });
+  page.on('pageerror', (e) => file.write(`[pageerror] ${e.message}\n`));
+  return file;
+}
+
+// ------------------------------------------------------------------------------------------ A: in-host mocha
+async function runSuiteA({ base, port }) {
+  const testsEntry = join(REPO, 'out/integration/index.js');
+  if (!existsSync(testsEntry)) throw new Error('out/integration/index.js is missing: run `npm run build` first');
+  const ws = makeWorkspace('ws-a', 30);
+  const page = await context.newPage();
+  wireConsole(page, 'A');
+  const done = new Promise((res) => {
+    page.exposeFunction('codeAutomationExit', (code, logs) => res({ code, logs })).catch(() => {});
+  });
+  const url = workbenchUrl(base, port, ws, [['extensionTestsPath', `vscode-remote://127.0.0.1:${port}${testsEntry}`]]);
+  const ta = Date.now();
+  await page.goto(url);
+  await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
+  log(`A: workbench loaded in ${((Date.now() - ta) / 1000).toFixed(1)} s; the suite runs in the extension host`);
+  const { code } = await Promise.race([
+    done,
+    new Promise((_, rej) => setTimeout(() => rej(new Error('A: no codeAutomationExit within 300 s')), 300_000)),
+  ]);
+  log(`A: codeAutomationExit(${code}) after ${((Date.now() - ta) / 1000).toFixed(1)} s`);
+  await page.screenshot({ path: join(RESULTS_DIR, 'integration-A.png') }).catch(() => {});
+  await page.close().catch(() => {});
+
+  const resultsFile = join(tmp, 'results-a.json');
+  if (existsSync(resultsFile)) {
+    const r = JSON.parse(readFileSync(resultsFile, 'utf8'));
+    for (const t of r.tests) {
+      if (t.state === 'pending') continue;
+      results.push({ name: `A ${t.title}`, ok: t.state === 'passed', detail: t.error });
+    }
+    if (code !== 0 && r.failed === 0) results.push({ name: 'A suite exit code', ok: false, detail: `exit code ${code}` });
+  } else {
+    results.push({ name: 'A in-host suite', ok: false, detail: `no results file (exit code ${code}); see test-results/integration-A-console.log` });
+  }
+}
+
+/** On failure: VS Code's logs and the runs' event logs and stderr → test-results/integration-artifacts/. */
+function saveArtifacts() {
+  const dest = join(RESULTS_DIR, 'integration-artifacts');
+  try {
+    rmSync(dest, { recursive: true, force: true });
+    if (existsSync(join(tmp, 'user-data/logs'))) cpSync(join(tmp, 'user-data/logs'), join(dest, 'vscode-logs'), { recursive: true });
+    for (const ws of ['ws-a', 'ws-b']) {
+      const runs = join(tmp, ws, '.spike-studio/runs');
+      if (!existsSync(runs)) continue;
+      for (const id of readdirSync(runs)) {
+        for (const f of ['events.jsonl', 'stderr.log', 'config.resolved.json']) {
+          const src = join(runs, id, f);
+          if (existsSync(src)) cpSync(src, join(dest, ws, id, f));
+        }
+      }
+    }
+    log(`failure artifacts in test-results/integration-artifacts/`);
+  } catch (e) {
+    log(`could not save artifacts: ${e.message}`);
+  }
+}
+
+// ------------------------------------------------------------------------------------------ main
+async function main() {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  if (!existsSync(CODE_SERVER)) throw new Error(`${CODE_SERVER} is missing: run \`bash scripts/setup.sh apt code-server\``);
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run \`bash scripts/setup.sh apt\``);
+  if (!existsSync(join(REPO, 'dist/extension.js'))) log('warning: dist/extension.js is missing (npm run build); the extension cannot load');
+  if (!existsSync(PYTHON)) log(`warning: ${PYTHON} is missing (bash scripts/setup.sh runtime); training will fail`);
+
+  tmp = mkdtempSync(join(tmpdir(), 'spike-it-'));
+  log(`temp dir ${tmp}`);
+  const cs = await startCodeServer();
+
+  const { chromium } = await import('playwright-core');
+  const tb = Date.now();
+  const headless = !process.env.SPIKE_IT_HEADFUL;
+  context = await chromium.launchPersistentContext(join(tmp, 'chromium-profile'), {
+    executablePath: CHROMIUM,
+    headless,
+    viewport: { width: 1400, height: 900 },
+    // Keeps Chromium's "Crash Reports" and caches out of ~/.config and ~/.cache.
+    env: { ...process.env, XDG_CONFIG_HOME: join(tmp, 'xdg-config'), XDG_CACHE_HOME: join(tmp, 'xdg-cache') },
+    args: [...(headless ? ['--headless'] : []), '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  });
+  log(`chromium up in ${((Date.now() - tb) / 1000).toFixed(1)} s`);
+  for (const p of context.pages()) await p.close().catch(() => {});
+
+  if (ONLY !== 'B') {
+    try {
+      await runSuiteA(cs);
+    } catch (e) {
+      results.push({ name: 'A in-host suite', ok: false, detail: String(e?.stack ?? e) });
+    }
+  }
+  if (ONLY !== 'A') {
+    const ws = makeWorkspace('ws-b', 200);
+    const page = await context.newPage();
+    wireConsole(page, 'B');
+    const tu = Date.now();
+    try {
+      await runUiTest({ page, url: workbenchUrl(cs.base, cs.port, ws), ws, resultsDir: RESULTS_DIR, log });
+      results.push({ name: 'B UI: palette Train → dashboard fills → Stop', ok: true });
+      log(`B: passed in ${((Date.now() - tu) / 1000).toFixed(1)} s`);
+    } catch (e) {
+      results.push({ name: 'B UI: palette Train → dashboard fills → Stop', ok: false, detail: String(e?.stack ?? e) });
+      await page.screenshot({ path: join(RESULTS_DIR, 'integration-B-failure.png') }).catch(() => {});
+      const toasts = await page.locator('.notifications-toasts .notification-list-item-message').allInnerTexts().catch(() => []);
+      if (toasts.length) log(`B: notifications at failure: ${toasts.join(' | ')}`);
+    }
+    await page.close().catch(() => {});
+  }
+}
+
+let exitCode = 1;
+try {
+  await main();
+} catch (e) {
+  results.push({ name: 'harness', ok: false, detail: String(e?.stack ?? e) });
+} finally {
+  await cleanup();
+  clearTimeout(guard);
+  const passed = results.filter((r) => r.ok).length;
+  const failed = results.filter((r) => !r.ok).length;
+  console.log('');
+  for (const r of results) {
+    console.log(`${r.ok ? '  ✔' : '  ✘'} ${r.name}`);
+    if (!r.ok && r.detail) console.log(`      ${r.detail.split('\n').slice(0, 30).join('\n      ')}`);
+  }
+  if (tmp) {
+    if (failed > 0) saveArtifacts();
+    if (process.env.SPIKE_IT_KEEP) log(`kept ${tmp} for inspection (logs under user-data/logs)`);
+    else rmSync(tmp, { recursive: true, force: true });
+  }
+  log(`total ${since()}`);
+  console.log(`integration: ${passed} passed, ${failed} failed`);
+  exitCode = failed === 0 && passed > 0 ? 0 : 1;
+}
+process.exit(exitCode);
