@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -22,8 +23,22 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     t = sub.add_parser("train", help="train from a resolved config, streaming JSON-lines events on stdout")
-    t.add_argument("--config", required=True, help="the resolved config (config.resolved.json)")
-    t.add_argument("--run-dir", required=True, help="the run directory (events.jsonl, checkpoints/)")
+    t.add_argument("--config", help="the resolved config (config.resolved.json)")
+    t.add_argument("--run-dir", help="the run directory (events.jsonl, checkpoints/)")
+    t.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue RUN_DIR from checkpoints/last.pt (config from the checkpoint or RUN_DIR/config.resolved.json)")
+    t.add_argument("--nproc", type=int, default=None, help="processes per node: re-run under torchrun (torch.distributed.run)")
+    t.add_argument("--nnodes", type=int, default=None, help="nodes (with --nproc; multi-node needs --rdzv-endpoint)")
+    t.add_argument("--rdzv-endpoint", default=None, metavar="HOST:PORT", help="rendezvous endpoint for multi-node torchrun")
+    t.add_argument("--node-rank", type=int, default=None, help=argparse.SUPPRESS)
+
+    e = sub.add_parser("eval", help="evaluate a checkpoint: events on stdout, a JSON summary with --out")
+    e.add_argument("--checkpoint", required=True, help="a Spike Studio checkpoint (last.pt / best.pt)")
+    e.add_argument("--config", default=None, help="a resolved config (default: the checkpoint's)")
+    e.add_argument("--split", default="test", choices=("test", "train"), help="which split to evaluate (default test)")
+    e.add_argument("--out", default=None, help="write a JSON summary (top-1, top-5, firing rates, energy) here")
+    e.add_argument("--device", default=None, help="override train.device (auto | cpu | cuda | cuda:N)")
+    e.add_argument("--batch-size", type=int, default=None, help="override data.eval_batch_size")
 
     sub.add_parser("doctor", help="print one JSON object describing this Python environment")
 
@@ -94,6 +109,47 @@ def _import_checkpoint(args: list[str]) -> int:
     return int(rc or 0)
 
 
+def _strip_launch_args(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        name = a.split("=", 1)[0]
+        if name in ("--nproc", "--nnodes", "--rdzv-endpoint", "--node-rank"):
+            skip = "=" not in a
+            continue
+        out.append(a)
+    return out
+
+
+def _torchrun(args, argv: list[str]) -> int:
+    """Re-execute `python -m spikestudio train ...` under `python -m torch.distributed.run` (torchrun)."""
+    nproc = args.nproc or 1
+    nnodes = args.nnodes or 1
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}"]
+    if nnodes > 1 or args.rdzv_endpoint:
+        if not args.rdzv_endpoint:
+            _err("--nnodes > 1 needs --rdzv-endpoint HOST:PORT")
+            return 2
+        cmd += [f"--nnodes={nnodes}", "--rdzv-backend=c10d", f"--rdzv-endpoint={args.rdzv_endpoint}"]
+        if args.node_rank is not None:
+            cmd.append(f"--node-rank={args.node_rank}")
+    else:
+        cmd.append("--standalone")
+    cmd += ["-m", "spikestudio", *_strip_launch_args(argv)]
+    print("spikestudio: launching " + " ".join(cmd), file=sys.stderr, flush=True)
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    if os.name == "posix":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(sys.executable, cmd, env)  # same pid, same stdin/stdout: torchrun's rank 0 speaks the protocol
+    import subprocess
+
+    return subprocess.call(cmd, env=env)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "import-checkpoint":  # its own parser handles every argument, --help included
@@ -107,9 +163,21 @@ def main(argv: list[str] | None = None) -> int:
         _parser().print_help(sys.stderr)
         return 2
     if args.command == "train":
+        if not args.resume and (not args.config or not args.run_dir):
+            _err("train needs --config and --run-dir (or --resume RUN_DIR)")
+            return 2
+        if args.nproc is not None and args.nproc < 1:
+            _err("--nproc must be >= 1")
+            return 2
+        if (args.nproc or args.nnodes) and "WORLD_SIZE" not in os.environ:
+            return _torchrun(args, argv)
         from spikestudio.train.trainer import main as train_main
 
-        return train_main(args.config, args.run_dir)
+        return train_main(args.config, args.run_dir, args.resume)
+    if args.command == "eval":
+        from spikestudio.train.eval_cli import main as eval_main
+
+        return eval_main(args)
     if args.command == "doctor":
         from spikestudio.doctor import main as doctor_main
 

@@ -92,15 +92,23 @@ def _clean(value: Any) -> Any:
 class Emitter:
     """Writes protocol events. Thread-safe; `seq` starts at 0 and increases by one per event."""
 
-    def __init__(self, stream: IO[str] | None, run_dir: str | os.PathLike | None = None, clock: Callable[[], float] = time.time):
+    def __init__(self, stream: IO[str] | None, run_dir: str | os.PathLike | None = None, clock: Callable[[], float] = time.time,
+                 resume: bool = False):
+        """resume: continue an existing RUN_DIR/events.jsonl — `seq` continues after its last parsable event and a
+        torn last line (a process killed mid-write) is cut off first, so appended lines stay whole."""
         self._stream = stream
         self._lock = threading.Lock()
         self._seq = 0
         self._clock = clock
         self._file: IO[str] | None = None
         self.events_path: Path | None = None
+        self.resumed_after_seq: int | None = None
         if run_dir is not None:
             self.events_path = Path(run_dir) / "events.jsonl"
+            if resume and self.events_path.exists():
+                self.resumed_after_seq = _repair_and_last_seq(self.events_path)
+                if self.resumed_after_seq is not None:
+                    self._seq = self.resumed_after_seq + 1
             self._file = open(self.events_path, "a", encoding="utf-8", newline="\n")
 
     @property
@@ -135,6 +143,25 @@ class Emitter:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+
+
+def _repair_and_last_seq(path: Path) -> int | None:
+    """Cut a torn (newline-less) last line off `path`; return the largest `seq` of its parsable events."""
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        with open(path, "r+b") as fh:
+            fh.truncate(cut)
+        data = data[:cut]
+    last: int | None = None
+    for raw in data.splitlines():
+        try:
+            ev = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if isinstance(ev, dict) and isinstance(ev.get("seq"), int):
+            last = ev["seq"] if last is None else max(last, ev["seq"])
+    return last
 
 
 class ControlReader:

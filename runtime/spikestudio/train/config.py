@@ -44,11 +44,43 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "amp": False,
         "max_steps_per_epoch": None,
         "eval_every": 1,
+        # --- runtime extensions (training-engine issue); defaults keep the original behaviour
+        "nesterov": False,  # sgd only
+        "schedule_unit": "step",  # step: lr per optimiser step; epoch: timm semantics (per epoch)
+        "cooldown_epochs": 0,  # extra epochs at min_lr after `epochs` (timm): total = epochs + cooldown_epochs
+        "loss": "ce",  # ce | tet (per-step logits, spec §5.2)
+        "tet_lambda": 1e-3,
+        "tet_phi": 1.0,
+        "mixup_alpha": 0.0,  # timm Mixup, batch mode; 0 = off
+        "cutmix_alpha": 0.0,  # 0 = off
+        "mixup_prob": 1.0,  # probability of mixing a batch
+        "mixup_switch_prob": 0.5,  # probability of cutmix instead of mixup when both are on
+        "mixup_off_epoch": None,  # 0-based epoch from which mixup/cutmix is off (label smoothing continues)
+        "reprob": 0.0,  # random erasing probability (timm, mode const, one box)
+        "randaugment": None,  # null | "rand-m9-n1-mstd0.4[-inc1]" (tensor ops, see train/augment.py)
+        "hflip": 0.0,  # static images: horizontal flip probability (train only)
+        "dvs_flip": 0.0,  # event frames: horizontal flip probability (train only)
+        "dvs_roll": 0,  # event frames: random roll of H and W by an integer in [-n, n] (train only)
+        "checkpoint_every_steps": None,  # also write checkpoints/last.pt every N optimiser steps (mid-epoch)
+        "deterministic": False,  # torch.use_deterministic_algorithms(True) (+ cudnn deterministic)
     },
-    "telemetry": {"step_every": 10, "firing_every": 50},
+    "telemetry": {
+        "step_every": 10,
+        "firing_every": 50,
+        # --- runtime extensions
+        "energy": True,  # an `energy` event at each evaluation (spec §6)
+        "energy_convention": "binary-only",  # binary-only | integer-as-spikes
+        "energy_first_layer_times_t": True,  # first conv MACs × T for a static image repeated over T
+        "attention_samples": 2,  # K fixed evaluation samples whose attention maps are sent at each evaluation
+        "attention_every_eval": True,
+        "attention_max_maps": 256,  # cap on `attention` events per evaluation
+    },
 }
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
+LOSSES = ("ce", "tet")
+SCHEDULE_UNITS = ("step", "epoch")
+ENERGY_CONVENTIONS = ("binary-only", "integer-as-spikes")
 SCHEDULES = ("cosine", "step", "constant")
 AMP = (False, "bf16", "fp16")
 
@@ -193,8 +225,46 @@ def check_config(raw: dict) -> dict:
     t["amp"] = amp
     _int(t, "train", "max_steps_per_epoch", 1, nullable=True)
     _int(t, "train", "eval_every", 1)
+    _bool(t, "train", "nesterov")
+    _choice(t, "train", "schedule_unit", SCHEDULE_UNITS)
+    _int(t, "train", "cooldown_epochs", 0)
+    _choice(t, "train", "loss", LOSSES)
+    _num(t, "train", "tet_lambda", 0.0, 1.0)
+    _num(t, "train", "tet_phi")
+    _num(t, "train", "mixup_alpha", 0.0)
+    _num(t, "train", "cutmix_alpha", 0.0)
+    _num(t, "train", "mixup_prob", 0.0, 1.0)
+    _num(t, "train", "mixup_switch_prob", 0.0, 1.0)
+    _int(t, "train", "mixup_off_epoch", 0, nullable=True)
+    _num(t, "train", "reprob", 0.0, 1.0)
+    ra = t["randaugment"]
+    if ra is not None:
+        if not isinstance(ra, str):
+            raise ConfigError("train.randaugment", f"must be null or a string like \"rand-m9-n1-mstd0.4\", got {json.dumps(ra)}")
+        from spikestudio.train.augment import parse_randaugment
+
+        try:
+            parse_randaugment(ra)
+        except ValueError as exc:
+            raise ConfigError("train.randaugment", str(exc)) from None
+    _num(t, "train", "hflip", 0.0, 1.0)
+    _num(t, "train", "dvs_flip", 0.0, 1.0)
+    _int(t, "train", "dvs_roll", 0)
+    _int(t, "train", "checkpoint_every_steps", 1, nullable=True)
+    _bool(t, "train", "deterministic")
 
     tel = cfg["telemetry"]
     _int(tel, "telemetry", "step_every", 1)
     _int(tel, "telemetry", "firing_every", 1)
+    _bool(tel, "telemetry", "energy")
+    _choice(tel, "telemetry", "energy_convention", ENERGY_CONVENTIONS)
+    _bool(tel, "telemetry", "energy_first_layer_times_t")
+    _int(tel, "telemetry", "attention_samples", 0)
+    _bool(tel, "telemetry", "attention_every_eval")
+    _int(tel, "telemetry", "attention_max_maps", 0)
     return cfg
+
+
+def _bool(sec: dict, section: str, key: str) -> None:
+    if not isinstance(sec[key], bool):
+        raise ConfigError(f"{section}.{key}", f"must be true or false, got {json.dumps(sec[key])}")

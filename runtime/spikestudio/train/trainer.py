@@ -1,7 +1,16 @@
-"""`python -m spikestudio train --config RESOLVED.json --run-dir DIR`.
+"""`python -m spikestudio train --config RESOLVED.json --run-dir DIR` (and `--resume DIR`).
 
 Events (docs/contracts.md §1) go to the real stdout and to DIR/events.jsonl; human-readable logs go to stderr.
 Exit codes: 0 completed or stopped, 1 failed, 2 config error, 130 interrupted twice.
+
+Resume (`--resume DIR`): the config is the checkpoint's (else DIR/config.resolved.json); training continues from
+DIR/checkpoints/last.pt — model, optimiser, schedule position, grad scaler, every RNG state (python, numpy, torch,
+CUDA, the data-order generator and the augmentation generators), epoch and step within the epoch (checkpoints
+are also written mid-epoch every `train.checkpoint_every_steps` steps). Events are appended to DIR/events.jsonl
+with `seq` continuing; `hello` carries `resume` and a `warning` says where the run resumed. With deterministic
+settings (CPU, one thread) the resumed run's per-step losses equal an uninterrupted run's bitwise.
+
+Under torchrun (WORLD_SIZE > 1) see train/distributed.py: rank 0 alone emits events and writes checkpoints.
 """
 
 from __future__ import annotations
@@ -116,8 +125,13 @@ def fallback_describe(model: Any, model_cfg: dict) -> dict:
 
 
 class Trainer:
-    def __init__(self, config_path: str, run_dir: str, emitter: Emitter):
-        self.config_path = Path(config_path)
+    def __init__(self, config_path: str | None, run_dir: str, emitter: Emitter, resume: bool = False, dist=None):
+        from spikestudio.train.distributed import DistContext
+
+        self.resume = resume
+        self.dist = dist or DistContext()
+        self.resume_ckpt: dict | None = None
+        self.config_path = Path(config_path) if config_path else Path(run_dir) / "config.resolved.json"
         self.run_dir = Path(run_dir)
         self.em = emitter
         self.stop_event = threading.Event()
@@ -149,7 +163,8 @@ class Trainer:
             log(f"control: ignored unknown message {message!r}")
 
     def install_control(self) -> None:
-        ControlReader(lambda: self.request_stop("stdin"), self._on_control).start()
+        if self.dist.is_main:  # one reader of the shared stdin; the stop flag is all-reduced every step
+            ControlReader(lambda: self.request_stop("stdin"), self._on_control).start()
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(ValueError, OSError):
@@ -213,12 +228,18 @@ class Trainer:
         config_error: ConfigError | None = None
         cfg: dict | None = None
         try:
-            cfg = check_config(load_config_file(self.config_path))
+            if self.resume:
+                cfg = check_config(self._load_resume())
+            else:
+                cfg = check_config(load_config_file(self.config_path))
         except ConfigError as err:
             config_error = err
         device_error: SpikeStudioError | None = None
         try:
             device = resolve_device(cfg["train"]["device"] if cfg else "auto")
+            if self.dist.enabled and device.type == "cuda":
+                device = torch.device(f"cuda:{self.dist.local_rank}")
+                torch.cuda.set_device(device)
         except SpikeStudioError as err:
             device_error, device = err, torch.device("cpu")
         gpu = None
@@ -235,6 +256,7 @@ class Trainer:
             gpu=gpu,
             pid=os.getpid(),
             run_dir=str(self.run_dir.resolve()),
+            **self._hello_extras(),
         )
         log(f"spikestudio {__version__}, python {platform.python_version()}, torch {torch.__version__}, "
             f"device {device}{' (' + gpu['name'] + ')' if gpu else ''}, {torch.get_num_threads()} CPU threads")
@@ -244,7 +266,41 @@ class Trainer:
             raise device_error
         assert cfg is not None
         self.install_control()
+        self.dist.init(device.type)
         return self._train(torch, cfg, device)
+
+    def _hello_extras(self) -> dict:
+        extras: dict = {}
+        if self.resume_ckpt is not None:
+            ck = self.resume_ckpt
+            extras["resume"] = {"checkpoint": str((self.run_dir / "checkpoints" / "last.pt").resolve()),
+                                "epoch": int(ck.get("epoch", 0)), "step": int(ck.get("step", 0)),
+                                "after_seq": self.em.resumed_after_seq}
+        if self.dist.enabled:
+            extras["world_size"] = self.dist.world_size
+        return extras
+
+    def _load_resume(self) -> dict:
+        """Read RUN_DIR/checkpoints/last.pt; return the config to resume with."""
+        import torch
+
+        from spikestudio.train.config import load_config_file
+
+        path = self.run_dir / "checkpoints" / "last.pt"
+        if not path.is_file():
+            raise ConfigError("--resume", f"nothing to resume: {path} not found",
+                              "A run writes checkpoints/last.pt after each epoch (and every train.checkpoint_every_steps).")
+        try:
+            ck = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001
+            raise ConfigError("--resume", f"{path} cannot be read as a checkpoint: {exc}") from None
+        if not isinstance(ck, dict) or "model" not in ck:
+            raise ConfigError("--resume", f"{path} is not a Spike Studio training checkpoint")
+        self.resume_ckpt = ck
+        cfg = ck.get("config")
+        if isinstance(cfg, dict):
+            return cfg
+        return load_config_file(self.config_path)
 
     def _train(self, torch, cfg: dict, device) -> int:
         import random
@@ -254,17 +310,28 @@ class Trainer:
 
         from spikestudio.data import load_dataset
         from spikestudio.telemetry import clean_rates, make_firing_recorder
-        from spikestudio.train.checkpoint import FORMAT, FORMAT_VERSION, atomic_save, rng_state
+        from spikestudio.train.augment import (AugRNG, Mixup, RandAugment, channel_range, dvs_augment, hflip, random_erasing,
+                                               soft_target_ce)
+        from spikestudio.train.checkpoint import FORMAT, FORMAT_VERSION, atomic_save, rng_state, set_rng_state
+        from spikestudio.train.evaluation import attention_events, energy_fields, evaluate, make_energy_recorder
         from spikestudio.train.schedule import LRSchedule, apply_lr
 
         mcfg, dcfg, tcfg, tel = cfg["model"], cfg["data"], cfg["train"], cfg["telemetry"]
+        dist = self.dist
+        main_rank = dist.is_main
         seed = tcfg["seed"]
+        if tcfg["deterministic"]:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.benchmark = False
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)
         if torch.cuda.is_available():
             torch.cuda.manual_seed_all(seed)
-        sampler = torch.Generator().manual_seed(seed)
+        sampler = torch.Generator().manual_seed(seed)  # the data order: identical on every rank
+        aug_rng = AugRNG(seed + 1000 * dist.rank)
 
         # ---------------- data
         t0 = time.time()
@@ -291,6 +358,8 @@ class Trainer:
             from spikestudio.models import build_model
         except ImportError as exc:
             raise EnvironmentProblem(f"the model code (spikestudio.models) cannot be imported: {exc}") from None
+        if self.resume_ckpt is not None:
+            mcfg = dict(mcfg, init_from=None)  # the checkpoint's weights replace any init
         model = build_model(mcfg)  # also loads model.init_from (spikestudio.models.load_init_checkpoint)
         desc = None
         try:
@@ -315,9 +384,10 @@ class Trainer:
             self.em.emit("warning", message=f"describe_model reports {desc['params']} parameters but the built model has {n_params}")
         log(f"model {desc['arch']}: {n_params:,} parameters, T={desc['time_steps']}")
 
-        recorder, why = make_firing_recorder(model)
-        if recorder is None:
+        recorder, why = make_firing_recorder(model) if main_rank else (None, None)
+        if recorder is None and main_rank:
             self.em.emit("warning", message=f"no firing-rate telemetry: {why}")
+        energy = make_energy_recorder(model, tel) if main_rank else None
 
         # ---------------- optimisation
         params = [p for p in model.parameters() if p.requires_grad]
@@ -327,7 +397,8 @@ class Trainer:
         elif name == "adam":
             opt = torch.optim.Adam(params, lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
         else:
-            opt = torch.optim.SGD(params, lr=tcfg["lr"], momentum=tcfg["momentum"], weight_decay=tcfg["weight_decay"])
+            opt = torch.optim.SGD(params, lr=tcfg["lr"], momentum=tcfg["momentum"], weight_decay=tcfg["weight_decay"],
+                                  nesterov=bool(tcfg["nesterov"]) and tcfg["momentum"] > 0)
 
         amp = tcfg["amp"]
         if amp == "fp16" and device.type != "cuda":
@@ -341,19 +412,99 @@ class Trainer:
                 return contextlib.nullcontext()
             return torch.autocast(device_type=device.type, dtype=amp_dtype)
 
+        train_model = model
+        if dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
         n_train = ds.train_size
-        bs = min(dcfg["batch_size"], n_train)
-        steps_per_epoch = max(1, n_train // bs)  # drop the last partial batch (BatchNorm needs > 1 sample)
+        world = dist.world_size
+        bs = min(dcfg["batch_size"], max(1, n_train // world))  # per process
+        gbs = bs * world  # the global batch
+        steps_per_epoch = max(1, n_train // gbs)  # drop the last partial batch (BatchNorm needs > 1 sample)
         if tcfg["max_steps_per_epoch"]:
             steps_per_epoch = min(steps_per_epoch, tcfg["max_steps_per_epoch"])
         epochs = tcfg["epochs"]
+        total_epochs = epochs + tcfg["cooldown_epochs"]
         sched = LRSchedule(tcfg, steps_per_epoch, epochs)
-        total_steps = steps_per_epoch * epochs
+        total_steps = steps_per_epoch * total_epochs
         step_every, firing_every = tel["step_every"], tel["firing_every"]
         smoothing = tcfg["label_smoothing"]
         grad_clip = tcfg["grad_clip"]
+        ckpt_every = tcfg["checkpoint_every_steps"]
+        loss_kind = tcfg["loss"]
+        num_classes = mcfg["num_classes"]
 
-        def checkpoint(kind: str, epoch: int, epoch_complete: bool) -> str:
+        # ---------------- augmentation (training batches only)
+        mixup = Mixup(tcfg["mixup_alpha"], tcfg["cutmix_alpha"], tcfg["mixup_prob"], tcfg["mixup_switch_prob"],
+                      smoothing, num_classes, aug_rng)
+        randaug = None
+        if tcfg["randaugment"] and ds.train_x.dim() == 4:
+            lo, hi = channel_range(ds.train_x)
+            randaug = RandAugment(tcfg["randaugment"], lo, hi, aug_rng)
+        elif tcfg["randaugment"]:
+            self.em.emit("warning", message="train.randaugment applies to static images only; ignored for event frames")
+        dvs_flip, dvs_roll = tcfg["dvs_flip"], tcfg["dvs_roll"]
+        if (dvs_flip > 0 or dvs_roll > 0) and ds.train_x.dim() != 5:
+            self.em.emit("warning", message="train.dvs_flip / train.dvs_roll apply to event frames (N, T, C, H, W) only; ignored")
+        if dvs_flip > 0 and ds.name == "dvs128-gesture":
+            self.em.emit("warning", message="train.dvs_flip on dvs128-gesture: horizontal flips turn left-hand gestures into "
+                                            "right-hand ones (classes such as 'right hand wave' vs 'left hand wave'), so "
+                                            "flipped samples carry wrong labels",
+                         hint="Set train.dvs_flip: 0 for DVS128 Gesture (the STSA recipe uses only random rolls).")
+
+        def augment(x, y, epoch: int):
+            if tcfg["hflip"] > 0 and x.dim() == 4:
+                x = hflip(x, tcfg["hflip"], aug_rng)
+            if randaug is not None:
+                x = randaug(x)
+            if tcfg["reprob"] > 0:
+                x = random_erasing(x, tcfg["reprob"], aug_rng)
+            if x.dim() == 5:
+                x = dvs_augment(x, dvs_flip, dvs_roll, aug_rng)
+            off = tcfg["mixup_off_epoch"]
+            mixup.enabled = not (off is not None and epoch - 1 >= off)
+            if mixup.active and mixup.enabled:
+                return mixup(x, y)
+            return x, None
+
+        # ---------------- resume
+        start_epoch, start_i = 1, 0
+        epoch_sampler_state = sampler.get_state()
+        if self.resume_ckpt is not None:
+            ck = self.resume_ckpt
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+            if scaler is not None and ck.get("scaler"):
+                scaler.load_state_dict(ck["scaler"])
+            self.step = int(ck.get("step", 0))
+            self.best_top1 = ck.get("best_top1")
+            ck_epoch = int(ck.get("epoch", 0))
+            if ck.get("epoch_complete", True):
+                start_epoch, start_i = ck_epoch + 1, 0
+                self.epochs_completed = ck_epoch
+            else:
+                start_epoch = ck_epoch
+                start_i = int(ck.get("epoch_step", self.step - (ck_epoch - 1) * steps_per_epoch))
+                self.epochs_completed = ck_epoch - 1
+            if "rng" in ck:
+                set_rng_state(ck["rng"], sampler)
+            if ck.get("aug_rng") is not None and main_rank:
+                aug_rng.load_state_dict(ck["aug_rng"])
+            if ck.get("epoch_sampler_state") is not None:
+                epoch_sampler_state = ck["epoch_sampler_state"]
+            if ck.get("world_size", 1) != world:
+                self.em.emit("warning", message=f"resuming a run trained with {ck.get('world_size', 1)} process(es) on {world}; "
+                                                "the data order and batch split differ from the original run")
+            self.em.emit("warning", message=f"resumed from checkpoints/last.pt at step {self.step} (epoch {start_epoch}, "
+                                            f"step {start_i} of {steps_per_epoch} in the epoch); events after that step "
+                                            f"earlier in events.jsonl (before seq {self.em.seq}) are superseded")
+            log(f"resumed at step {self.step}: epoch {start_epoch}, epoch step {start_i}")
+
+        def checkpoint(kind: str, epoch: int, epoch_step: int, epoch_complete: bool) -> str | None:
+            if not main_rank:
+                return None
             payload = {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
@@ -363,11 +514,15 @@ class Trainer:
                 "scheduler": sched.state_dict(),
                 "scaler": scaler.state_dict() if scaler is not None else None,
                 "epoch": epoch,
+                "epoch_step": epoch_step,
                 "epoch_complete": epoch_complete,
                 "step": self.step,
                 "best_top1": self.best_top1,
                 "config": cfg,
                 "rng": rng_state(sampler),
+                "epoch_sampler_state": epoch_sampler_state,
+                "aug_rng": aug_rng.state_dict(),
+                "world_size": world,
             }
             path = atomic_save(payload, self.run_dir / "checkpoints" / f"{kind}.pt")
             self.em.emit("checkpoint", epoch=epoch, step=self.step, path=str(path.resolve()), kind=kind)
@@ -375,28 +530,41 @@ class Trainer:
                 self.last_checkpoint = str(path.resolve())
             return str(path)
 
-        def stopped(epoch: int, epoch_complete: bool) -> int:
-            checkpoint("last", epoch, epoch_complete)
+        def stopped(epoch: int, epoch_step: int, epoch_complete: bool) -> int:
+            checkpoint("last", epoch, epoch_step, epoch_complete)
             log(f"stopped at step {self.step} (epoch {epoch}); last checkpoint {self.last_checkpoint}")
             self.done("stopped")
             return 0
 
-        log(f"training: {epochs} epoch(s) × {steps_per_epoch} steps, batch {bs}, {name} lr {tcfg['lr']:g} "
-            f"({tcfg['schedule']}), amp {amp or 'off'}")
+        cuda = device.type == "cuda"
+        log(f"training: {total_epochs} epoch(s) × {steps_per_epoch} steps, batch {bs}"
+            f"{f' × {world} processes' if world > 1 else ''}, {name} lr {tcfg['lr']:g} ({tcfg['schedule']}), "
+            f"loss {loss_kind}, amp {amp or 'off'}")
         train_time = 0.0
         steps_this_run = 0
-        for epoch in range(1, epochs + 1):
+        for epoch in range(start_epoch, total_epochs + 1):
+            first_i = start_i if epoch == start_epoch else 0
+            if first_i > 0:  # resumed mid-epoch: the same permutation as the interrupted run
+                current = sampler.get_state()
+                sampler.set_state(epoch_sampler_state)
+                perm = torch.randperm(n_train, generator=sampler)
+                sampler.set_state(current)
+            else:
+                epoch_sampler_state = sampler.get_state()
+                perm = torch.randperm(n_train, generator=sampler)
+            perm = perm.to(ds.train_x.device)
             apply_lr(opt, sched.lr_at(self.step))
-            self.em.emit("epoch", epoch=epoch, epochs=epochs, steps_per_epoch=steps_per_epoch, lr=opt.param_groups[0]["lr"])
-            model.train()
-            perm = torch.randperm(n_train, generator=sampler).to(ds.train_x.device)
+            self.em.emit("epoch", epoch=epoch, epochs=total_epochs, steps_per_epoch=steps_per_epoch, lr=opt.param_groups[0]["lr"])
+            train_model.train()
             acc_loss, acc_correct, acc_seen, acc_steps = 0.0, 0, 0, 0
             window_start = time.time()
-            for i in range(steps_per_epoch):
+            for i in range(first_i, steps_per_epoch):
                 step_start = time.time()
-                idx = perm[i * bs:(i + 1) * bs]
+                base = i * gbs + dist.rank * bs
+                idx = perm[base:base + bs]
                 x = ds.train_x[idx].to(device, non_blocking=True)
                 y = ds.train_y[idx].to(device, non_blocking=True)
+                x, soft = augment(x, y, epoch)
                 lr = sched.lr_at(self.step)
                 apply_lr(opt, lr)
                 record = recorder is not None and (self.step + 1) % firing_every == 0
@@ -404,9 +572,25 @@ class Trainer:
                     recorder.reset()
                 with (recorder.recording() if record else contextlib.nullcontext()):
                     with autocast():
-                        logits = model(x)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=smoothing)
+                        if loss_kind == "tet":
+                            per_step = train_model(x, per_step=True)
+                            logits = per_step.float().mean(0)
+                        else:
+                            logits = train_model(x)
+                if loss_kind == "tet":
+                    from spikestudio.train.losses import tet_loss
+
+                    loss = tet_loss(per_step, soft if soft is not None else y, lam=tcfg["tet_lambda"], phi=tcfg["tet_phi"],
+                                    label_smoothing=smoothing if soft is None else 0.0)
+                elif soft is not None:
+                    loss = soft_target_ce(logits, soft)
+                else:
+                    loss = F.cross_entropy(logits.float(), y, label_smoothing=smoothing)
                 loss_value = float(loss.detach())
+                stop_now = self.stop_event.is_set()
+                if dist.enabled:  # one small all-reduce per step: the global loss and the stop flag
+                    tot = dist.all_reduce_sum([loss_value, 1.0 if stop_now else 0.0], device)
+                    loss_value, stop_now = tot[0] / world, tot[1] > 0
                 if not math.isfinite(loss_value):
                     raise NonFiniteLoss(
                         f"the training loss is {loss_value} at step {self.step + 1} (epoch {epoch})",
@@ -429,7 +613,7 @@ class Trainer:
                 steps_this_run += 1
                 acc_loss += loss_value
                 acc_correct += int((logits.detach().argmax(1) == y).sum())
-                acc_seen += int(y.shape[0])
+                acc_seen += int(y.shape[0]) * world
                 acc_steps += 1
                 train_time += time.time() - step_start
                 last_of_epoch = i == steps_per_epoch - 1
@@ -438,6 +622,9 @@ class Trainer:
                     elapsed = max(now - window_start, 1e-9)
                     remaining = total_steps - self.step
                     eta = remaining * (train_time / steps_this_run)
+                    extra = {}
+                    if cuda:
+                        extra["peak_mem_mb"] = round(torch.cuda.max_memory_allocated(device) / 2 ** 20, 1)
                     self.em.emit(
                         "step",
                         epoch=epoch,
@@ -445,26 +632,30 @@ class Trainer:
                         epoch_step=i + 1,
                         steps_per_epoch=steps_per_epoch,
                         loss=acc_loss / acc_steps,
-                        acc=acc_correct / acc_seen,
+                        acc=min(1.0, acc_correct * world / acc_seen),
                         lr=lr,
                         img_per_s=round(acc_seen / elapsed, 2),
                         eta_s=round(eta, 1),
+                        **extra,
                     )
-                    log(f"epoch {epoch}/{epochs} step {i + 1}/{steps_per_epoch} loss {acc_loss / acc_steps:.4f} "
-                        f"acc {acc_correct / acc_seen:.3f} lr {lr:.3g} {acc_seen / elapsed:.0f} img/s eta {eta:.0f}s")
+                    log(f"epoch {epoch}/{total_epochs} step {i + 1}/{steps_per_epoch} loss {acc_loss / acc_steps:.4f} "
+                        f"acc {acc_correct * world / acc_seen:.3f} lr {lr:.3g} {acc_seen / elapsed:.0f} img/s eta {eta:.0f}s")
                     acc_loss, acc_correct, acc_seen, acc_steps = 0.0, 0, 0, 0
                     window_start = time.time()
                 if record:
                     self.em.emit("firing", epoch=epoch, step=self.step, split="train", layers=clean_rates(recorder.rates()))
                     recorder.reset()
-                if self.stop_event.is_set():
-                    return stopped(epoch, last_of_epoch)
+                if ckpt_every and self.step % ckpt_every == 0:
+                    checkpoint("last", epoch, i + 1, False)
+                if stop_now:
+                    return stopped(epoch, i + 1, False)
             self.epochs_completed = epoch
 
-            if epoch % tcfg["eval_every"] == 0 or epoch == epochs:
-                result = self._evaluate(torch, F, model, ds, dcfg["eval_batch_size"], device, autocast, recorder)
-                if result is None:  # stopped during evaluation
-                    return stopped(epoch, True)
+            if epoch % tcfg["eval_every"] == 0 or epoch == total_epochs:
+                result = evaluate(torch, model, ds.eval_x, ds.eval_y, dcfg["eval_batch_size"], device, autocast,
+                                  recorder, energy, should_stop=self.stop_event.is_set, dist=dist)
+                if result is None:  # stopped during evaluation (a resume repeats the evaluation)
+                    return stopped(epoch, steps_per_epoch, False)
                 improved = self.best_top1 is None or result["top1"] > self.best_top1
                 if improved:
                     self.best_top1 = result["top1"]
@@ -474,12 +665,17 @@ class Trainer:
                 if recorder is not None:
                     self.em.emit("firing", epoch=epoch, step=self.step, split="eval", layers=clean_rates(recorder.rates()))
                     recorder.reset()
-                checkpoint("last", epoch, True)
+                if main_rank:
+                    self._emit_eval_telemetry(torch, model, ds, device, autocast, energy, tel, epoch)
+                checkpoint("last", epoch, steps_per_epoch, True)
                 if improved:
-                    checkpoint("best", epoch, True)
+                    checkpoint("best", epoch, steps_per_epoch, True)
             else:
-                checkpoint("last", epoch, True)
-            if self.stop_event.is_set():
+                checkpoint("last", epoch, steps_per_epoch, True)
+            stop_now = self.stop_event.is_set()
+            if dist.enabled:
+                stop_now = dist.all_reduce_sum([1.0 if stop_now else 0.0], device)[0] > 0
+            if stop_now:
                 log(f"stopped after epoch {epoch}")
                 self.done("stopped")
                 return 0
@@ -489,50 +685,50 @@ class Trainer:
         self.done("completed")
         return 0
 
-    def _evaluate(self, torch, F, model, ds, batch_size: int, device, autocast, recorder) -> dict | None:
-        t0 = time.time()
-        model.eval()
-        n = ds.eval_size
-        loss_sum, top1, top5 = 0.0, 0, 0
-        if recorder is not None:
-            recorder.reset()
-        with torch.no_grad(), (recorder.recording() if recorder is not None else contextlib.nullcontext()):
-            for start in range(0, n, batch_size):
-                if self.stop_event.is_set():
-                    model.train()
-                    return None
-                x = ds.eval_x[start:start + batch_size].to(device, non_blocking=True)
-                y = ds.eval_y[start:start + batch_size].to(device, non_blocking=True)
-                with autocast():
-                    logits = model(x)
-                logits = logits.float()
-                loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-                pred = logits.topk(min(5, logits.shape[1]), dim=1).indices
-                top1 += int((pred[:, 0] == y).sum())
-                top5 += int((pred == y[:, None]).any(dim=1).sum())
-        model.train()
-        return {
-            "loss": loss_sum / max(1, n),
-            "top1": top1 / max(1, n),
-            "top5": top5 / max(1, n),
-            "samples": n,
-            "seconds": round(time.time() - t0, 3),
-        }
+    def _emit_eval_telemetry(self, torch, model, ds, device, autocast, energy, tel: dict, epoch: int) -> None:
+        from spikestudio.train.evaluation import attention_events, energy_fields
+
+        try:
+            rep = energy_fields(energy, tel)
+            if rep is not None:
+                self.em.emit("energy", epoch=epoch, step=self.step, **rep)
+        except Exception as exc:  # noqa: BLE001 - telemetry must not stop training
+            log(f"energy estimate failed: {type(exc).__name__}: {exc}")
+        if tel["attention_every_eval"] and tel["attention_samples"] > 0:
+            try:
+                items = attention_events(torch, model, ds.eval_x, tel["attention_samples"], device, autocast,
+                                         tel["attention_max_maps"])
+            except Exception as exc:  # noqa: BLE001
+                log(f"attention maps failed: {type(exc).__name__}: {exc}")
+                items = []
+            for item in items:
+                self.em.emit("attention", epoch=epoch, step=self.step, **item)
 
 
-def main(config: str, run_dir: str) -> int:
+def main(config: str | None, run_dir: str | None, resume: str | None = None) -> int:
+    from spikestudio.train.distributed import DistContext
+
+    dist = DistContext.from_env()
     out = claim_stdout()
-    run_path = Path(run_dir)
+    if not dist.is_main:
+        out = None  # only rank 0 speaks the protocol; other ranks log to stderr
+    if resume:
+        run_dir = resume
+    run_path = Path(run_dir or ".")
     try:
-        run_path.mkdir(parents=True, exist_ok=True)
-        emitter = Emitter(out, run_path)
+        if dist.is_main:
+            run_path.mkdir(parents=True, exist_ok=True)
+            emitter = Emitter(out, run_path, resume=bool(resume))
+        else:
+            emitter = Emitter(None, None)
     except OSError as exc:
         emitter = Emitter(out, None)
         emitter.emit("error", kind="environment", message=f"cannot write the run directory {run_path}: {exc.strerror or exc}")
         emitter.emit("done", status="failed", epochs_completed=0, steps=0, best_top1=None, duration_s=0.0, last_checkpoint=None)
         return 1
-    trainer = Trainer(config, str(run_path), emitter)
+    trainer = Trainer(config, str(run_path), emitter, resume=bool(resume), dist=dist)
     try:
         return trainer.run()
     finally:
         emitter.close()
+        dist.shutdown()
