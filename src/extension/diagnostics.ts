@@ -1,7 +1,7 @@
 // Live validation of *.spike.yaml files: a DiagnosticCollection (source "spike-studio") updated when a
 // config is opened or edited (debounced), and the "▶ Train" CodeLens.
 import * as vscode from 'vscode';
-import { loadConfig, type ConfigDiagnostic } from '../core/config';
+import { loadConfig, type ConfigDiagnostic, type LoadConfigOptions } from '../core/config';
 import { isSpikeConfig, SPIKE_CONFIG_SELECTOR } from './config';
 import { Disposable } from './dispose';
 
@@ -21,8 +21,14 @@ export function toVscodeDiagnostic(d: ConfigDiagnostic): vscode.Diagnostic {
 export class ConfigDiagnostics extends Disposable {
   readonly collection: vscode.DiagnosticCollection;
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** the core's diagnostics (with their fixes) of each validated document, by uri, for the quick fixes */
+  private readonly latest = new Map<string, { version: number; diagnostics: ConfigDiagnostic[] }>();
 
-  constructor(private readonly log: vscode.LogOutputChannel) {
+  /** `options` is asked at each validation (e.g. the GPU memory of the last doctor report). */
+  constructor(
+    private readonly log: vscode.LogOutputChannel,
+    private readonly options: () => LoadConfigOptions = () => ({}),
+  ) {
     super();
     this.collection = this._register(vscode.languages.createDiagnosticCollection(DIAGNOSTIC_SOURCE));
     this._register(vscode.workspace.onDidOpenTextDocument((doc) => this.validate(doc)));
@@ -31,6 +37,7 @@ export class ConfigDiagnostics extends Disposable {
       vscode.workspace.onDidCloseTextDocument((doc) => {
         this.cancel(doc);
         this.collection.delete(doc.uri);
+        this.latest.delete(doc.uri.toString());
       }),
     );
     this._register({ dispose: () => this.timers.forEach((t) => clearTimeout(t)) });
@@ -42,13 +49,25 @@ export class ConfigDiagnostics extends Disposable {
     if (!isSpikeConfig(doc)) return [];
     this.cancel(doc);
     try {
-      const result = loadConfig(doc.getText(), doc.uri.scheme === 'untitled' ? null : doc.uri.fsPath);
+      const result = loadConfig(doc.getText(), doc.uri.scheme === 'untitled' ? null : doc.uri.fsPath, this.options());
       this.collection.set(doc.uri, result.diagnostics.map(toVscodeDiagnostic));
+      this.latest.set(doc.uri.toString(), { version: doc.version, diagnostics: result.diagnostics });
       return result.diagnostics;
     } catch (error) {
       this.log.error(`validating ${doc.uri.fsPath}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
       return [];
     }
+  }
+
+  /** The core's diagnostics of the document's current text: the last result, or a validation now when stale. */
+  current(doc: vscode.TextDocument): ConfigDiagnostic[] {
+    const last = this.latest.get(doc.uri.toString());
+    return last && last.version === doc.version ? last.diagnostics : this.validate(doc);
+  }
+
+  /** Validates every open config again (after something that the options depend on changed). */
+  revalidateAll(): void {
+    for (const doc of vscode.workspace.textDocuments) this.validate(doc);
   }
 
   private schedule(doc: vscode.TextDocument): void {

@@ -118,6 +118,7 @@ export async function train(ctx: Ctx, arg?: unknown): Promise<void> {
     { location: vscode.ProgressLocation.Window, title: 'Spike Studio: checking Python…' },
     () => runDoctor(python.path, ctx.runtimeRoot, { cwd: root }),
   );
+  ctx.setDoctorReport(report);
   ctx.log.info(`doctor: python ${report.python ?? '?'}, torch ${report.torch ?? 'missing'}, device ${report.device ?? '?'}${report.cuda ? ' (CUDA)' : ''}`);
   if (!report.ok) {
     await showDoctorProblems(ctx, report);
