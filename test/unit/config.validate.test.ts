@@ -127,3 +127,61 @@ describe('formatDiagnostic', () => {
     assert.equal(formatDiagnostic('cfg.spike.yaml', d), 'cfg.spike.yaml:4:14: error: model.embed_dim must be an integer');
   });
 });
+
+describe('config/validate: list, size and mapping fields; architecture- and dataset-specific keys', () => {
+  const SF = 'extends: spikeformer-7-256/dvs128-gesture\nmodel:\n';
+  const cfg = (text: string) => loadConfig(text, '/w/x.spike.yaml', { checkPaths: false }).diagnostics;
+  const codes = (text: string) => cfg(text).map((d) => `${d.code}@${d.path}`);
+
+  it('int[]: a non-empty list of integers ≥ minimum', () => {
+    assert.deepEqual(cfg(SF + '  tokenizer_channels: [32, 64, 256]\n'), []);
+    assert.deepEqual(codes(SF + '  tokenizer_channels: 256\n'), ['wrong-type@model.tokenizer_channels']);
+    assert.deepEqual(codes(SF + '  tokenizer_channels: []\n'), ['wrong-type@model.tokenizer_channels']);
+    assert.deepEqual(codes(SF + '  tokenizer_strides: [2, 0, 2]\n'), ['out-of-range@model.tokenizer_strides']);
+    assert.match(cfg(SF + '  tokenizer_strides: [2, 1.5, 2]\n')[0].message, /a non-empty list of integers or null/);
+  });
+
+  it('odd integers and [0, 1) ranges', () => {
+    assert.match(cfg(SF + '  tokenizer_kernel: 4\n')[0].message, /model\.tokenizer_kernel must be odd \(it is 4\)\. Use 3 or 5\./);
+    assert.match(cfg(SF + '  drop_path: 1\n')[0].message, /model\.drop_path must be less than 1/);
+  });
+
+  it('size: an integer or [height, width]', () => {
+    assert.deepEqual(codes('extends: spikformer-tiny/mnist\nmodel:\n  img_size: [28, 28]\n'), []);
+    assert.deepEqual(codes('extends: spikformer-tiny/mnist\nmodel:\n  img_size: [28, 28, 3]\n'), ['wrong-type@model.img_size']);
+    assert.deepEqual(codes('extends: spikformer-tiny/mnist\nmodel:\n  img_size: [0, 28]\n'), ['out-of-range@model.img_size']);
+  });
+
+  it('neuron_overrides: patterns → neuron keys, checked shallowly', () => {
+    const base = 'extends: spikformer-tiny/mnist\nmodel:\n  neuron_overrides:\n';
+    assert.deepEqual(cfg(base + '    "blocks.*.attn.attn_lif": {v_threshold: 0.5, surrogate: atan}\n'), []);
+    assert.deepEqual(codes(base + '    "blocks.*": {v_thresh: 0.5}\n'), ['unknown-key@model.neuron_overrides.blocks.*.v_thresh']);
+    assert.match(cfg(base + '    "blocks.*": {v_thresh: 0.5}\n')[0].message, /Did you mean "v_threshold"/);
+    assert.deepEqual(codes(base + '    "blocks.*": {tau: 0.5}\n'), ['out-of-range@model.neuron_overrides.blocks.*.tau']);
+    assert.deepEqual(codes(base + '    "blocks.*": 0.5\n'), ['wrong-type@model.neuron_overrides.blocks.*']);
+    assert.deepEqual(codes('extends: spikformer-tiny/mnist\nmodel:\n  neuron_overrides: [a]\n'), ['wrong-type@model.neuron_overrides']);
+  });
+
+  it('arch-only keys warn on another architecture; dataset-only keys on another dataset', () => {
+    assert.deepEqual(codes('extends: spikformer-tiny/mnist\nmodel:\n  attention: spiking\n'), ['arch-option@model.attention']);
+    assert.deepEqual(codes('extends: spikeformer-7-256/dvs128-gesture\nmodel:\n  mlp_dropout: 0.1\n'), ['arch-option@model.mlp_dropout']);
+    assert.deepEqual(codes('extends: spikformer-tiny/mnist\ndata:\n  classes: 12\n'), ['dataset-option@data.classes']);
+    assert.deepEqual(codes('extends: spikformer-tiny/mnist\ndata:\n  dataset: mnist-npn\n'), ['bad-enum@data.dataset']);
+  });
+
+  it('Speech Commands: 1 channel, 30/35 words or 12 classes, img_size [n_mels, 101]', () => {
+    const speech = (extra: string) =>
+      `model:\n  embed_dim: 64\n  num_heads: 4\n  in_channels: 1\n  num_classes: 35\n  img_size: [40, 101]\ndata:\n  dataset: speech-commands-v2\n${extra}train:\n  epochs: 1\n`;
+    assert.deepEqual(codes(speech('')), ['img-size-pooling@model.img_size']); // 101 is not divisible by 4: a warning only
+    assert.deepEqual(codes(speech('  classes: 12\n')), ['img-size-pooling@model.img_size', 'num-classes-dataset@model.num_classes']);
+    assert.ok(codes(speech('  n_mels: 64\n')).includes('img-size-dataset@model.img_size'));
+    assert.ok(codes(speech('').replace('in_channels: 1', 'in_channels: 3')).includes('in-channels-dataset@model.in_channels'));
+  });
+
+  it('STSA: embed_dim a multiple of 16; Spikeformer: every stride must divide its side', () => {
+    assert.deepEqual(codes('extends: stsa-2-256-t10/dvs128-gesture\nmodel:\n  embed_dim: 264\n  num_heads: 1\n  mlp_ratio: 1\n'), ['embed-dim-multiple-of-8@model.embed_dim']);
+    const d = cfg(SF + '  img_size: 100\ndata:\n  sensor_size: 100\n');
+    assert.deepEqual(d.map((x) => `${x.code}@${x.severity}`), ['img-size-pooling@error']);
+    assert.equal(d[0].fix?.replaceWith, '104'); // nearest multiple of 8 (the product of the strides)
+  });
+});

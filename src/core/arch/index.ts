@@ -1,5 +1,5 @@
 // Closed-form model description: the same layer list as `python -m spikestudio describe` (runtime/spikestudio/
-// describe.py) for Spikformer and Spikingformer, computed from the model section alone (no Python, no torch),
+// describe.py) for Spikformer, Spikingformer, Spikeformer and STSA, computed from the model section alone (no Python, no torch),
 // plus derived numbers for hovers and rules: tokens, dense FLOPs, SOPs/energy at a firing rate (spec §6) and a
 // rough training-memory estimate.
 //
@@ -9,10 +9,18 @@
 // * params: the layer's own parameters; flops: dense MACs per time step of the layer itself (conv
 //   k·k·Cin·Cout·Ho·Wo, linear tokens·in·out (+ tokens·out with bias), ssa h·2·N·d·min(N, d)); composites 0;
 // * spiking: the layer's input is binary spikes (the model's `spiking_inputs()`), lif layers always true.
+//   Spikeformer and STSA declare no `spiking_inputs()` (yet): describe then records whether the tensor it saw in
+//   its one random forward at init was all 0/1, and in that forward most of both networks is silent (all-zero
+//   tensors count as binary). Those flags are not a property of the model; for these two architectures the flags
+//   here are the structural ones (input = a spiking neuron's output, or a pool of it), what a `spiking_inputs()`
+//   would declare. test/unit/arch.test.ts compares them once the runtime declares them.
+// * Spikeformer and STSA layers copy describe's conventions as they are, including where they depart from the
+//   rules above (see predictSpikeformer / predictStsa): batch-1 leading dims, per-sequence shapes of the
+//   temporal attention, and flops 0 for Conv1d/Conv3d and for the attention products.
 
 import { CONFIG_DEFINITION } from '../config/definition';
 
-export type LayerKind = 'conv' | 'bn' | 'lif' | 'pool' | 'linear' | 'ssa' | 'mlp' | 'block' | 'add' | 'other';
+export type LayerKind = 'conv' | 'bn' | 'lif' | 'pool' | 'linear' | 'ssa' | 'attention' | 'mlp' | 'block' | 'add' | 'other';
 
 export interface LayerInfo {
   name: string;
@@ -50,7 +58,20 @@ export interface ModelShapeInput {
   [key: string]: unknown;
 }
 
-export const SUPPORTED_ARCHS = ['spikformer', 'spikingformer'] as const;
+export const SUPPORTED_ARCHS = ['spikformer', 'spikingformer', 'spikeformer', 'stsa'] as const;
+
+/** runtime/spikestudio/models/spikeformer.py DEFAULTS (a null model key takes these). */
+export const SPIKEFORMER_DEFAULTS = {
+  tokenizer_channels: [64, 128, 256] as readonly number[],
+  tokenizer_strides: [2, 2, 2] as readonly number[],
+  tokenizer_kernel: 5,
+  attention: 'softmax',
+  neuron_kind: 'plif',
+  drop_path: 0.1,
+} as const;
+
+/** runtime/spikestudio/models/stsa.py DEFAULTS. */
+export const STSA_DEFAULTS = { qkv_layout: 'paper', mlp_dropout: 0.3, neuron_decay: 0.5, surrogate_gamma: 1.0 } as const;
 export const SUPPORTED_VARIANTS = ['cifar', 'imagenet', 'dvs'] as const;
 
 /** Tokenizer max-pools (stage by stage) per code variant; same for both architectures. */
@@ -92,6 +113,52 @@ interface Norm {
   h: number;
   w: number;
   compat: boolean;
+  /** Spikeformer: the tokenizer's SEW blocks */
+  sew: Array<{ cin: number; cout: number; stride: number }>;
+  kernel: number;
+  spikingAttention: boolean;
+  liaf: boolean;
+}
+
+function spikeformerKeys(m: ModelShapeInput, D: number, cin: number) {
+  const pick = <K extends keyof typeof SPIKEFORMER_DEFAULTS>(k: K): unknown => (m[k] ?? SPIKEFORMER_DEFAULTS[k]);
+  const list = (k: 'tokenizer_channels' | 'tokenizer_strides'): number[] => {
+    const v = pick(k);
+    if (!Array.isArray(v) || v.length === 0 || !v.every((i) => typeof i === 'number' && Number.isInteger(i) && i >= 1)) {
+      throw new ArchError(`model.${k}`, `must be a non-empty list of integers >= 1, got ${JSON.stringify(v)}`);
+    }
+    return v as number[];
+  };
+  const chans = list('tokenizer_channels');
+  const strides = list('tokenizer_strides');
+  if (strides.length !== chans.length) throw new ArchError('model.tokenizer_strides', `needs one stride per SEW block (${chans.length}), got ${strides.length}`);
+  if (chans[chans.length - 1] !== D) throw new ArchError('model.tokenizer_channels', `the last entry (${chans[chans.length - 1]}) must equal model.embed_dim (${D})`);
+  const kernel = pick('tokenizer_kernel');
+  if (typeof kernel !== 'number' || !Number.isInteger(kernel) || kernel < 1 || kernel % 2 === 0) throw new ArchError('model.tokenizer_kernel', `must be an odd integer >= 1, got ${JSON.stringify(kernel)}`);
+  const attention = pick('attention');
+  if (attention !== 'softmax' && attention !== 'spiking') throw new ArchError('model.attention', `must be one of softmax, spiking, got ${JSON.stringify(attention)}`);
+  const kind = pick('neuron_kind');
+  if (kind !== 'plif' && kind !== 'liaf') throw new ArchError('model.neuron_kind', `must be one of plif, liaf, got ${JSON.stringify(kind)}`);
+  const io = [cin, ...chans];
+  return { sew: strides.map((stride, i) => ({ cin: io[i], cout: io[i + 1], stride })), kernel, spikingAttention: attention === 'spiking', liaf: kind === 'liaf' };
+}
+
+/**
+ * Spikeformer's tokenizer sides, stage by stage: conv (k, stride s, pad k//2) gives ceil(side / s), the shortcut's
+ * AvgPool(s, s) floor(side / s); they must agree (the runtime's forward fails otherwise), i.e. s divides the side.
+ * Returns the token grid, or the first stage whose side a stride does not divide.
+ */
+export function spikeformerGrid(h: number, w: number, strides: readonly number[]): { grid: [number, number]; bad?: { stage: number; side: number; stride: number } } {
+  for (let i = 0; i < strides.length; i++) {
+    const s = strides[i];
+    if (s > 1) {
+      const side = h % s !== 0 ? h : w % s !== 0 ? w : null;
+      if (side !== null) return { grid: [Math.floor((h - 1) / s) + 1, Math.floor((w - 1) / s) + 1], bad: { stage: i, side, stride: s } };
+    }
+    h = Math.floor((h - 1) / s) + 1;
+    w = Math.floor((w - 1) / s) + 1;
+  }
+  return { grid: [h, w] };
 }
 
 const MODEL_FIELDS = CONFIG_DEFINITION.model.fields;
@@ -121,7 +188,21 @@ function normalize(m: ModelShapeInput): Norm {
   if (Array.isArray(img) && img.length === 2) [h, w] = img as [number, number];
   else h = w = img as number;
   if (![h, w].every((v) => typeof v === 'number' && Number.isInteger(v) && v >= 1)) throw new ArchError('model.img_size', `must be a positive integer, got ${JSON.stringify(img)}`);
+  const cin = int('in_channels');
+  let extra = { sew: [] as Norm['sew'], kernel: 0, spikingAttention: false, liaf: false };
+  if (arch === 'spikeformer') {
+    extra = spikeformerKeys(m, D, cin);
+    const { bad } = spikeformerGrid(h, w, extra.sew.map((b) => b.stride));
+    if (bad) {
+      throw new ArchError(
+        'model.img_size',
+        `tokenizer stage ${bad.stage} gets a side of ${bad.side}, not divisible by its stride ${bad.stride}: the strided convolution gives ${Math.ceil(bad.side / bad.stride)}, the shortcut's AvgPool ${Math.floor(bad.side / bad.stride)} (the runtime's forward fails)`,
+      );
+    }
+  }
+  if (arch === 'stsa' && D % 16 !== 0) throw new ArchError('model.embed_dim', `must be a multiple of 16 for STSA (stem channels D/16, D/8, D/4), got ${D}`);
   return {
+    ...extra,
     arch,
     variant,
     D,
@@ -129,7 +210,7 @@ function normalize(m: ModelShapeInput): Norm {
     depth: int('depth'),
     hidden,
     T: int('time_steps'),
-    cin: int('in_channels'),
+    cin,
     classes: int('num_classes'),
     h,
     w,
@@ -310,12 +391,149 @@ function spikingformerLayers(n: Norm): { layers: LayerInfo[]; grid: [number, num
 }
 
 /**
+ * Spikeformer (models/spikeformer.py), as describe lists it. Departures from describe's documented conventions
+ * that are copied here on purpose (runtime issues, see the report in the task log):
+ * * the temporal attention runs on B·N sequences of length T: norm_t / attn_t / temporal_fc have shapes [T, D] and
+ *   flops per token (T·…), not per time step; its spiking q/k/v_lif (attention: spiking) have shape [D];
+ * * norm2, fc1, fc2 and the head's norm see the (T, B, N, D) tensor without a time layout: a leading batch dim 1;
+ * * the head's attention_pool runs once over all T·N tokens ([T·N, D]); head.fc once per sample;
+ * * MHSA entries (kind "attention") have flops 0: describe does not count the attention products.
+ */
+function spikeformerLayers(n: Norm): { layers: LayerInfo[]; grid: [number, number] } {
+  const spiking = new Set<string>();
+  const neuronParams = 1; // PLIF / LIAF: one learnable time constant
+  const k = n.kernel;
+  const b = new Builder(spiking);
+  let h = n.h;
+  let w = n.w;
+  n.sew.forEach(({ cin, cout, stride }, i) => {
+    const p = `tokenizer.blocks.${i}`;
+    const ho = Math.floor((h - 1) / stride) + 1;
+    const wo = Math.floor((w - 1) / stride) + 1;
+    if (!n.liaf) spiking.add(`${p}.conv2.conv`);
+    b.push(p, 'block', [cin, h, w], [cout, ho, wo], 0, 0);
+    const unit = (name: string, ci: number, kk: number, hi: number, wi: number, s: number): void => {
+      const hh = Math.floor((hi - 1) / s) + 1;
+      const ww = Math.floor((wi - 1) / s) + 1;
+      const params = kk * kk * ci * cout;
+      b.push(`${name}.conv`, 'conv', [ci, hi, wi], [cout, hh, ww], params, params * hh * ww);
+      b.push(`${name}.bn`, 'bn', [cout, hh, ww], [cout, hh, ww], 2 * cout, 0);
+      b.push(`${name}.lif`, 'lif', [cout, hh, ww], [cout, hh, ww], neuronParams, 0);
+    };
+    unit(`${p}.conv1`, cin, k, h, w, stride);
+    unit(`${p}.conv2`, cout, k, ho, wo, 1);
+    if (!(stride === 1 && cin === cout)) {
+      if (stride > 1) b.push(`${p}.pool`, 'pool', [cin, h, w], [cin, Math.floor(h / stride), Math.floor(w / stride)], 0, 0);
+      unit(`${p}.down`, cin, 1, Math.floor(h / stride), Math.floor(w / stride), 1);
+    }
+    h = ho;
+    w = wo;
+  });
+  const D = n.D;
+  const N = h * w;
+  const tok = [N, D];
+  const lin = (fin: number, fout: number, bias: boolean) => fin * fout + (bias ? fout : 0);
+  const attention = (p: string, L: number, lifShape: number[]): void => {
+    const seq = [L, D];
+    b.push(p, 'attention', seq, seq, 0, 0);
+    b.push(`${p}.qkv`, 'linear', seq, [L, 3 * D], lin(D, 3 * D, false), L * lin(D, 3 * D, false));
+    if (n.spikingAttention) for (const q of ['q', 'k', 'v']) b.push(`${p}.${q}_lif`, 'lif', lifShape, lifShape, neuronParams, 0);
+    b.push(`${p}.proj`, 'linear', seq, seq, lin(D, D, true), L * lin(D, D, true));
+  };
+  for (let j = 0; j < n.depth; j++) {
+    const p = `blocks.${j}`;
+    if (!n.liaf) spiking.add(`${p}.fc2`);
+    b.push(p, 'block', tok, tok, 0, 0);
+    b.push(`${p}.norm_t`, 'other', [n.T, D], [n.T, D], 2 * D, 0);
+    attention(`${p}.attn_t`, n.T, [D]);
+    b.push(`${p}.temporal_fc`, 'linear', [n.T, D], [n.T, D], lin(D, D, true), n.T * lin(D, D, true));
+    b.push(`${p}.norm1`, 'other', tok, tok, 2 * D, 0);
+    attention(`${p}.attn`, N, tok);
+    b.push(`${p}.norm2`, 'other', [1, N, D], [1, N, D], 2 * D, 0);
+    b.push(`${p}.fc1`, 'linear', [1, N, D], [1, N, n.hidden], lin(D, n.hidden, true), N * lin(D, n.hidden, true));
+    b.push(`${p}.mlp_lif`, 'lif', [N, n.hidden], [N, n.hidden], neuronParams, 0);
+    b.push(`${p}.fc2`, 'linear', [1, N, n.hidden], [1, N, D], lin(n.hidden, D, true), N * lin(n.hidden, D, true));
+  }
+  b.push('head', 'pool', [1, N, D], [n.classes], 0, 0);
+  b.push('head.norm', 'other', [1, N, D], [1, N, D], 2 * D, 0);
+  b.push('head.attention_pool', 'linear', [n.T * N, D], [n.T * N, 1], D + 1, n.T * N * (D + 1));
+  b.linear('head.fc', null, D, n.classes, true);
+  b.push('pos_embed', 'other', undefined, undefined, N * D, 0);
+  b.push('time_embed', 'other', undefined, undefined, n.T * D, 0);
+  return { layers: b.layers, grid: [h, w] };
+}
+
+/**
+ * STSA (models/stsa.py), as describe lists it. Copied departures (runtime issues): Conv1d (qkv_conv, proj_conv)
+ * and Conv3d (mlp.fc1, fc2) have flops 0 (describe counts Conv2d only) and shapes over all T·N tokens ([C, T·N],
+ * [C, T, H, W]); the attention (kind "ssa", own parameters = the relative-position bias table) has flops 0; the
+ * head (per-step Linear on (T, B, D)) has shape [1, D]. STSA's neuron has no parameters. Every variant builds the
+ * same model (four pooled stem stages).
+ */
+function stsaLayers(n: Norm): { layers: LayerInfo[]; grid: [number, number] } {
+  const D = n.D;
+  const spiking = new Set<string>(['stem.stages.0.pool', 'stem.rpe.conv', 'stem.add']);
+  for (let i = 1; i < 4; i++) spiking.add(`stem.stages.${i}.conv`).add(`stem.stages.${i}.pool`);
+  for (let j = 0; j < n.depth; j++) spiking.add(`blocks.${j}.attn.proj_conv`).add(`blocks.${j}.mlp.fc2`);
+  const b = new Builder(spiking);
+  const chans = [n.cin, D / 16, D / 8, D / 4, D];
+  let h = n.h;
+  let w = n.w;
+  const stage = (p: string, ci: number, co: number, pool: boolean): void => {
+    const params = 9 * ci * co;
+    b.push(`${p}.conv`, 'conv', [ci, h, w], [co, h, w], params, params * h * w);
+    b.push(`${p}.bn`, 'bn', [co, h, w], [co, h, w], 2 * co, 0);
+    b.lif(`${p}.lif`, [co, h, w]);
+    if (pool) [h, w] = b.pool(`${p}.pool`, co, h, w);
+  };
+  for (let i = 0; i < 4; i++) stage(`stem.stages.${i}`, chans[i], chans[i + 1], true);
+  stage('stem.rpe', D, D, false);
+  const map = [D, h, w];
+  b.add('stem.add', map);
+  const N = h * w;
+  const T = n.T;
+  const tok = [D, N];
+  const all = [D, T * N];
+  const hid = n.hidden;
+  for (let j = 0; j < n.depth; j++) {
+    const p = `blocks.${j}`;
+    b.push(p, 'block', map, map, 0, 0);
+    b.push(`${p}.attn`, 'ssa', tok, tok, (2 * T - 1) * (2 * h - 1) * (2 * w - 1) * n.heads, 0);
+    b.push(`${p}.attn.qkv_conv`, 'conv', all, [3 * D, T * N], 3 * D * D, 0);
+    b.push(`${p}.attn.qkv_bn`, 'bn', [3 * D, T * N], [3 * D, T * N], 6 * D, 0);
+    b.lif(`${p}.attn.qkv_lif`, [3 * D, N]);
+    b.lif(`${p}.attn.attn_lif`, tok);
+    b.push(`${p}.attn.proj_conv`, 'conv', all, all, D * D + D, 0);
+    b.push(`${p}.attn.proj_bn`, 'bn', all, all, 2 * D, 0);
+    b.lif(`${p}.attn.proj_lif`, tok);
+    b.add(`${p}.add1`, map);
+    b.push(`${p}.mlp`, 'mlp', map, map, 0, 0);
+    b.push(`${p}.mlp.fc1`, 'conv', [D, T, h, w], [hid, T, h, w], D * hid + hid, 0);
+    b.push(`${p}.mlp.bn1`, 'bn', [hid, T, h, w], [hid, T, h, w], 2 * hid, 0);
+    b.lif(`${p}.mlp.lif1`, [hid, h, w]);
+    b.push(`${p}.mlp.fc2`, 'conv', [hid, T, h, w], [D, T, h, w], hid * D + D, 0);
+    b.push(`${p}.mlp.bn2`, 'bn', [D, T, h, w], [D, T, h, w], 2 * D, 0);
+    b.lif(`${p}.mlp.lif2`, map);
+    b.add(`${p}.add2`, map);
+  }
+  b.linear('head', 1, D, n.classes, true);
+  if (n.compat) {
+    for (let j = 0; j < n.depth; j++) {
+      b.push(`blocks.${j}.attn.to_qkv_proj`, 'linear', undefined, undefined, 3 * D * D, 0);
+      b.push(`blocks.${j}.attn.to_qkv_bn`, 'bn', undefined, undefined, 6 * D, 0);
+    }
+  }
+  return { layers: b.layers, grid: [h, w] };
+}
+
+/**
  * The layer list `python -m spikestudio describe` prints for this model section (resolved or partial: missing
  * keys take the definition's defaults). Throws ArchError (naming the dotted key) for values the runtime rejects.
  */
 export function predictModel(model: ModelShapeInput): ModelPrediction {
   const n = normalize(model);
-  const { layers, grid } = n.arch === 'spikformer' ? spikformerLayers(n) : spikingformerLayers(n);
+  const build = { spikformer: spikformerLayers, spikingformer: spikingformerLayers, spikeformer: spikeformerLayers, stsa: stsaLayers }[n.arch as (typeof SUPPORTED_ARCHS)[number]];
+  const { layers, grid } = build(n);
   return {
     arch: n.arch,
     variant: n.variant,
@@ -340,6 +558,9 @@ function runsOncePerSample(p: ModelPrediction): Set<string> {
   const once = new Set<string>();
   const at = p.layers.findIndex((l) => l.name === 'pool' && l.kind === 'pool');
   if (at >= 0) for (const l of p.layers.slice(at + 1)) if (l.shape_in) once.add(l.name);
+  // Spikeformer: the attention-pooling head (its entries' flops already cover all T·N tokens)
+  const head = p.layers.find((l) => l.name === 'head' && l.kind === 'pool');
+  if (head) for (const l of p.layers) if (l.name.startsWith('head.') && l.shape_in) once.add(l.name);
   return once;
 }
 
@@ -409,7 +630,8 @@ export function estimateEnergy(p: ModelPrediction, opts: EnergyOptions = {}): En
       lastLif = layer.name;
       continue;
     }
-    if (layer.kind === 'ssa') {
+    if (layer.kind === 'ssa' || layer.kind === 'attention') {
+      if (layer.kind === 'attention' || layer.flops === 0) continue; // attention products describe does not count (STSA, Spikeformer)
       const heads = ssaHeads(layer, N);
       const D = layer.shape_in ? layer.shape_in[1] : 0;
       const d = heads > 0 ? D / heads : 0;

