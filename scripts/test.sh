@@ -65,6 +65,7 @@ layer_package() {
   rm -f "$ROOT/spike-studio.vsix"
   npm run package || return $?
   node scripts/check-vsix.mjs spike-studio.vsix || return $?
+  # installs the .vsix into a fresh code-server and runs Train from the palette in the installed copy
   node test/integration/install-vsix.mjs spike-studio.vsix
 }
 export -f layer_runtime layer_package

@@ -1,10 +1,11 @@
-// spike-studio: validate | train | runs | describe | import, on the same src/core as the extension.
+// spike-studio: validate | train | resume | eval | runs | describe | import, on the same src/core as the extension.
 
 import { UsageError } from './args';
 import { describeCommand, DESCRIBE_USAGE } from './commands/describe';
+import { evalCommand, EVAL_USAGE } from './commands/eval';
 import { importCommand, IMPORT_USAGE } from './commands/import';
 import { runsCommand } from './commands/runs';
-import { trainCommand, TRAIN_USAGE } from './commands/train';
+import { RESUME_USAGE, resumeCommand, trainCommand, TRAIN_USAGE } from './commands/train';
 import { validateCommand, VALIDATE_USAGE } from './commands/validate';
 import { type CliContext, defaultContext, println } from './context';
 
@@ -12,6 +13,8 @@ const USAGE = [
   'usage:',
   `  ${VALIDATE_USAGE}`,
   `  ${TRAIN_USAGE}`,
+  `  ${RESUME_USAGE}`,
+  `  ${EVAL_USAGE}`,
   '  spike-studio runs [--json]   list the runs of this folder (.spike-studio/runs)',
   `  ${DESCRIBE_USAGE}`,
   `  ${IMPORT_USAGE}`,
@@ -22,6 +25,8 @@ type Command = (ctx: CliContext, argv: string[]) => number | Promise<number>;
 const COMMANDS: Record<string, Command> = {
   validate: validateCommand,
   train: trainCommand,
+  resume: resumeCommand,
+  eval: evalCommand,
   runs: runsCommand,
   describe: describeCommand,
   import: importCommand,

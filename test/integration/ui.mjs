@@ -2,6 +2,7 @@
 // Open smoke.spike.yaml (Quick Open), F1 → "Spike Studio: Train" (CLICK the row: Enter runs the highlighted fuzzy
 // match), wait for the dashboard webview, see #loss-chart[data-points] grow, screenshot, then
 // "Spike Studio: Stop Training" and wait for #run-status to say stopped/completed.
+// pick / findWebview / points are also used by install-vsix.mjs (the installed-.vsix Train flow).
 import { join } from 'node:path';
 
 const PALETTE_INPUT = '.quick-input-widget input.input';
@@ -10,7 +11,7 @@ const ROWS = '.quick-input-widget .quick-input-list .monaco-list-row';
 const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Opens the quick input with F1, types `text`, and clicks the row whose label is exactly `label`. */
-async function pick(page, text, label, { timeout = 20_000 } = {}) {
+export async function pick(page, text, label, { timeout = 20_000 } = {}) {
   const input = page.locator(PALETTE_INPUT);
   for (let attempt = 0; ; attempt++) {
     await page.keyboard.press('F1');
@@ -39,7 +40,7 @@ async function pick(page, text, label, { timeout = 20_000 } = {}) {
 }
 
 /** The inner webview frame (of the newest panel) that holds `selector`; polls until one appears. */
-async function findWebview(page, selector, timeout) {
+export async function findWebview(page, selector, timeout) {
   const end = Date.now() + timeout;
   for (;;) {
     const n = await page.locator('iframe.webview.ready').count();
@@ -52,7 +53,8 @@ async function findWebview(page, selector, timeout) {
   }
 }
 
-async function points(chart) {
+/** #loss-chart's data-points attribute as a number (NaN when absent). */
+export async function points(chart) {
   const v = await chart.getAttribute('data-points', { timeout: 5_000 }).catch(() => null);
   return v === null ? NaN : Number(v);
 }

@@ -1,9 +1,11 @@
-// spike-studio train FILE [--python P] [--runs-dir D] [--verbose]
+// spike-studio train FILE [--python P] [--runs-dir D] [--verbose] [--nproc N [--nnodes M --rdzv-endpoint H:P]]
+// spike-studio train --resume RUN_DIR | spike-studio resume RUN_DIR   (continues RUN_DIR from checkpoints/last.pt)
 
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ResolvedConfig } from '../../core/config';
 import type { DoneEvent, ErrorEvent } from '../../core/protocol';
-import { createRun, type CreatedRun } from '../../core/runs';
+import { createRun, type CreatedRun, EVENTS_FILE, RESOLVED_CONFIG_FILE } from '../../core/runs';
 import { type DoctorReport, findPython, runDoctor, startTraining, type TrainingProcess } from '../../core/runtime';
 import { parseArgs, UsageError } from '../args';
 import { type CliContext, println } from '../context';
@@ -11,7 +13,12 @@ import { formatDuration, formatPercent } from '../format';
 import { TrainingProgress } from '../progress';
 import { loadAndReport } from './load';
 
-export const TRAIN_USAGE = 'spike-studio train FILE [--python P] [--runs-dir D] [--verbose]   train a config with a live progress bar';
+export const TRAIN_USAGE =
+  'spike-studio train FILE [--python P] [--runs-dir D] [--verbose] [--nproc N [--nnodes M --rdzv-endpoint H:P]]   train a config with a live progress bar';
+export const RESUME_USAGE = 'spike-studio resume RUN_DIR [--python P] [--verbose] [--nproc N]   continue a run from its last checkpoint (also: train --resume RUN_DIR)';
+
+/** Launch options passed through to `python -m spikestudio train` (the runtime re-runs itself under torchrun). */
+const LAUNCH_OPTIONS = ['nproc', 'nnodes', 'rdzv-endpoint'] as const;
 
 const FATAL_DOCTOR_PROBLEMS = /python-missing|doctor-failed|torch|numpy|python-version/i;
 const STDERR_TAIL_LINES = 15;
@@ -104,13 +111,46 @@ function exitCodeOf(outcome: RunOutcome): number {
   return outcome.code && outcome.code > 0 ? outcome.code : 1;
 }
 
-async function train(ctx: CliContext, resolved: ResolvedConfig, options: { python?: string; runsDir?: string; verbose: boolean }): Promise<number> {
+interface TrainOptions {
+  python?: string;
+  runsDir?: string;
+  verbose: boolean;
+  /** an existing run directory to continue (`--resume`) */
+  resume?: string;
+  /** `--nproc N`, `--nnodes M`, `--rdzv-endpoint H:P` as given */
+  launchArgs: string[];
+}
+
+/** Validates --nproc/--nnodes/--rdzv-endpoint and returns them as runtime arguments. */
+function launchArgsOf(options: Record<string, string>): string[] {
+  const out: string[] = [];
+  for (const name of LAUNCH_OPTIONS) {
+    const value = options[name];
+    if (value === undefined) continue;
+    if (name !== 'rdzv-endpoint' && !/^[1-9]\d*$/.test(value)) throw new UsageError(`--${name} must be a positive integer`);
+    if (name === 'rdzv-endpoint' && !/^[^\s:]+:\d+$/.test(value)) throw new UsageError('--rdzv-endpoint must be HOST:PORT');
+    out.push(`--${name}`, value);
+  }
+  if (options.nnodes && Number(options.nnodes) > 1 && !options['rdzv-endpoint']) throw new UsageError('--nnodes > 1 needs --rdzv-endpoint HOST:PORT');
+  if ((options.nnodes || options['rdzv-endpoint']) && !options.nproc) throw new UsageError('--nnodes/--rdzv-endpoint need --nproc N');
+  return out;
+}
+
+/** The run to continue: RUN_DIR must hold config.resolved.json (written when it was created). */
+function existingRun(ctx: CliContext, dirArg: string): CreatedRun {
+  const dir = path.resolve(ctx.cwd, dirArg);
+  const configPath = path.join(dir, RESOLVED_CONFIG_FILE);
+  if (!fs.existsSync(configPath)) throw new UsageError(`${dirArg} is not a run directory (no ${RESOLVED_CONFIG_FILE})`);
+  return { id: path.basename(dir), dir, configPath, eventsPath: path.join(dir, EVENTS_FILE) };
+}
+
+async function train(ctx: CliContext, resolved: ResolvedConfig | null, options: TrainOptions): Promise<number> {
   const python = findPython({ configured: options.python, cwd: ctx.cwd, mode: 'cli', env: ctx.env });
   const report = await runDoctor(python.path, ctx.runtimeRoot, { env: ctx.env });
   if (!reportDoctor(ctx, report)) return 1;
   const runsDir = options.runsDir ? path.resolve(ctx.cwd, options.runsDir) : undefined;
-  const run = createRun(ctx.cwd, resolved, undefined, { runsDir });
-  println(ctx.stderr, `run ${run.id} · python ${python.path} (${python.source}) · ${run.dir}`);
+  const run = options.resume ? existingRun(ctx, options.resume) : createRun(ctx.cwd, resolved as ResolvedConfig, undefined, { runsDir });
+  println(ctx.stderr, `${options.resume ? 'resuming ' : ''}run ${run.id} · python ${python.path} (${python.source}) · ${run.dir}`);
   const proc = startTraining({
     python: python.path,
     runtimeRoot: ctx.runtimeRoot,
@@ -118,6 +158,8 @@ async function train(ctx: CliContext, resolved: ResolvedConfig, options: { pytho
     runDir: run.dir,
     cwd: ctx.cwd,
     env: ctx.env,
+    resume: options.resume !== undefined,
+    extraArgs: options.launchArgs,
     detached: true,
   });
   const outcome = await watchTraining(ctx, proc, options.verbose);
@@ -127,10 +169,27 @@ async function train(ctx: CliContext, resolved: ResolvedConfig, options: { pytho
 }
 
 export async function trainCommand(ctx: CliContext, argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { valueOptions: ['python', 'runs-dir'], flags: ['verbose'] });
-  if (args.flags.has('help')) return println(ctx.stdout, TRAIN_USAGE), 0;
+  const args = parseArgs(argv, { valueOptions: ['python', 'runs-dir', 'resume', ...LAUNCH_OPTIONS], flags: ['verbose'] });
+  if (args.flags.has('help')) return println(ctx.stdout, `${TRAIN_USAGE}\n${RESUME_USAGE}`), 0;
+  const launchArgs = launchArgsOf(args.options);
+  const common = { python: args.options.python, verbose: args.flags.has('verbose'), launchArgs };
+  if (args.options.resume !== undefined) {
+    if (args.positionals.length > 0) throw new UsageError('train --resume RUN_DIR takes no FILE (the run keeps its config)');
+    if (args.options['runs-dir'] !== undefined) throw new UsageError('--runs-dir does not apply to --resume (the run keeps its folder)');
+    return train(ctx, null, { ...common, resume: args.options.resume });
+  }
   if (args.positionals.length !== 1) throw new UsageError('train needs exactly one FILE');
   const loaded = loadAndReport(ctx, args.positionals[0], ctx.stderr);
   if (!loaded.resolved) return 1;
-  return train(ctx, loaded.resolved, { python: args.options.python, runsDir: args.options['runs-dir'], verbose: args.flags.has('verbose') });
+  return train(ctx, loaded.resolved, { ...common, runsDir: args.options['runs-dir'] });
+}
+
+/** `spike-studio resume RUN_DIR [...]` = `spike-studio train --resume RUN_DIR [...]`. */
+export async function resumeCommand(ctx: CliContext, argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { valueOptions: ['python', ...LAUNCH_OPTIONS], flags: ['verbose'] });
+  if (args.flags.has('help')) return println(ctx.stdout, RESUME_USAGE), 0;
+  if (args.positionals.length !== 1) throw new UsageError('resume needs exactly one RUN_DIR');
+  const rest = [...argv];
+  rest.splice(rest.lastIndexOf(args.positionals[0]), 1);
+  return trainCommand(ctx, ['--resume', args.positionals[0], ...rest]);
 }
