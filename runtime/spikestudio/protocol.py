@@ -5,6 +5,10 @@
 - `Emitter` writes each event `{v, type, t, seq, ...}` as one line to the protocol stream and appends it to
   `RUN_DIR/events.jsonl`, flushing both per line.
 - `ControlReader` reads stdin control lines on a daemon thread (`{"type":"stop"}` or `stop`); EOF is not a stop.
+- A reader that goes away (the VS Code window reloads: its stdout/stderr pipes close) never ends a run: the
+  emitter drops the stream on EPIPE and keeps appending to events.jsonl, and after `claim_stdout()` `sys.stderr`
+  never raises — on its first failed write file descriptors 2 (and 1) are pointed at `RUN_DIR/stderr.log` (or
+  /dev/null) and the note is logged there once.
 
 This module does not import torch.
 """
@@ -39,6 +43,90 @@ EVENT_TYPES = (
 )
 
 _claimed: IO[str] | None = None
+_stderr_fallback: Path | None = None
+_reader_gone_logged = False
+
+
+def set_stderr_fallback(path: str | os.PathLike | None) -> None:
+    """Where stderr goes once its reader is gone (normally RUN_DIR/stderr.log)."""
+    global _stderr_fallback
+    _stderr_fallback = Path(path) if path is not None else None
+
+
+def _redirect_fds_to_fallback() -> None:
+    """Point fd 2 (and fd 1, which claim_stdout made a copy of fd 2) at the fallback log, else /dev/null."""
+    target = None
+    if _stderr_fallback is not None:
+        try:
+            target = os.open(str(_stderr_fallback), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError:
+            target = None
+    if target is None:
+        target = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(target, 2)
+        if _claimed is not None:
+            os.dup2(target, 1)
+    finally:
+        os.close(target)
+
+
+def _log_once(message: str) -> None:
+    """Write a note to stderr once; never raises."""
+    global _reader_gone_logged
+    if _reader_gone_logged:
+        return
+    _reader_gone_logged = True
+    try:
+        sys.stderr.write(f"spikestudio: {message}\n")
+        sys.stderr.flush()
+    except Exception:  # noqa: BLE001 - a broken stderr must not end the run
+        pass
+
+
+class _SafeStderr:
+    """Wraps the process's stderr so that writing never raises (a broken pipe would otherwise end training).
+
+    On the first failure fd 2 is redirected to the fallback log (RUN_DIR/stderr.log) and the write retried there."""
+
+    def __init__(self, inner: IO[str]):
+        self._inner = inner
+        self._broken = False
+
+    def _recover(self) -> None:
+        self._broken = True
+        try:
+            _redirect_fds_to_fallback()
+        except OSError:
+            pass
+        _log_once("the reader of stdout/stderr went away (window closed or reloaded?): training continues; "
+                  "events go to events.jsonl, logs to stderr.log")
+
+    def write(self, text: str) -> int:
+        try:
+            return self._inner.write(text)
+        except (OSError, ValueError):
+            if self._broken:
+                return len(text)
+            self._recover()
+            try:
+                return self._inner.write(text)
+            except (OSError, ValueError):
+                return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._inner.flush()
+        except (OSError, ValueError):
+            if not self._broken:
+                self._recover()
+                try:
+                    self._inner.flush()
+                except (OSError, ValueError):
+                    pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
 
 
 def claim_stdout() -> IO[str]:
@@ -62,6 +150,8 @@ def claim_stdout() -> IO[str]:
     except OSError:
         # No usable fd 1 (e.g. an embedded interpreter): fall back to the Python-level stream.
         stream = sys.__stdout__ if sys.__stdout__ is not None else sys.stderr
+    if not isinstance(sys.stderr, _SafeStderr) and sys.stderr is not None:
+        sys.stderr = _SafeStderr(sys.stderr)  # type: ignore[assignment]
     sys.stdout = sys.stderr
     _claimed = stream
     return stream
@@ -110,6 +200,7 @@ class Emitter:
                 if self.resumed_after_seq is not None:
                     self._seq = self.resumed_after_seq + 1
             self._file = open(self.events_path, "a", encoding="utf-8", newline="\n")
+            set_stderr_fallback(Path(run_dir) / "stderr.log")
 
     @property
     def seq(self) -> int:
@@ -133,9 +224,16 @@ class Emitter:
                 try:
                     self._stream.write(line)
                     self._stream.flush()
-                except (BrokenPipeError, ValueError, OSError):
+                except (BrokenPipeError, ValueError, OSError) as exc:
                     # The reader went away; keep training and keep writing events.jsonl.
-                    self._stream = None
+                    stream, self._stream = self._stream, None
+                    if stream is _claimed:
+                        try:
+                            stream.close()  # drop what is buffered for the dead pipe (no "Exception ignored" at exit)
+                        except Exception:  # noqa: BLE001
+                            pass
+                    _log_once(f"stdout is gone ({exc.__class__.__name__}): training continues; events go to "
+                              f"{self.events_path or 'nowhere (no run directory)'} only")
             return event
 
     def close(self) -> None:

@@ -226,18 +226,36 @@ export interface RunSummary {
   bestTop1: number | null;
 }
 
+/**
+ * The architecture graph panel's model: src/core/arch predictModel's layer list for a config (no Python), or the
+ * runtime's `model` event. `error` (with the dotted key) when the config does not describe a model.
+ */
+export interface GraphModel {
+  arch: string;
+  variant?: string;
+  params: number;
+  time_steps: number;
+  num_classes: number;
+  token_grid?: [number, number];
+  layers: LayerInfo[];
+}
+
 /** host → webview */
 export type HostToWebview =
   | { type: 'init'; v: number; runs: RunSummary[]; events: Record<string, RuntimeEvent[]> }
   | { type: 'events'; runId: string; events: RuntimeEvent[] }
   | { type: 'runStatus'; run: RunSummary }
-  | { type: 'theme' };
+  | { type: 'theme' }
+  /** graph panel: the model of `source` (a *.spike.yaml path, or null for a run's model event) */
+  | { type: 'graph'; source: string | null; name: string; model: GraphModel | null; error?: { path: string; message: string } };
 
 /** webview → host */
 export type WebviewToHost =
   | { type: 'ready'; v: number }
   | { type: 'stop'; runId: string }
-  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string };
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
+  /** graph panel: reveal the config key (dotted path, e.g. model.depth) a node comes from */
+  | { type: 'revealKey'; path: string };
 
 export function isRuntimeEvent(value: unknown): value is RuntimeEvent {
   if (typeof value !== 'object' || value === null) return false;

@@ -1,15 +1,25 @@
 // Every command of the extension, in one typed table: id → handler(ctx, ...args).
 import * as vscode from 'vscode';
+import { importReferenceConfigCommand } from './authoring';
 import type { Ctx } from './ctx';
-import { train } from './train';
+import { deleteRunCommand } from './runActions';
+import { resumeRun, train } from './train';
 import { DashboardPanel } from './views/dashboard';
+import { openGraph, openRunPanel } from './views/panels';
 
 export type CommandId =
   | 'spikeStudio.train'
   | 'spikeStudio.stop'
   | 'spikeStudio.openDashboard'
   | 'spikeStudio.refreshRuns'
-  | 'spikeStudio.showOutput';
+  | 'spikeStudio.showOutput'
+  | 'spikeStudio.resumeRun'
+  | 'spikeStudio.deleteRun'
+  | 'spikeStudio.importReferenceConfig'
+  | 'spikeStudio.openGraph'
+  | 'spikeStudio.openFiring'
+  | 'spikeStudio.openAttention'
+  | 'spikeStudio.openEnergy';
 
 type Handler = (ctx: Ctx, ...args: unknown[]) => unknown;
 
@@ -42,13 +52,20 @@ async function stop(ctx: Ctx, arg?: unknown): Promise<void> {
 }
 
 export const commands: Record<CommandId, Handler> = {
+  'spikeStudio.openGraph': (ctx, arg) => openGraph(ctx, arg),
+  'spikeStudio.openFiring': (ctx, arg) => openRunPanel(ctx, 'firing', arg),
+  'spikeStudio.openAttention': (ctx, arg) => openRunPanel(ctx, 'attention', arg),
+  'spikeStudio.openEnergy': (ctx, arg) => openRunPanel(ctx, 'energy', arg),
   'spikeStudio.train': (ctx, arg) => train(ctx, arg),
   'spikeStudio.stop': (ctx, arg) => stop(ctx, arg),
+  'spikeStudio.resumeRun': (ctx, arg) => resumeRun(ctx, arg),
+  'spikeStudio.deleteRun': (ctx, arg) => deleteRunCommand(ctx, arg),
   'spikeStudio.openDashboard': (ctx, arg) => {
     DashboardPanel.createOrShow(ctx, runIdOf(arg));
   },
   'spikeStudio.refreshRuns': (ctx) => ctx.runs.refresh(),
   'spikeStudio.showOutput': (ctx) => ctx.log.show(),
+  'spikeStudio.importReferenceConfig': (ctx, uri, arch, options) => importReferenceConfigCommand(ctx, uri, arch, (options ?? {}) as { overwrite?: boolean; noOpen?: boolean }),
 };
 
 export function registerCommands(ctx: Ctx): void {

@@ -22,7 +22,7 @@ export class Ctx extends Disposable {
     super();
     this.log = this._register(vscode.window.createOutputChannel('Spike Studio', { log: true }));
     this.runtimeLog = this._register(vscode.window.createOutputChannel('Spike Studio: Runtime', { log: true }));
-    this.runs = this._register(new RunRegistry());
+    this.runs = this._register(new RunRegistry(this.log));
     this.statusBar = this._register(new TrainStatusBar(this.runs));
     this.diagnostics = this._register(new ConfigDiagnostics(this.log, () => ({ gpuMemoryMb: this.gpuMemoryMb() })));
   }

@@ -1,9 +1,11 @@
 // Entry point: activate builds the Ctx (the composition root) and wires providers, views and commands.
 import * as vscode from 'vscode';
+import { registerAuthoring } from './authoring';
 import { registerCommands } from './commands';
 import { Ctx } from './ctx';
 import { TrainCodeLensProvider } from './diagnostics';
 import { registerDashboardSerializer } from './views/dashboard';
+import { registerPanelSerializers } from './views/panels';
 import { RunsTreeProvider, RUNS_VIEW_ID } from './views/runsTree';
 
 let ctx: Ctx | undefined;
@@ -21,7 +23,9 @@ export function activate(extension: vscode.ExtensionContext): SpikeStudioApi | u
     c.log.info(`Spike Studio ${String(extension.extension.packageJSON.version)} activated (VS Code ${vscode.version}, trusted: ${vscode.workspace.isTrusted})`);
 
     registerCommands(c);
+    registerAuthoring(c);
     c.own(registerDashboardSerializer(c));
+    for (const d of registerPanelSerializers(c)) c.own(d);
 
     const tree = c.own(new RunsTreeProvider(c.runs));
     c.own(vscode.window.createTreeView(RUNS_VIEW_ID, { treeDataProvider: tree, showCollapseAll: false }));
@@ -63,6 +67,12 @@ export function activate(extension: vscode.ExtensionContext): SpikeStudioApi | u
       }),
     );
     c.own(vscode.workspace.onDidGrantWorkspaceTrust(() => c.log.info('workspace trusted: training enabled')));
+    // runs that outlived the last window (a reload): still running → follow their events.jsonl
+    try {
+      c.runs.reattach();
+    } catch (error) {
+      c.log.warn(`could not re-attach to running runs: ${error instanceof Error ? error.message : String(error)}`);
+    }
     return { ctx: c };
   } catch (error) {
     // VS Code does not show a notification when an extension fails to activate

@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { RunStatus, RunSummary, RuntimeEvent } from '../core/protocol';
-import { EVENTS_FILE, EventTailer, listRuns, readEvents, type CreatedRun, type RunInfo } from '../core/runs';
+import { EVENTS_FILE, EventTailer, listRuns, readEvents, SkippedLinesReporter, type CreatedRun, type RunInfo } from '../core/runs';
 import type { TrainingProcess } from '../core/runtime';
 import { config } from './config';
 import { Disposable } from './dispose';
@@ -48,6 +48,12 @@ export class RunRegistry extends Disposable {
   private readonly active = new Map<string, ActiveRun>();
   private readonly logs = new Map<string, EventLog>();
   private infos = new Map<string, RunInfo>();
+  private readonly skipped = new SkippedLinesReporter();
+
+  /** log: where unreadable events.jsonl lines are reported (once per file) */
+  constructor(private readonly log?: { warn(message: string): void; info(message: string): void }) {
+    super();
+  }
 
   private readonly _onDidAppend = this._register(new vscode.EventEmitter<RunEvents>());
   /** new events of a run whose events are loaded (see eventsOf) */
@@ -81,6 +87,8 @@ export class RunRegistry extends Disposable {
     for (const run of all) {
       const active = this.active.get(run.id);
       if (active && active.status === 'running') run.status = 'running';
+      const skipped = this.skipped.check(run);
+      if (skipped) this.log?.warn(skipped);
     }
     all.sort((a, b) => (b.startedAt ?? 0) - (a.startedAt ?? 0) || b.id.localeCompare(a.id));
     this.infos = new Map(all.map((r) => [r.id, r]));
@@ -153,6 +161,21 @@ export class RunRegistry extends Disposable {
     return log.events;
   }
 
+  /**
+   * After a window reload: runs without `done` whose runtime still lives (hello.pid) are running; follow their
+   * events.jsonl so the dashboard and the tree re-attach. Returns their ids.
+   */
+  reattach(): string[] {
+    const ids: string[] = [];
+    for (const run of this.list()) {
+      if (run.status !== 'running' || this.active.has(run.id) || run.summary.pid === null) continue;
+      this.eventsOf(run.id); // starts an EventTailer for a running run
+      this.log?.info(`run ${run.id}: still running (pid ${run.summary.pid}); following ${path.join(run.dir, EVENTS_FILE)}`);
+      ids.push(run.id);
+    }
+    return ids;
+  }
+
   /** Takes charge of a training process the extension started. */
   track(run: CreatedRun, name: string, source: string | null, process: TrainingProcess): ActiveRun {
     const active: ActiveRun = {
@@ -169,6 +192,9 @@ export class RunRegistry extends Disposable {
     const log: EventLog = { events: [], lastSeq: -1 };
     this.logs.get(run.id)?.tailer?.dispose();
     this.logs.set(run.id, log);
+    // a resumed run appends to its events.jsonl: keep what it has (seq numbers continue, so nothing doubles)
+    this.appendTo(run.id, log, readEvents(run.eventsPath).events, false);
+    const resumedAfter = log.lastSeq;
     const sub = process.onEvent((event) => {
       this.updateProgress(active, event);
       this.appendTo(run.id, log, [event], true);
@@ -176,7 +202,7 @@ export class RunRegistry extends Disposable {
     const exitSub = process.onExit(() => {
       sub.dispose();
       exitSub.dispose();
-      const done = [...log.events].reverse().find((e) => e.type === 'done');
+      const done = [...log.events].reverse().find((e) => e.type === 'done' && e.seq > resumedAfter);
       active.status = done?.type === 'done' ? done.status : 'failed';
       this.refresh();
       const summary = this.summary(run.id);
@@ -192,7 +218,19 @@ export class RunRegistry extends Disposable {
   /** Asks a run to stop (finish the step, checkpoint, exit). Returns false when it is not ours or not running. */
   stop(runId: string): boolean {
     const run = this.active.get(runId);
-    if (!run || run.status !== 'running') return false;
+    if (!run) {
+      // a run this window re-attached to (started before a reload, or elsewhere): SIGTERM is a graceful stop
+      const info = this.get(runId);
+      const pid = info?.summary.pid;
+      if (info?.status !== 'running' || !pid) return false;
+      try {
+        process.kill(pid, 'SIGTERM');
+        return true;
+      } catch {
+        return false;
+      }
+    }
+    if (run.status !== 'running') return false;
     run.stopRequested = true;
     run.process.stop();
     this._onDidProgress.fire(run);
@@ -207,8 +245,8 @@ export class RunRegistry extends Disposable {
 
   override dispose(): void {
     for (const run of this.active.values()) {
-      // a window reload or shutdown: let the runtime finish its step and write the last checkpoint
-      if (run.status === 'running') run.process.stop();
+      // a window reload or shutdown does not end a run the user did not stop: the runtime is detached, survives its
+      // closed pipes, keeps writing events.jsonl, and the next window re-attaches (reattach()). Stop stops it.
       run.process.dispose();
     }
     for (const log of this.logs.values()) log.tailer?.dispose();

@@ -3,8 +3,8 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { loadConfig, type ConfigDiagnostic } from '../core/config';
 import type { ErrorEvent, RuntimeEvent } from '../core/protocol';
-import { createRun } from '../core/runs';
-import { findPython, runDoctor, startTraining, type DoctorReport } from '../core/runtime';
+import { createRun, describeFailure, isResumable, readRun, RESOLVED_CONFIG_FILE, EVENTS_FILE, type CreatedRun, type RunInfo } from '../core/runs';
+import { findPython, runDoctor, startTraining, trainingBlockedReason, type DoctorReport, type TrainingProcess } from '../core/runtime';
 import { config, isSpikeConfig, isSpikeConfigPath } from './config';
 import type { Ctx } from './ctx';
 import { toVscodeDiagnostic } from './diagnostics';
@@ -69,16 +69,18 @@ export async function showRuntimeError(ctx: Ctx, run: { name: string }, error: E
   if (choice === OPEN_OUTPUT) ctx.runtimeLog.show(true);
 }
 
+/** Restricted Mode: shows why training is refused and returns true. */
+async function refuseUntrusted(): Promise<boolean> {
+  const blocked = trainingBlockedReason(vscode.workspace);
+  if (!blocked) return false;
+  const manage = 'Manage Workspace Trust';
+  const choice = await vscode.window.showWarningMessage(blocked, manage);
+  if (choice === manage) await vscode.commands.executeCommand('workbench.trust.manage');
+  return true;
+}
+
 export async function train(ctx: Ctx, arg?: unknown): Promise<void> {
-  if (!vscode.workspace.isTrusted) {
-    const manage = 'Manage Workspace Trust';
-    const choice = await vscode.window.showWarningMessage(
-      'Spike Studio: training runs Python code for this workspace, so it is disabled in Restricted Mode. Trust the workspace to train.',
-      manage,
-    );
-    if (choice === manage) await vscode.commands.executeCommand('workbench.trust.manage');
-    return;
-  }
+  if (await refuseUntrusted()) return;
   const doc = await resolveConfigDocument(arg);
   if (!doc) return;
   if (!isSpikeConfigPath(doc.uri.path)) {
@@ -135,9 +137,15 @@ export async function train(ctx: Ctx, arg?: unknown): Promise<void> {
     return;
   }
   ctx.log.info(`run ${created.id}: ${created.dir}`);
-  const proc = startTraining({ python: python.path, runtimeRoot: ctx.runtimeRoot, resolvedConfigPath: created.configPath, runDir: created.dir, cwd: root });
+  // detached: the run outlives a window reload (README "When things go wrong"); Stop and the notification stop it
+  const proc = startTraining({ python: python.path, runtimeRoot: ctx.runtimeRoot, resolvedConfigPath: created.configPath, runDir: created.dir, cwd: root, detached: true });
+  await follow(ctx, created, resolved.name, file, proc);
+}
+
+/** Tracks a started process: logs, error messages, the dashboard, a progress notification, the end message. */
+async function follow(ctx: Ctx, created: CreatedRun, name: string, file: string | null, proc: TrainingProcess): Promise<void> {
   ctx.runtimeLog.info(`── run ${created.id} (pid ${proc.pid ?? '?'}) ──`);
-  const run = ctx.runs.track(created, resolved.name, file, proc);
+  const run = ctx.runs.track(created, name, file, proc);
   let partial = '';
   const stderrSub = proc.onStderr((text) => {
     const lines = (partial + text).split(/\r?\n/);
@@ -216,8 +224,75 @@ async function announceEnd(ctx: Ctx, run: ActiveRun, code: number | null, error:
   } else if (run.status === 'stopped') {
     void vscode.window.showInformationMessage(`Spike Studio: ${run.name} stopped (the last checkpoint was saved).`);
   } else if (!error) {
-    // failures with an error event were announced when it arrived
-    const choice = await vscode.window.showErrorMessage(`Spike Studio: training ${run.name} exited with code ${code ?? '?'} without finishing.`, OPEN_OUTPUT);
+    // failures with an error event were announced when it arrived. Here: the process died without `done`
+    // (killed, crashed): say so, name the last checkpoint, offer to resume from it.
+    const info = readRun(run.dir, { isAlive: () => false });
+    const resumable = isResumable(info);
+    const choice = await vscode.window.showErrorMessage(
+      `Spike Studio: ${run.name} failed (exit ${code ?? '?'}): ${describeFailure(info)}`,
+      ...(resumable ? [RESUME_RUN] : []),
+      OPEN_OUTPUT,
+    );
     if (choice === OPEN_OUTPUT) ctx.runtimeLog.show(true);
+    else if (choice === RESUME_RUN) await resumeRun(ctx, run.id);
   }
+}
+
+const RESUME_RUN = 'Resume Run';
+
+function runIdArg(arg: unknown): string | undefined {
+  if (typeof arg === 'string' && arg) return arg;
+  if (typeof arg === 'object' && arg !== null && typeof (arg as { id?: unknown }).id === 'string') return (arg as { id: string }).id;
+  return undefined;
+}
+
+/** Spike Studio: Resume Run — `train --resume RUN_DIR` for a failed or stopped run; the dashboard follows the same run. */
+export async function resumeRun(ctx: Ctx, arg?: unknown): Promise<void> {
+  if (await refuseUntrusted()) return;
+  let info: RunInfo | undefined;
+  const id = runIdArg(arg);
+  if (id) {
+    info = ctx.runs.list().find((r) => r.id === id);
+    if (!info) {
+      void vscode.window.showErrorMessage(`Spike Studio: no run ${id} in this workspace.`);
+      return;
+    }
+  } else {
+    const candidates = ctx.runs.list().filter((r) => isResumable(r));
+    if (candidates.length === 0) {
+      void vscode.window.showInformationMessage('Spike Studio: no failed or stopped run with a checkpoint to resume.');
+      return;
+    }
+    info = (
+      await vscode.window.showQuickPick(
+        candidates.map((r) => ({ label: r.name, description: `${r.status} · ${r.id}`, detail: r.failure ?? undefined, run: r })),
+        { title: 'Spike Studio: Resume Run', placeHolder: 'Which run? (it continues from checkpoints/last.pt)' },
+      )
+    )?.run;
+    if (!info) return;
+  }
+  if (info.status === 'running' || ctx.runs.activeRun(info.id)?.status === 'running') {
+    void vscode.window.showInformationMessage(`Spike Studio: ${info.name} is still running.`);
+    return;
+  }
+  if (!isResumable(info)) {
+    void vscode.window.showErrorMessage(`Spike Studio: ${info.name} cannot be resumed: ${info.status === 'completed' ? 'it completed' : 'it wrote no checkpoint'}.`);
+    return;
+  }
+  const scope = info.source ? vscode.Uri.file(info.source) : vscode.Uri.file(info.dir);
+  const root = workspaceRootFor(scope);
+  const python = findPython({ configured: config.pythonPath(scope), pythonExtension: await pythonExtensionInterpreter(scope, ctx.log), cwd: root });
+  const report = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Window, title: 'Spike Studio: checking Python…' },
+    () => runDoctor(python.path, ctx.runtimeRoot, { cwd: root }),
+  );
+  ctx.setDoctorReport(report);
+  if (!report.ok) {
+    await showDoctorProblems(ctx, report);
+    return;
+  }
+  ctx.log.info(`run ${info.id}: resuming from ${info.dir} (python ${python.path})`);
+  const created: CreatedRun = { id: info.id, dir: info.dir, configPath: path.join(info.dir, RESOLVED_CONFIG_FILE), eventsPath: path.join(info.dir, EVENTS_FILE) };
+  const proc = startTraining({ python: python.path, runtimeRoot: ctx.runtimeRoot, resolvedConfigPath: created.configPath, runDir: info.dir, cwd: root, detached: true, resume: true });
+  await follow(ctx, created, info.name, info.source, proc);
 }

@@ -1,7 +1,7 @@
 // Webview tests: loads the built dashboard bundle (dist/webview/dashboard.{js,css}; run `npm run build`
 // first) into a static page with a fake acquireVsCodeApi and the same CSP the extension uses, in Debian's
 // Chromium driven by playwright-core, and feeds it a recorded event stream in batches.
-// Prints `webview: N passed, M failed` last and exits non-zero on any failure.
+// Then the visualisation panels (panels.mjs). Prints `webview: N passed, M failed` last and exits non-zero on any failure.
 import { chromium } from 'playwright-core';
 import { createServer } from 'node:http';
 import { execFileSync } from 'node:child_process';
@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
+import { runPanelTests } from './panels.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -318,6 +319,27 @@ try {
     const n = events.slice(0, 12).filter((e) => e.type === 'step').length;
     await waitPoints('#loss-chart', n);
   });
+
+  await test('a recorded run with attention and energy telemetry renders without errors', async () => {
+    const rich = readFileSync(join(root, 'test/fixtures/events/tiny-attention-run.jsonl'), 'utf8')
+      .split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+    const kinds = new Set(rich.map((e) => e.type));
+    assert(kinds.has('attention') && kinds.has('energy'), `fixture lacks telemetry: ${[...kinds]}`);
+    const errorsBefore = pageErrors.length;
+    const richRun = { ...RUN, id: 'run-rich', name: 'tiny-attn', status: 'running' };
+    await post({ type: 'init', v: 1, runs: [richRun], events: { 'run-rich': [] } });
+    await p.waitForFunction(() => document.querySelector('#run-name')?.textContent === 'tiny-attn');
+    for (let i = 0; i < rich.length; i += 25) await post({ type: 'events', runId: 'run-rich', events: rich.slice(i, i + 25) });
+    await waitPoints('#loss-chart', rich.filter((e) => e.type === 'step').length);
+    const s = await canvasStats('#loss-chart');
+    assert(s.frac > 0.01 && s.colors > 20, `loss chart blank: ${JSON.stringify(s)}`);
+    assert(pageErrors.length === errorsBefore, `page errors: ${pageErrors.slice(errorsBefore).join('; ')}`);
+    const logs = (await posted()).filter((m) => m.type === 'log' && m.level === 'error');
+    assert(logs.length === 0, `webview logged errors: ${JSON.stringify(logs)}`);
+  });
+
+  // the visualisation panels (graph, firing, attention, energy): test/webview/panels.mjs
+  await runPanelTests({ ctx, root, test, assert, results });
 } catch (e) {
   results.push(['harness', e]);
   console.log(`  ✘ harness: ${e?.stack ?? e}`);

@@ -5,7 +5,7 @@
 // CSP notes: FAST (under the toolkit) probes :focus-visible with a <style> element that carries the nonce from
 // <meta property="csp-nonce">, so the host page must have that meta tag. The toolkit's badge renders an
 // inline style="" attribute, which a strict style-src blocks, so badges are plain themed spans here.
-import { provideVSCodeDesignSystem, vsCodeButton, vsCodeCheckbox } from '@vscode/webview-ui-toolkit';
+import { provideVSCodeDesignSystem, vsCodeButton, vsCodeCheckbox, vsCodeDropdown, vsCodeOption } from '@vscode/webview-ui-toolkit';
 import './ui.css';
 
 let registered = false;
@@ -14,7 +14,7 @@ let registered = false;
 export function registerUi(): void {
   if (registered) return;
   registered = true;
-  provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeCheckbox());
+  provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeCheckbox(), vsCodeDropdown(), vsCodeOption());
 }
 
 export interface ButtonOptions {
@@ -59,4 +59,57 @@ export function checkbox(label: string, checked: boolean, onChange: (checked: bo
 export function setDisabled(el: HTMLElement, disabled: boolean): void {
   if (disabled) el.setAttribute('disabled', '');
   else el.removeAttribute('disabled');
+}
+
+export interface Choice {
+  value: string;
+  label: string;
+}
+
+type DropdownEl = HTMLElement & { value: string };
+
+/** A labelled dropdown (the kit's <vscode-dropdown>); onChange gets the chosen value. */
+export function dropdown(label: string, id: string, choices: Choice[], value: string, onChange: (value: string) => void): HTMLElement {
+  const wrap = document.createElement('label');
+  wrap.className = 'ui-field';
+  const caption = document.createElement('span');
+  caption.className = 'ui-field-label';
+  caption.textContent = label;
+  const dd = document.createElement('vscode-dropdown') as DropdownEl;
+  dd.id = id;
+  wrap.append(caption, dd);
+  setChoices(dd, choices, value);
+  dd.addEventListener('change', () => {
+    if (dd.dataset.value === dd.value) return;
+    dd.dataset.value = dd.value;
+    onChange(dd.value);
+  });
+  return wrap;
+}
+
+/** Replaces a dropdown's options (only when they differ) and selects `value`. */
+export function setChoices(dd: HTMLElement, choices: Choice[], value: string): void {
+  const el = dd as DropdownEl;
+  const key = JSON.stringify(choices);
+  if (el.dataset.choices !== key) {
+    el.dataset.choices = key;
+    el.replaceChildren(
+      ...choices.map((c) => {
+        const o = document.createElement('vscode-option');
+        o.setAttribute('value', c.value);
+        o.textContent = c.label;
+        return o;
+      }),
+    );
+  }
+  el.dataset.value = value;
+  el.setAttribute('current-value', value);
+  el.value = value;
+}
+
+/** Selects a value programmatically as if the user had (fires change). */
+export function choose(dd: HTMLElement, value: string): void {
+  const el = dd as DropdownEl;
+  el.value = value;
+  el.dispatchEvent(new Event('change'));
 }

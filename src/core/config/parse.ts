@@ -1,6 +1,6 @@
 // YAML parsing with source ranges: every dotted key path maps to the range of its key and of its value.
 
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLError } from 'yaml';
+import { isMap, isScalar, isSeq, parseDocument, type Node, type YAMLError } from 'yaml';
 import { type ConfigDiagnostic, type Range, ZERO_RANGE } from './diagnostics';
 
 export interface KeyRanges {
@@ -21,7 +21,31 @@ export interface ParsedYaml {
 
 type Offsets = readonly [number, number, ...number[]] | undefined | null;
 
-function rangeFromOffsets(lineCounter: LineCounter, start: number, end: number): Range {
+/** Offset → 1-based {line, col}; counts every "\n" of the text (yaml's own LineCounter misses line breaks inside
+ * some unterminated scalars) and clamps offsets past the end, so ranges always lie inside the document. */
+interface Positions {
+  linePos(offset: number): { line: number; col: number };
+}
+
+function positionsOf(text: string): Positions {
+  const starts = [0];
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
+  return {
+    linePos(offset: number) {
+      const at = Math.max(0, Math.min(Number.isFinite(offset) ? offset : 0, text.length));
+      let lo = 0;
+      let hi = starts.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if (starts[mid] <= at) lo = mid;
+        else hi = mid - 1;
+      }
+      return { line: lo + 1, col: at - starts[lo] + 1 };
+    },
+  };
+}
+
+function rangeFromOffsets(lineCounter: Positions, start: number, end: number): Range {
   const from = lineCounter.linePos(start);
   const to = lineCounter.linePos(end);
   return {
@@ -30,12 +54,12 @@ function rangeFromOffsets(lineCounter: LineCounter, start: number, end: number):
   };
 }
 
-function nodeRange(lineCounter: LineCounter, offsets: Offsets, fallback: Range): Range {
+function nodeRange(lineCounter: Positions, offsets: Offsets, fallback: Range): Range {
   if (!offsets) return fallback;
   return rangeFromOffsets(lineCounter, offsets[0], offsets[1]);
 }
 
-function collectRanges(node: Node | null, prefix: string, lineCounter: LineCounter, out: Map<string, KeyRanges>): void {
+function collectRanges(node: Node | null, prefix: string, lineCounter: Positions, out: Map<string, KeyRanges>): void {
   if (isMap(node)) {
     for (const pair of node.items) {
       const keyNode = pair.key as Node | null;
@@ -57,7 +81,7 @@ function collectRanges(node: Node | null, prefix: string, lineCounter: LineCount
   }
 }
 
-function yamlErrorDiagnostic(error: YAMLError, lineCounter: LineCounter, severity: 'error' | 'warning'): ConfigDiagnostic {
+function yamlErrorDiagnostic(error: YAMLError, lineCounter: Positions, severity: 'error' | 'warning'): ConfigDiagnostic {
   const [start, end] = error.pos;
   const message = error.message.split('\n')[0];
   return {
@@ -82,8 +106,8 @@ function lookupWithFallback(ranges: Map<string, KeyRanges>, path: string, pick: 
 }
 
 export function parseYamlWithRanges(text: string): ParsedYaml {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const lineCounter = positionsOf(text);
   const diagnostics = [
     ...doc.errors.map((e) => yamlErrorDiagnostic(e, lineCounter, 'error')),
     ...doc.warnings.map((w) => yamlErrorDiagnostic(w, lineCounter, 'warning')),

@@ -2,7 +2,7 @@
 // summarising a run's events (summarizeRun).
 
 import * as fs from 'node:fs';
-import type { DoneEvent, ErrorEvent, EvalEvent, HelloEvent, RunStatus, RuntimeEvent, StepEvent } from '../protocol';
+import type { CheckpointEvent, DoneEvent, ErrorEvent, EvalEvent, HelloEvent, RunStatus, RuntimeEvent, StepEvent } from '../protocol';
 import { classifyLine, LineSplitter } from '../runtime/jsonlines';
 import { type Disposable, Emitter } from '../util/emitter';
 
@@ -191,13 +191,15 @@ export interface RunEventSummary {
   error: ErrorEvent | null;
   done: DoneEvent | null;
   lastEvent: RuntimeEvent | null;
+  /** the last `checkpoint` event (what a resume would continue from) */
+  lastCheckpoint: CheckpointEvent | null;
 }
 
 function emptySummary(): RunEventSummary {
   return {
     doneStatus: null, bestTop1: null, lastTop1: null, epochsCompleted: 0, epochs: null, steps: 0, startedAt: null,
     lastEventAt: null, durationS: null, pid: null, hello: null, lastStep: null, lastEval: null, error: null, done: null,
-    lastEvent: null,
+    lastEvent: null, lastCheckpoint: null,
   };
 }
 
@@ -207,6 +209,10 @@ function applyEvent(s: RunEventSummary, e: RuntimeEvent): void {
   s.startedAt ??= e.t;
   switch (e.type) {
     case 'hello':
+      // a resumed run appends a new segment (hello … done) to events.jsonl: the earlier segment's end no longer counts
+      s.done = null;
+      s.doneStatus = null;
+      s.error = null;
       s.hello = e;
       s.pid = e.pid;
       s.startedAt = e.t;
@@ -226,6 +232,10 @@ function applyEvent(s: RunEventSummary, e: RuntimeEvent): void {
       break;
     case 'error':
       s.error = e;
+      break;
+    case 'checkpoint':
+      // resume continues from checkpoints/last.pt: prefer `last` checkpoints over `best` ones
+      if (e.kind === 'last' || s.lastCheckpoint?.kind !== 'last') s.lastCheckpoint = e;
       break;
     case 'done':
       s.done = e;

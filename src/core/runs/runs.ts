@@ -59,6 +59,27 @@ export function writeFileAtomic(file: string, content: string): void {
   }
 }
 
+/** A run id is one plain folder name: no path separators, no `.`/`..`, no NUL (throws otherwise). */
+export function assertSafeRunId(id: string): void {
+  if (!id || id === '.' || id === '..' || /[/\\\0]/.test(id) || path.isAbsolute(id)) {
+    throw new Error(`not a valid run id: ${JSON.stringify(id)}`);
+  }
+}
+
+/** Whether `child` lies strictly inside `parent` (after resolving `..`). */
+export function isInside(parent: string, child: string): boolean {
+  const rel = path.relative(path.resolve(parent), path.resolve(child));
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+}
+
+/** RUNS_DIR/<id>, refusing an id that would leave the runs folder. */
+export function runDirIn(runsDir: string, id: string): string {
+  assertSafeRunId(id);
+  const dir = path.join(runsDir, id);
+  if (!isInside(runsDir, dir)) throw new Error(`run ${JSON.stringify(id)} would be outside ${runsDir}`);
+  return dir;
+}
+
 /** Makes a new folder named base, base-2, base-3, … whichever is free first; returns its name. */
 function makeUniqueDir(parent: string, base: string): string {
   for (let n = 1; ; n++) {
@@ -77,8 +98,9 @@ export function createRun(workspaceRoot: string, resolved: ResolvedConfig, name?
   const runsDir = options.runsDir ?? runsDirOf(workspaceRoot);
   fs.mkdirSync(runsDir, { recursive: true });
   const base = `${runTimestamp(options.now ?? new Date())}-${slugifyRunName(name ?? resolved.name)}`;
+  assertSafeRunId(base);
   const id = makeUniqueDir(runsDir, base);
-  const dir = path.join(runsDir, id);
+  const dir = runDirIn(runsDir, id);
   const configPath = path.join(dir, RESOLVED_CONFIG_FILE);
   writeFileAtomic(configPath, JSON.stringify(resolved, null, 2) + '\n');
   return { id, dir, configPath, eventsPath: path.join(dir, EVENTS_FILE) };
@@ -107,6 +129,8 @@ export interface RunInfo {
   /** the .spike.yaml the run came from */
   source: string | null;
   summary: RunEventSummary;
+  /** status `failed`: why, naming the last checkpoint (describeFailure); null otherwise */
+  failure: string | null;
 }
 
 export interface ListRunsOptions {
@@ -161,11 +185,12 @@ export function readRun(dir: string, options: ListRunsOptions = {}): RunInfo {
   const createdMs = folderBirthMs(dir);
   const id = path.basename(dir);
   const error = summary.error ? { kind: summary.error.kind, message: summary.error.message, hint: summary.error.hint } : null;
+  const status = deriveStatus(summary, createdMs, options);
   return {
     id,
     name: typeof config?.name === 'string' ? config.name : id,
     dir,
-    status: deriveStatus(summary, createdMs, options),
+    status,
     bestTop1: summary.bestTop1,
     startedAt: summary.startedAt !== null ? summary.startedAt * 1000 : createdMs,
     lastEvent: summary.lastEvent,
@@ -177,6 +202,7 @@ export function readRun(dir: string, options: ListRunsOptions = {}): RunInfo {
     error,
     source: typeof config?.source === 'string' ? config.source : null,
     summary,
+    failure: status === 'failed' ? describeFailure({ dir, summary, status, error }) : null,
   };
 }
 
@@ -193,4 +219,79 @@ export function listRuns(workspaceRoot: string, options: ListRunsOptions = {}): 
     .filter((entry) => entry.isDirectory())
     .map((entry) => readRun(path.join(runsDir, entry.name), options))
     .sort((a, b) => (b.startedAt ?? 0) - (a.startedAt ?? 0) || b.id.localeCompare(a.id));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failure, resume and delete decisions (pure: the extension shows what these return).
+
+export const LAST_CHECKPOINT = path.join('checkpoints', 'last.pt');
+
+/** The checkpoint a resume would continue from: the last `checkpoint` event, else checkpoints/last.pt on disk. */
+export function resumeCheckpoint(run: Pick<RunInfo, 'dir' | 'summary'>): string | null {
+  const event = run.summary.lastCheckpoint;
+  if (event?.kind === 'last') return event.path;
+  const onDisk = path.join(run.dir, LAST_CHECKPOINT);
+  if (fs.existsSync(onDisk)) return onDisk;
+  return event?.path ?? null;
+}
+
+/** A failed or stopped run that wrote a checkpoint can be continued with `train --resume RUN_DIR`. */
+export function isResumable(run: Pick<RunInfo, 'dir' | 'summary' | 'status'>): boolean {
+  if (run.status !== 'failed' && run.status !== 'stopped') return false;
+  const event = run.summary.lastCheckpoint;
+  return event?.kind === 'last' || fs.existsSync(path.join(run.dir, LAST_CHECKPOINT));
+}
+
+/** One sentence on why a run failed, naming the last checkpoint (for messages and tooltips). */
+export function describeFailure(run: Pick<RunInfo, 'dir' | 'summary' | 'status' | 'error'>): string {
+  const s = run.summary;
+  const why = run.error
+    ? `${run.error.kind}: ${run.error.message}`
+    : s.done
+      ? `ended with status ${s.done.status}`
+      : s.hello
+        ? 'the training process ended without finishing (killed or crashed; no `done` event)'
+        : 'the training process never started (no events)';
+  const cp = s.lastCheckpoint;
+  const checkpoint = cp
+    ? `last checkpoint: ${path.relative(run.dir, cp.path) || cp.path} (epoch ${cp.epoch}, step ${cp.step})`
+    : resumeCheckpoint(run)
+      ? `last checkpoint: ${LAST_CHECKPOINT}`
+      : 'no checkpoint was written';
+  return `${why}; ${checkpoint}.`;
+}
+
+/** Whether a run may be deleted: never while it trains. */
+export function canDelete(run: Pick<RunInfo, 'status' | 'id'>): { ok: true } | { ok: false; reason: string } {
+  if (run.status === 'running') return { ok: false, reason: `run ${run.id} is still running: stop it first.` };
+  return { ok: true };
+}
+
+/** Deletes a run folder — only a direct child of `runsDir` (refuses anything else, symlinks included). */
+export function deleteRun(runsDir: string, dir: string): void {
+  const resolvedRuns = path.resolve(runsDir);
+  const resolvedDir = path.resolve(dir);
+  if (!isInside(resolvedRuns, resolvedDir) || path.dirname(resolvedDir) !== resolvedRuns) {
+    throw new Error(`refusing to delete ${dir}: not a run folder of ${runsDir}`);
+  }
+  assertSafeRunId(path.basename(resolvedDir));
+  const stat = fs.lstatSync(resolvedDir);
+  if (!stat.isDirectory()) throw new Error(`refusing to delete ${dir}: not a folder`);
+  if (!fs.existsSync(path.join(resolvedDir, RESOLVED_CONFIG_FILE)) && !fs.existsSync(path.join(resolvedDir, EVENTS_FILE))) {
+    throw new Error(`refusing to delete ${dir}: not a run (no ${RESOLVED_CONFIG_FILE} or ${EVENTS_FILE})`);
+  }
+  fs.rmSync(resolvedDir, { recursive: true, force: true });
+}
+
+/** Reports unparsable lines of each events file once (the extension logs what `check` returns). */
+export class SkippedLinesReporter {
+  private readonly reported = new Set<string>();
+
+  /** A warning the first time a run's events file has skipped lines; undefined otherwise. */
+  check(run: Pick<RunInfo, 'dir' | 'skippedLines'>): string | undefined {
+    if (run.skippedLines <= 0 || this.reported.has(run.dir)) return undefined;
+    this.reported.add(run.dir);
+    const n = run.skippedLines;
+    return `${path.join(run.dir, EVENTS_FILE)}: skipped ${n} unreadable line${n === 1 ? '' : 's'} (not JSON events); the rest of the run is shown.`;
+  }
 }

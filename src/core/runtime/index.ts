@@ -2,3 +2,4 @@ export * from './python';
 export * from './doctor';
 export * from './process';
 export * from './jsonlines';
+export * from './guard';

@@ -12,14 +12,18 @@ export interface StartTrainingOptions {
   python: string;
   /** folder holding the `spikestudio` package (prepended to PYTHONPATH) */
   runtimeRoot: string;
+  /** config.resolved.json (ignored with `resume`: the runtime reads the run's own config) */
   resolvedConfigPath: string;
   runDir: string;
+  /** continue runDir from checkpoints/last.pt: `train --resume RUN_DIR` (events append to its events.jsonl) */
+  resume?: boolean;
   cwd?: string;
   /** extra environment variables */
   env?: NodeJS.ProcessEnv;
   /** extra arguments after `train --config … --run-dir …` */
   extraArgs?: string[];
-  /** own process group, so a terminal's Ctrl-C reaches only the caller (the CLI turns it into `stop`) */
+  /** own process group (POSIX): a terminal's Ctrl-C or the end of the caller's process group does not reach
+   * the runtime (the CLI turns Ctrl-C into `stop`; the extension lets runs outlive a window reload) */
   detached?: boolean;
 }
 
@@ -138,10 +142,16 @@ class ChildTrainingProcess implements TrainingProcess {
   }
 }
 
+/** The python arguments: `-m spikestudio train --config RESOLVED --run-dir DIR` or `… train --resume DIR`. */
+export function trainingArgs(options: Pick<StartTrainingOptions, 'resolvedConfigPath' | 'runDir' | 'resume' | 'extraArgs'>): string[] {
+  const target = options.resume ? ['--resume', options.runDir] : ['--config', options.resolvedConfigPath, '--run-dir', options.runDir];
+  return ['-m', 'spikestudio', 'train', ...target, ...(options.extraArgs ?? [])];
+}
+
 /** Spawns `python -m spikestudio train --config RESOLVED --run-dir DIR` with PYTHONPATH=<runtimeRoot>. */
 export function startTraining(options: StartTrainingOptions): TrainingProcess {
   fs.mkdirSync(options.runDir, { recursive: true });
-  const args = ['-m', 'spikestudio', 'train', '--config', options.resolvedConfigPath, '--run-dir', options.runDir, ...(options.extraArgs ?? [])];
+  const args = trainingArgs(options);
   const child = spawn(options.python, args, {
     cwd: options.cwd ?? options.runDir,
     env: runtimeEnv(options.runtimeRoot, process.env, options.env ?? {}),

@@ -1,4 +1,5 @@
-// Webview HTML with a strict CSP: scripts and styles only from the extension's dist/ with a per-render nonce.
+// Webview HTML with a strict CSP: scripts and styles only from the extension's dist/ with a per-render nonce;
+// workers only from blob: URLs the page made itself.
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 
@@ -29,6 +30,8 @@ export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, p
     `font-src ${webview.cspSource}`,
     `style-src ${webview.cspSource} 'nonce-${n}'`,
     `script-src 'nonce-${n}'`,
+    // the graph panel lays out in a Worker made from a blob: URL (dagre off the main thread)
+    `worker-src blob:`,
   ].join('; ');
   return `<!DOCTYPE html>
 <html lang="en">

@@ -1,7 +1,7 @@
 // The Runs view: every run of the workspace, newest first, with its status as a ThemeIcon.
 import * as vscode from 'vscode';
 import type { RunStatus } from '../../core/protocol';
-import type { RunInfo } from '../../core/runs';
+import { isResumable, type RunInfo } from '../../core/runs';
 import { Disposable } from '../dispose';
 import type { RunRegistry } from '../runs';
 import { pct } from '../statusBar';
@@ -74,11 +74,14 @@ export class RunsTreeProvider extends Disposable implements vscode.TreeDataProvi
     const d = duration(run.durationS);
     tip.appendMarkdown(`epochs ${run.epochsCompleted}/${run.epochs ?? '?'}${d ? ` · ${d}` : ''}\n\n`);
     if (run.bestTop1 !== null) tip.appendMarkdown(`best top-1 ${pct(run.bestTop1)}\n\n`);
-    if (run.error) tip.appendMarkdown(`$(error) ${run.error.kind}: ${run.error.message}${run.error.hint ? `\n\n${run.error.hint}` : ''}\n\n`);
+    if (run.failure) tip.appendMarkdown(`$(error) ${run.failure}${run.error?.hint ? `\n\n${run.error.hint}` : ''}\n\n`);
+    else if (run.error) tip.appendMarkdown(`$(error) ${run.error.kind}: ${run.error.message}${run.error.hint ? `\n\n${run.error.hint}` : ''}\n\n`);
     if (run.source) tip.appendMarkdown(`config: ${vscode.workspace.asRelativePath(run.source)}\n\n`);
     tip.appendMarkdown(`folder: ${vscode.workspace.asRelativePath(run.dir)}`);
     item.tooltip = tip;
-    item.contextValue = run.status === 'running' && this.runs.activeRun(run.id) ? 'spikeStudio.run.running' : 'spikeStudio.run';
+    // spikeStudio.run.<status>[.resumable]: Stop on running runs (ours, or re-attached after a reload: SIGTERM),
+    // Resume on failed/stopped runs with a checkpoint, Delete on finished ones
+    item.contextValue = run.status === 'running' ? 'spikeStudio.run.running' : `spikeStudio.run.${run.status}${isResumable(run) ? '.resumable' : ''}`;
     item.command = { title: 'Open Dashboard', command: 'spikeStudio.openDashboard', arguments: [run.id] };
     return item;
   }

@@ -1,0 +1,421 @@
+// The visualisation panels (graph, firing, attention, energy): one generic webview panel class, one instance per
+// panel kind. Same lifecycle as the dashboard (views/dashboard.ts):
+//  * strict CSP with a nonce (views/html.ts; `worker-src blob:` lets the graph lay out in a blob-URL worker);
+//  * ready handshake: the webview posts {type:'ready'}; the host answers with {type:'graph'} (graph panel, when
+//    it shows a config) and {type:'init'} with the attached run's events, then {type:'events'} batches at most
+//    10 times a second, held while the panel is hidden (VS Code drops messages to hidden webviews);
+//  * the webview keeps {runId, source, …} with setState; registerWebviewPanelSerializer per viewType reopens the
+//    panel after a reload with that state.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { ArchError, predictModel } from '../../core/arch';
+import { loadConfig } from '../../core/config';
+import { PROTOCOL_VERSION } from '../../core/protocol';
+import type { GraphModel, HostToWebview, RuntimeEvent, WebviewToHost } from '../../core/protocol';
+import { isSpikeConfigPath } from '../config';
+import type { Ctx } from '../ctx';
+import { Disposable } from '../dispose';
+import { webviewHtml, webviewOptions } from './html';
+
+export type PanelKind = 'graph' | 'firing' | 'attention' | 'energy';
+
+interface PanelSpec {
+  viewType: string;
+  /** the bundle dist/webview/<bundle>.js */
+  bundle: string;
+  title: string;
+}
+
+export const PANELS: Readonly<Record<PanelKind, PanelSpec>> = {
+  graph: { viewType: 'spikeStudio.graph', bundle: 'graph', title: 'Architecture' },
+  firing: { viewType: 'spikeStudio.firing', bundle: 'firing', title: 'Firing Rates' },
+  attention: { viewType: 'spikeStudio.attention', bundle: 'attention', title: 'Attention Maps' },
+  energy: { viewType: 'spikeStudio.energy', bundle: 'energy', title: 'Energy' },
+};
+
+const FLUSH_INTERVAL_MS = 100; // ≤ 10 Hz
+const MAX_PENDING = 5000;
+const GRAPH_DEBOUNCE_MS = 300;
+
+export interface PanelTarget {
+  runId?: string;
+  /** graph panel: the *.spike.yaml file */
+  source?: string;
+}
+
+interface SavedState {
+  runId?: unknown;
+  source?: unknown;
+}
+
+function isWebviewMessage(m: unknown): m is WebviewToHost {
+  return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string';
+}
+
+/** The newest run trained from this config file, if any. */
+export function latestRunOf(ctx: Ctx, source: string): string | undefined {
+  const file = path.resolve(source);
+  return ctx.runs.list().find((r) => r.source !== null && path.resolve(r.source) === file)?.id;
+}
+
+/** The active editor's *.spike.yaml, if any. */
+export function activeConfigPath(): string | undefined {
+  const doc = vscode.window.activeTextEditor?.document;
+  return doc && doc.uri.scheme === 'file' && isSpikeConfigPath(doc.uri.fsPath) ? doc.uri.fsPath : undefined;
+}
+
+function configText(file: string): string | undefined {
+  const open = vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'file' && path.resolve(d.uri.fsPath) === path.resolve(file));
+  if (open) return open.getText();
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The graph message for a config file: predictModel of its resolved model section (no Python). */
+export function graphOfConfig(file: string): Extract<HostToWebview, { type: 'graph' }> {
+  const name = path.basename(file).replace(/\.spike\.ya?ml$/, '');
+  const text = configText(file);
+  if (text === undefined) return { type: 'graph', source: file, name, model: null, error: { path: '', message: `cannot read ${file}` } };
+  const loaded = loadConfig(text, file, { checkPaths: false });
+  if (!loaded.resolved) {
+    const err = loaded.diagnostics.find((d) => d.severity === 'error');
+    return { type: 'graph', source: file, name, model: null, error: { path: err?.path ?? '', message: err?.message ?? 'the config could not be resolved' } };
+  }
+  try {
+    const p = predictModel(loaded.resolved.model as unknown as Record<string, unknown>);
+    const model: GraphModel = { arch: p.arch, variant: p.variant, params: p.params, time_steps: p.time_steps, num_classes: p.num_classes, token_grid: p.token_grid, layers: p.layers };
+    return { type: 'graph', source: file, name: loaded.resolved.name ?? name, model };
+  } catch (error) {
+    if (error instanceof ArchError) return { type: 'graph', source: file, name, model: null, error: { path: error.path, message: error.message } };
+    throw error;
+  }
+}
+
+/** Opens `file` and selects the key `dotted` (or its nearest written ancestor, else `extends`, else line 1). */
+export async function revealConfigKey(file: string, dotted: string): Promise<void> {
+  const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(file));
+  const { ranges } = loadConfig(doc.getText(), file, { checkPaths: false });
+  const parts = dotted.split('.').filter(Boolean);
+  let found = undefined as (typeof ranges extends Map<string, infer V> ? V : never) | undefined;
+  while (parts.length && !found) {
+    found = ranges.get(parts.join('.'));
+    if (!found) parts.pop();
+  }
+  found ??= ranges.get('extends');
+  const r = found?.key ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
+  const range = new vscode.Range(r.start.line, r.start.character, r.end.line, r.end.character);
+  // preserveFocus: keyboard navigation in the graph goes on; the editor shows the selected key
+  await vscode.window.showTextDocument(doc, { selection: range, viewColumn: vscode.ViewColumn.One, preserveFocus: true, preview: false });
+}
+
+export class VizPanel extends Disposable {
+  private static readonly open = new Map<PanelKind, VizPanel>();
+
+  private runId: string | undefined;
+  private source: string | undefined;
+  private ready = false;
+  private pending: RuntimeEvent[] = [];
+  private needsInit = false;
+  private statusDirty = false;
+  private graphDirty = false;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private graphTimer: NodeJS.Timeout | undefined;
+  private readyFallback: NodeJS.Timeout | undefined;
+  private lastFlush = 0;
+  private wasVisible = true;
+
+  static createOrShow(ctx: Ctx, kind: PanelKind, target: PanelTarget): VizPanel {
+    const column = vscode.window.activeTextEditor ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active;
+    const existing = VizPanel.open.get(kind);
+    if (existing) {
+      existing.panel.reveal(existing.panel.viewColumn ?? column, true);
+      existing.retarget(target);
+      return existing;
+    }
+    const spec = PANELS[kind];
+    const panel = vscode.window.createWebviewPanel(spec.viewType, spec.title, { viewColumn: column, preserveFocus: true }, {
+      ...webviewOptions(ctx.extensionUri),
+      enableFindWidget: false,
+      retainContextWhenHidden: false,
+    });
+    const p = new VizPanel(ctx, kind, panel, target);
+    VizPanel.open.set(kind, p);
+    return p;
+  }
+
+  static revive(ctx: Ctx, kind: PanelKind, panel: vscode.WebviewPanel, state: unknown): VizPanel {
+    const saved = (typeof state === 'object' && state !== null ? state : {}) as SavedState;
+    const source = typeof saved.source === 'string' && fs.existsSync(saved.source) ? saved.source : undefined;
+    let runId = typeof saved.runId === 'string' && ctx.runs.get(saved.runId) ? saved.runId : undefined;
+    if (!runId && kind !== 'graph') runId = ctx.runs.defaultRunId();
+    VizPanel.open.get(kind)?.dispose();
+    const p = new VizPanel(ctx, kind, panel, { runId, source });
+    VizPanel.open.set(kind, p);
+    return p;
+  }
+
+  /** The open panel of a kind (tests, commands). */
+  static instance(kind: PanelKind): VizPanel | undefined {
+    return VizPanel.open.get(kind);
+  }
+
+  private constructor(
+    private readonly ctx: Ctx,
+    readonly kind: PanelKind,
+    readonly panel: vscode.WebviewPanel,
+    target: PanelTarget,
+  ) {
+    super();
+    this._register(panel);
+    panel.webview.options = webviewOptions(ctx.extensionUri);
+    panel.iconPath = vscode.Uri.joinPath(ctx.extensionUri, 'media', 'icon.svg');
+    this.source = target.source;
+    this.setRun(target.runId);
+    panel.webview.html = webviewHtml(panel.webview, ctx.extensionUri, PANELS[kind].bundle, `Spike Studio ${PANELS[kind].title}`);
+
+    this._register(panel.onDidDispose(() => this.dispose()));
+    this._register(panel.webview.onDidReceiveMessage((m: unknown) => this.onMessage(m)));
+    this._register(
+      panel.onDidChangeViewState(() => {
+        if (panel.visible && !this.wasVisible) this.onVisible();
+        this.wasVisible = panel.visible;
+      }),
+    );
+    this._register(
+      ctx.runs.onDidAppend(({ runId: id, events }) => {
+        if (id !== this.runId) return;
+        if (this.pending.length + events.length > MAX_PENDING) {
+          this.pending = [];
+          this.needsInit = true;
+        } else {
+          this.pending.push(...events);
+        }
+        this.scheduleFlush();
+      }),
+    );
+    this._register(
+      ctx.runs.onDidChangeStatus((run) => {
+        if (run.id !== this.runId) return;
+        this.updateTitle();
+        this.statusDirty = true;
+        this.scheduleFlush();
+      }),
+    );
+    if (kind === 'graph') {
+      // a new run of the shown config attaches itself; edits to the config redraw the graph
+      this._register(
+        ctx.runs.onDidChangeRuns(() => {
+          if (!this.source) return;
+          const latest = latestRunOf(ctx, this.source);
+          if (latest && latest !== this.runId) {
+            this.setRun(latest);
+            if (this.ready) this.sendInit();
+          }
+        }),
+      );
+      const touched = (doc: vscode.TextDocument) => {
+        if (this.source && doc.uri.scheme === 'file' && path.resolve(doc.uri.fsPath) === path.resolve(this.source)) this.scheduleGraph();
+      };
+      this._register(vscode.workspace.onDidChangeTextDocument((e) => touched(e.document)));
+      this._register(vscode.workspace.onDidSaveTextDocument(touched));
+    }
+    this._register(vscode.window.onDidChangeActiveColorTheme(() => this.post({ type: 'theme' })));
+    this._register({
+      dispose: () => {
+        if (this.flushTimer) clearTimeout(this.flushTimer);
+        if (this.graphTimer) clearTimeout(this.graphTimer);
+        if (this.readyFallback) clearTimeout(this.readyFallback);
+        if (VizPanel.open.get(this.kind) === this) VizPanel.open.delete(this.kind);
+      },
+    });
+  }
+
+  get shownRunId(): string | undefined {
+    return this.runId;
+  }
+
+  get shownSource(): string | undefined {
+    return this.source;
+  }
+
+  private retarget(target: PanelTarget): void {
+    const sourceChanged = target.source !== undefined && target.source !== this.source;
+    if (target.source !== undefined) this.source = target.source;
+    const runChanged = target.runId !== this.runId && (target.runId !== undefined || sourceChanged);
+    if (runChanged) this.setRun(target.runId);
+    else this.updateTitle();
+    if (!this.ready) return;
+    if (sourceChanged) this.sendGraph();
+    if (runChanged || sourceChanged) this.sendInit();
+  }
+
+  private setRun(runId: string | undefined): void {
+    this.runId = runId;
+    this.pending = [];
+    this.needsInit = false;
+    this.statusDirty = false;
+    if (runId) this.ctx.runs.eventsOf(runId); // load now, so live appends are tracked from here on
+    this.updateTitle();
+  }
+
+  private updateTitle(): void {
+    const base = PANELS[this.kind].title;
+    if (this.kind === 'graph' && this.source) {
+      this.panel.title = `${base}: ${path.basename(this.source)}`;
+      return;
+    }
+    const summary = this.runId ? this.ctx.runs.summary(this.runId) : undefined;
+    this.panel.title = summary ? `${base}: ${summary.name}` : base;
+  }
+
+  private onMessage(m: unknown): void {
+    if (!isWebviewMessage(m)) return;
+    switch (m.type) {
+      case 'ready':
+        if (this.readyFallback) clearTimeout(this.readyFallback);
+        this.readyFallback = undefined;
+        this.ready = true;
+        if (m.v !== PROTOCOL_VERSION) this.ctx.log.warn(`${this.kind} webview speaks protocol v${String(m.v)}, host v${PROTOCOL_VERSION}`);
+        if (this.kind === 'graph') this.sendGraph();
+        this.sendInit();
+        return;
+      case 'revealKey':
+        if (typeof m.path === 'string' && this.source) {
+          const file = this.source;
+          void revealConfigKey(file, m.path).then(undefined, (error: unknown) => this.ctx.log.warn(`reveal ${m.path} in ${file}: ${String(error)}`));
+        }
+        return;
+      case 'log': {
+        const text = `${this.kind} panel: ${String(m.message)}`;
+        if (m.level === 'error') this.ctx.log.error(text);
+        else if (m.level === 'warn') this.ctx.log.warn(text);
+        else this.ctx.log.info(text);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private sendGraph(): void {
+    this.graphDirty = false;
+    if (!this.source) return;
+    try {
+      this.post(graphOfConfig(this.source));
+    } catch (error) {
+      this.ctx.log.error(`graph of ${this.source}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    }
+  }
+
+  private scheduleGraph(): void {
+    if (this.graphTimer) return;
+    this.graphTimer = setTimeout(() => {
+      this.graphTimer = undefined;
+      this.graphDirty = true;
+      this.flush();
+    }, GRAPH_DEBOUNCE_MS);
+  }
+
+  private sendInit(): void {
+    this.pending = [];
+    this.needsInit = false;
+    this.statusDirty = false;
+    const events: Record<string, RuntimeEvent[]> = {};
+    if (this.runId) events[this.runId] = [...this.ctx.runs.eventsOf(this.runId)];
+    this.post({ type: 'init', v: PROTOCOL_VERSION, runs: this.ctx.runs.summaries(), events });
+  }
+
+  private onVisible(): void {
+    this.ready = false;
+    if (this.readyFallback) clearTimeout(this.readyFallback);
+    this.readyFallback = setTimeout(() => {
+      this.readyFallback = undefined;
+      if (!this.ready && this.panel.visible) {
+        this.ready = true;
+        if (this.kind === 'graph') this.sendGraph();
+        this.sendInit();
+      }
+    }, 2000);
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushTimer) return;
+    const wait = Math.max(0, FLUSH_INTERVAL_MS - (Date.now() - this.lastFlush));
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flush();
+    }, wait);
+  }
+
+  private flush(): void {
+    if (!this.ready || !this.panel.visible) return; // held until visible and ready
+    this.lastFlush = Date.now();
+    if (this.graphDirty) this.sendGraph();
+    if (!this.runId) return;
+    if (this.needsInit) {
+      this.sendInit();
+      return;
+    }
+    if (this.pending.length) {
+      const events = this.pending;
+      this.pending = [];
+      this.post({ type: 'events', runId: this.runId, events });
+    }
+    if (this.statusDirty) {
+      this.statusDirty = false;
+      const run = this.ctx.runs.summary(this.runId);
+      if (run) this.post({ type: 'runStatus', run });
+    }
+  }
+
+  private post(message: HostToWebview): void {
+    void this.panel.webview.postMessage(message).then(undefined, (error: unknown) => this.ctx.log.warn(`${this.kind} postMessage failed: ${String(error)}`));
+  }
+}
+
+/** One serializer per panel kind. */
+export function registerPanelSerializers(ctx: Ctx): vscode.Disposable[] {
+  return (Object.keys(PANELS) as PanelKind[]).map((kind) =>
+    vscode.window.registerWebviewPanelSerializer(PANELS[kind].viewType, {
+      deserializeWebviewPanel: async (panel, state) => {
+        VizPanel.revive(ctx, kind, panel, state);
+      },
+    }),
+  );
+}
+
+/** A run id from a command argument: a string, or a Runs-view element ({id}). */
+function runIdOf(arg: unknown): string | undefined {
+  if (typeof arg === 'string' && arg) return arg;
+  if (typeof arg === 'object' && arg !== null && typeof (arg as { id?: unknown }).id === 'string') return (arg as { id: string }).id;
+  return undefined;
+}
+
+/** spikeStudio.openGraph: the active (or given) *.spike.yaml; a run argument shows its config, coloured by its firing. */
+export function openGraph(ctx: Ctx, arg?: unknown): void {
+  let source: string | undefined;
+  let runId: string | undefined;
+  if (arg instanceof vscode.Uri) source = arg.fsPath;
+  else if ((runId = runIdOf(arg)) !== undefined) source = ctx.runs.get(runId)?.source ?? undefined;
+  source ??= activeConfigPath();
+  if (!source) {
+    void vscode.window.showInformationMessage('Spike Studio: open a *.spike.yaml config to see its architecture graph.');
+    return;
+  }
+  runId ??= latestRunOf(ctx, source);
+  VizPanel.createOrShow(ctx, 'graph', { source, runId });
+}
+
+/** spikeStudio.openFiring / openAttention / openEnergy: a run id argument, else the latest run of the active config, else the newest run. */
+export function openRunPanel(ctx: Ctx, kind: Exclude<PanelKind, 'graph'>, arg?: unknown): void {
+  let runId = runIdOf(arg);
+  if (!runId) {
+    const active = activeConfigPath();
+    runId = (active && latestRunOf(ctx, active)) || ctx.runs.defaultRunId();
+  }
+  VizPanel.createOrShow(ctx, kind, { runId });
+}

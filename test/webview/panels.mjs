@@ -1,0 +1,320 @@
+// Webview tests of the visualisation panels (graph, firing, attention, energy), called from run.mjs with its
+// browser context: each built bundle (dist/webview/<panel>.js) in a page with the extension's CSP (worker-src
+// blob: included) and a fake acquireVsCodeApi, fed the recorded stream test/fixtures/events/tiny-attention-run.jsonl
+// (a real tiny run of the runtime: firing, attention and energy events). Checks: it renders (canvas/SVG not
+// blank), an interaction changes what is shown, no CSP violations, the state is restored after a reload.
+// Screenshots go to media/screenshots/<panel>.png.
+import * as esbuild from 'esbuild';
+import { createServer } from 'node:http';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { extname, join, normalize } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+const PANELS = ['graph', 'firing', 'attention', 'energy'];
+
+function page(origin, nonce, panel) {
+  const csp = [`default-src 'none'`, `img-src ${origin} data:`, `font-src ${origin}`, `style-src ${origin} 'nonce-${nonce}'`, `script-src 'nonce-${nonce}'`, `worker-src blob:`].join('; ');
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<meta property="csp-nonce" content="${nonce}">
+<link rel="stylesheet" href="${origin}/dist/webview/${panel}.css" nonce="${nonce}">
+<style nonce="${nonce}">
+  html { --vscode-font-family: "Liberation Sans", system-ui, sans-serif; --vscode-font-size: 13px; --vscode-font-weight: normal;
+    --vscode-editor-font-family: "Liberation Mono", monospace; --vscode-foreground: #cccccc; --vscode-descriptionForeground: #9d9d9d;
+    --vscode-editor-background: #1f1f1f; --vscode-widget-border: #313131; --vscode-charts-lines: rgba(204,204,204,0.25);
+    --vscode-charts-blue: #3794ff; --vscode-charts-orange: #d18616; --vscode-charts-green: #89d185; --vscode-charts-purple: #b180d7;
+    --vscode-charts-yellow: #cca700; --vscode-charts-red: #f14c4c; --vscode-errorForeground: #f85149; --vscode-editorWidget-background: #202020;
+    --vscode-button-background: #0078d4; --vscode-button-foreground: #ffffff; --vscode-button-secondaryBackground: #313131;
+    --vscode-button-secondaryForeground: #cccccc; --vscode-badge-background: #616161; --vscode-badge-foreground: #f8f8f8;
+    --vscode-focusBorder: #0078d4; --vscode-dropdown-background: #313131; --vscode-dropdown-border: #3c3c3c; --vscode-dropdown-foreground: #cccccc; }
+</style>
+<script nonce="${nonce}">
+  window.__posted = []; window.__csp = [];
+  document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sourceFile + ':' + e.lineNumber + ' ' + e.sample));
+  let acquired = false;
+  window.acquireVsCodeApi = () => {
+    if (acquired) throw new Error('An instance of the VS Code API has already been acquired');
+    acquired = true;
+    return {
+      postMessage: (m) => { window.__posted.push(JSON.parse(JSON.stringify(m))); },
+      getState: () => { const s = sessionStorage.getItem('vscode-state'); return s ? JSON.parse(s) : undefined; },
+      setState: (s) => { sessionStorage.setItem('vscode-state', JSON.stringify(s)); return s; },
+    };
+  };
+</script>
+<title>${panel}</title>
+</head><body class="vscode-dark"><main id="app"></main>
+<script nonce="${nonce}" src="${origin}/dist/webview/${panel}.js"></script>
+</body></html>`;
+}
+
+/** The predictModel graph message for the fixture's model section (bundled from src/core/arch on the fly). */
+async function graphMessage(root, model) {
+  const out = await esbuild.build({ entryPoints: [join(root, 'src/core/arch/index.ts')], bundle: true, write: false, format: 'esm', platform: 'node', loader: { '.json': 'json' }, logLevel: 'silent' });
+  const mod = await import(`data:text/javascript;base64,${Buffer.from(out.outputFiles[0].text).toString('base64')}`);
+  const p = mod.predictModel(model);
+  return { type: 'graph', source: '/ws/tiny.spike.yaml', name: 'tiny-attn', model: { arch: p.arch, variant: p.variant, params: p.params, time_steps: p.time_steps, num_classes: p.num_classes, token_grid: p.token_grid, layers: p.layers } };
+}
+
+export async function runPanelTests({ ctx, root, test, assert, results }) {
+  for (const panel of PANELS) {
+    for (const f of [`dist/webview/${panel}.js`, `dist/webview/${panel}.css`]) {
+      if (!existsSync(join(root, f))) {
+        results.push([`${panel} bundle`, new Error(`${f} missing: run npm run build`)]);
+        return;
+      }
+    }
+  }
+  const events = readFileSync(join(root, 'test/fixtures/events/tiny-attention-run.jsonl'), 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+  const RUN_ID = '20251123-121300-tiny-attn';
+  const RUN = { id: RUN_ID, name: 'tiny-attn', status: 'completed', dir: `/ws/.spike-studio/runs/${RUN_ID}`, bestTop1: 0.54 };
+  const init = { type: 'init', v: 1, runs: [RUN], events: { [RUN_ID]: events } };
+  // the fixture's model section (runtime/tests tiny config, depth 2)
+  const graph = await graphMessage(root, { arch: 'spikformer', variant: 'cifar', embed_dim: 32, num_heads: 2, depth: 2, mlp_ratio: 2, time_steps: 2, in_channels: 1, num_classes: 10, img_size: 28 });
+
+  const nonce = randomBytes(16).toString('base64');
+  const types = { '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json' };
+  const server = createServer((req, res) => {
+    const url = new URL(req.url, 'http://x');
+    const m = /^\/panel\/(\w+)$/.exec(url.pathname);
+    if (m && PANELS.includes(m[1])) {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end(page(origin, nonce, m[1]));
+      return;
+    }
+    const rel = normalize(decodeURIComponent(url.pathname)).replace(/^[/\\]+/, '');
+    if (!rel.startsWith('dist/webview/') || !existsSync(join(root, rel))) {
+      res.writeHead(url.pathname === '/favicon.ico' ? 204 : 404);
+      res.end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': types[extname(rel)] ?? 'application/octet-stream' });
+    res.end(readFileSync(join(root, rel)));
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  mkdirSync(join(root, 'test-results'), { recursive: true });
+  mkdirSync(join(root, 'media/screenshots'), { recursive: true });
+
+  async function openPanel(panel) {
+    const p = await ctx.newPage();
+    const errors = [];
+    p.on('pageerror', (e) => errors.push(String(e)));
+    p.on('console', (m) => m.type() === 'error' && errors.push(`console: ${m.text()}`));
+    p.on('response', (r) => r.status() >= 400 && errors.push(`HTTP ${r.status()} ${r.url()}`));
+    await p.goto(`${origin}/panel/${panel}`);
+    await p.waitForFunction(() => window.__posted.some((m) => m.type === 'ready'));
+    return { p, errors, post: (msg) => p.evaluate((m) => window.postMessage(m, '*'), msg) };
+  }
+  async function clean(name, p, errors) {
+    await test(`${name}: no CSP violations, page errors or logged errors`, async () => {
+      const csp = await p.evaluate(() => window.__csp);
+      assert(csp.length === 0, `CSP violations: ${csp.join('; ')}`);
+      assert(errors.length === 0, `page errors: ${errors.join('; ')}`);
+      const logs = (await p.evaluate(() => window.__posted)).filter((m) => m.type === 'log');
+      assert(logs.length === 0, `logged: ${JSON.stringify(logs)}`);
+    });
+  }
+  async function shot(p, panel) {
+    await p.waitForTimeout(200);
+    const file = join(root, 'test-results', `${panel}.png`);
+    await p.screenshot({ path: file, fullPage: true });
+    copyFileSync(file, join(root, 'media/screenshots', `${panel}.png`));
+  }
+  const canvasStats = (p, sel) =>
+    p.$eval(sel, (c) => {
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      const counts = new Map();
+      for (let i = 0; i < d.length; i += 4) {
+        const k = (d[i] << 24) | (d[i + 1] << 16) | (d[i + 2] << 8) | d[i + 3];
+        counts.set(k, (counts.get(k) ?? 0) + 1);
+      }
+      const n = d.length / 4;
+      return { frac: (n - Math.max(...counts.values())) / n, colors: counts.size, w: c.width, h: c.height };
+    });
+  const nonBlank = async (p, sel) => {
+    const s = await canvasStats(p, sel);
+    assert(s.w > 100 && s.h > 50 && s.frac > 0.02 && s.colors > 5, `${sel} looks blank: ${JSON.stringify(s)}`);
+  };
+  const reload = async (p) => {
+    await p.waitForTimeout(350); // the debounced setState
+    await p.reload();
+    await p.waitForFunction(() => window.__posted.some((m) => m.type === 'ready'));
+  };
+
+  try {
+    // ------------------------------------------------------------------------------------- graph
+    {
+      const { p, errors, post } = await openPanel('graph');
+      const count = () => p.$eval('#graph', (e) => Number(e.dataset.nodes ?? 0));
+      let initial = 0;
+      await test('graph: draws the config graph (SVG nodes, layout in a blob-URL worker)', async () => {
+        await post(graph);
+        await p.waitForFunction(() => Number(document.querySelector('#graph')?.dataset.nodes ?? 0) > 0);
+        initial = await count();
+        const where = await p.$eval('#graph', (e) => e.dataset.layout);
+        assert(where === 'worker', `layout ran on ${where}`);
+        const kinds = await p.$$eval('#graph .node', (n) => n.map((e) => e.getAttribute('class')));
+        assert(kinds.some((k) => k.includes('lif')), 'no LIF node marked');
+        assert(kinds.filter((k) => k.includes('k-group')).length === 2, `expected 2 collapsed blocks: ${kinds.length}`);
+        const text = await p.$eval('#graph svg', (s) => s.textContent);
+        assert(/params/.test(text) && /\[/.test(text), 'nodes lack shapes/params');
+        const paths = await p.$$eval('#graph path.edge', (e) => e.length);
+        assert(paths >= initial - 1, `edges ${paths}`);
+      });
+      await test('graph: clicking a block expands it (more nodes); Enter on a focused block too', async () => {
+        await p.click('[data-id="group:blocks.0"]');
+        await p.waitForFunction((n) => Number(document.querySelector('#graph').dataset.nodes) > n, initial);
+        const one = await count();
+        await p.focus('[data-id="group:blocks.1"]');
+        await p.keyboard.press('Enter');
+        await p.waitForFunction((n) => Number(document.querySelector('#graph').dataset.nodes) > n, one);
+        const clusters = await p.$$eval('#graph .cluster', (c) => c.length);
+        assert(clusters === 4, `clusters ${clusters}`);
+      });
+      await test('graph: clicking a layer posts revealKey with its config key', async () => {
+        await p.click('[data-id="layer:blocks.0.mlp.fc1"]');
+        await p.click('[data-id="layer:blocks.0.attn"]');
+        const reveals = (await p.evaluate(() => window.__posted)).filter((m) => m.type === 'revealKey').map((m) => m.path);
+        assert(reveals.join(',') === 'model.mlp_ratio,model.num_heads', `reveals ${reveals}`);
+      });
+      await test('graph: a run colours the spiking layers by the latest firing rate', async () => {
+        await post(init);
+        await p.waitForFunction(() => document.querySelectorAll('#graph .node.rated').length > 5);
+        const note = await p.$eval('#graph-run', (e) => e.textContent);
+        assert(/eval firing rates/.test(note), note);
+      });
+      await shot(p, 'graph');
+      await clean('graph', p, errors);
+      await test('graph: state (model, expanded blocks, colours) restored after reload', async () => {
+        const before = await count();
+        await reload(p);
+        await p.waitForFunction((n) => Number(document.querySelector('#graph')?.dataset.nodes ?? 0) === n, before);
+        assert((await p.$$eval('#graph .node.rated', (n) => n.length)) > 5, 'colours lost');
+      });
+      await p.close();
+    }
+
+    // ------------------------------------------------------------------------------------- firing
+    {
+      const { p, errors, post } = await openPanel('firing');
+      const evals = events.filter((e) => e.type === 'firing' && e.split === 'eval');
+      await test('firing: heatmap of layer × evaluation from eval firing events', async () => {
+        await post(init);
+        await p.waitForFunction((n) => document.querySelector('#heatmap')?.dataset.cols === String(n), evals.length);
+        const rows = await p.$eval('#heatmap', (e) => Number(e.dataset.rows));
+        assert(rows === evals[0].layers.length, `rows ${rows}`);
+        await nonBlank(p, '#heatmap canvas');
+        await nonBlank(p, '#pert canvas');
+        assert((await p.$eval('#pert', (e) => e.dataset.epoch)) === String(evals.at(-1).epoch), 'per-t shows the latest eval');
+      });
+      await test('firing: clicking a column shows that evaluation per time step', async () => {
+        const box = await p.$eval('#heatmap canvas', (c) => { const r = c.getBoundingClientRect(); return { x: r.x, y: r.y }; });
+        await p.mouse.click(box.x + 230 + 5, box.y + 40);
+        await p.waitForFunction(() => document.querySelector('#heatmap')?.dataset.selected === '0');
+        assert((await p.$eval('#pert', (e) => e.dataset.epoch)) === String(evals[0].epoch), 'per-t epoch');
+        assert((await p.$eval('#pert', (e) => e.dataset.t)) === '2', 'T = 2 columns');
+        assert(/epoch 1/.test(await p.$eval('#pert-title', (e) => e.textContent)), 'title');
+        const notes = await p.$eval('#firing-notes', (e) => e.textContent);
+        assert(/Dead|Saturated|No dead/.test(notes), notes);
+        await p.focus('#heatmap canvas');
+        await p.keyboard.press('ArrowRight');
+        await p.waitForFunction(() => document.querySelector('#heatmap')?.dataset.selected === '1');
+      });
+      await shot(p, 'firing');
+      await clean('firing', p, errors);
+      await test('firing: selected evaluation restored after reload', async () => {
+        await reload(p);
+        await p.waitForFunction(() => document.querySelector('#heatmap')?.dataset.selected === '1');
+        await nonBlank(p, '#heatmap canvas');
+      });
+      await p.close();
+    }
+
+    // ------------------------------------------------------------------------------------- attention
+    {
+      const { p, errors, post } = await openPanel('attention');
+      const key = () => p.$eval('#attn-map', (e) => `${e.dataset.key}|${e.dataset.sum}`);
+      await test('attention: decodes and draws the N×N map and the token grid', async () => {
+        await post(init);
+        await p.waitForFunction(() => document.querySelector('#attn-map')?.dataset.key);
+        await p.waitForTimeout(100);
+        await nonBlank(p, '#attn-map canvas');
+        await nonBlank(p, '#attn-grid canvas');
+        const info = await p.$eval('#attn-info', (e) => e.textContent);
+        assert(/7×7 tokens \(N = 49\)/.test(info), info);
+        assert((await p.$$eval('#attn-toolbar vscode-dropdown', (d) => d.length)) === 5, 'dropdowns');
+      });
+      await test('attention: choosing another head (dropdown) changes the map', async () => {
+        const before = await key();
+        await p.click('#dd-head');
+        await p.click('#dd-head vscode-option[value="1"]');
+        await p.waitForFunction((b) => `${document.querySelector('#attn-map').dataset.key}|${document.querySelector('#attn-map').dataset.sum}` !== b, before);
+        const after = await key();
+        assert(after.split('|')[0].split(':')[2] === '1', `head not 1: ${after}`);
+        assert(after.split('|')[1] !== before.split('|')[1], 'map data unchanged');
+      });
+      await test('attention: clicking a grid cell / a map row picks the query token', async () => {
+        const box = await p.$eval('#attn-grid canvas', (c) => { const r = c.getBoundingClientRect(); return { x: r.x, y: r.y, w: r.width }; });
+        const cell = (box.w - 6) / 7;
+        await p.mouse.click(box.x + 2 + cell * 3.5, box.y + 2 + cell * 2.5); // row 2, col 3 → 17
+        await p.waitForFunction(() => document.querySelector('#attn-grid')?.dataset.query === '17');
+        const m = await p.$eval('#attn-map canvas', (c) => { const r = c.getBoundingClientRect(); return { x: r.x, y: r.y }; });
+        const cellPx = await p.evaluate(() => Math.max(2, Math.min(10, Math.floor(480 / 49))));
+        await p.mouse.click(m.x + 24 + 10, m.y + 24 + cellPx * 5 + 1);
+        await p.waitForFunction(() => document.querySelector('#attn-grid')?.dataset.query === '5');
+      });
+      await shot(p, 'attention');
+      await clean('attention', p, errors);
+      await test('attention: choices and query restored after reload', async () => {
+        const before = await key();
+        await reload(p);
+        await p.waitForFunction((b) => document.querySelector('#attn-map')?.dataset.key && `${document.querySelector('#attn-map').dataset.key}|${document.querySelector('#attn-map').dataset.sum}` === b, before);
+        assert((await p.$eval('#attn-grid', (e) => e.dataset.query)) === '5', 'query lost');
+      });
+      await p.close();
+    }
+
+    // ------------------------------------------------------------------------------------- energy
+    {
+      const { p, errors, post } = await openPanel('energy');
+      const energy = events.filter((e) => e.type === 'energy');
+      await test('energy: per-layer bars, total, convention and eval top-1', async () => {
+        await post(init);
+        await p.waitForFunction((n) => document.querySelector('#energy-chart')?.dataset.bars === String(n), energy.at(-1).layers.length);
+        await nonBlank(p, '#energy-chart canvas');
+        const total = await p.$eval('#kpi-total', (e) => e.textContent);
+        assert(/J$/.test(total), `total ${total}`);
+        const conv = await p.$eval('#energy-convention', (e) => e.textContent);
+        assert(conv.includes(energy.at(-1).convention), conv);
+        const top1 = await p.$eval('#kpi-top1', (e) => e.textContent);
+        assert(/%$/.test(top1), `top1 ${top1}`);
+      });
+      await test('energy: switching the metric to SOPs redraws', async () => {
+        const before = await canvasStats(p, '#energy-chart canvas');
+        await p.click('#dd-metric');
+        await p.click('#dd-metric vscode-option[value="sops"]');
+        await p.waitForFunction(() => document.querySelector('#energy-chart')?.dataset.metric === 'sops');
+        const after = await canvasStats(p, '#energy-chart canvas');
+        assert(JSON.stringify(before) !== JSON.stringify(after), 'canvas unchanged');
+        await p.click('#dd-metric');
+        await p.click('#dd-metric vscode-option[value="mj"]');
+        await p.waitForFunction(() => document.querySelector('#energy-chart')?.dataset.metric === 'mj');
+        await p.click('#dd-energy-eval');
+        await p.click(`#dd-energy-eval vscode-option[value="${energy[0].seq}"]`);
+        await p.waitForFunction((s) => document.querySelector('#energy-chart')?.dataset.seq === String(s), energy[0].seq);
+      });
+      await shot(p, 'energy');
+      await clean('energy', p, errors);
+      await test('energy: chosen evaluation restored after reload', async () => {
+        await reload(p);
+        await p.waitForFunction((s) => document.querySelector('#energy-chart')?.dataset.seq === String(s), energy[0].seq);
+        await nonBlank(p, '#energy-chart canvas');
+      });
+      await p.close();
+    }
+  } finally {
+    server.close();
+  }
+}

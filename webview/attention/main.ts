@@ -1,0 +1,237 @@
+// Attention maps: pick evaluation, block, head, time step and probe sample (UI-kit dropdowns); the N×N map decoded
+// from map_b64 (uint8, row-major, value = byte / 255 · scale) is drawn as a canvas heatmap; a query token (click a
+// row of the map or a cell of the grid; ↑/↓ on the focused map) shows its attention row on the token grid.
+import type { AttentionEvent, EvalEvent } from '../../src/core/protocol';
+import { PanelClient, app, el, fmtPct, rgb, sizeCanvas, theme, viridis } from '../shared/panel';
+import { dropdown, registerUi, setChoices, type Choice } from '../shared/ui';
+
+interface Ui {
+  /** evaluation key `epoch:step`; null = the latest */
+  evalKey: string | null;
+  block: number;
+  head: number;
+  t: number;
+  sample: number;
+  query: number;
+}
+
+registerUi();
+
+const evalKeyOf = (e: { epoch: number; step: number }) => `${e.epoch}:${e.step}`;
+
+const client = new PanelClient<Ui>({
+  name: 'attention',
+  ui: { evalKey: null, block: 0, head: 0, t: 0, sample: 0, query: 0 },
+  keep: (e) => e.type === 'attention' || e.type === 'eval',
+  // keep the saved state small: the maps of the evaluation on screen only
+  saveEvents: (events) => {
+    const key = currentEvalKey();
+    return events.filter((e) => e.type === 'eval' || (e.type === 'attention' && evalKeyOf(e) === key));
+  },
+  render: () => draw(),
+});
+
+const root = app();
+const sub = el('span', { id: 'attn-sub', class: 'muted' });
+const empty = el('div', { id: 'attn-empty', class: 'empty muted' }, 'No attention maps yet: the trainer sends them for a few fixed evaluation samples at each evaluation (telemetry.attention_samples).');
+const onPick = (key: keyof Ui, parse: (v: string) => unknown) => (v: string) => client.setUi({ [key]: parse(v) } as Partial<Ui>);
+const ddEval = dropdown('evaluation', 'dd-eval', [], '', onPick('evalKey', (v) => (v === 'latest' ? null : v)));
+const ddBlock = dropdown('block', 'dd-block', [], '0', onPick('block', Number));
+const ddHead = dropdown('head', 'dd-head', [], '0', onPick('head', Number));
+const ddT = dropdown('time step', 'dd-t', [], '0', onPick('t', Number));
+const ddSample = dropdown('probe sample', 'dd-sample', [], '0', onPick('sample', Number));
+const dd = (wrap: HTMLElement) => wrap.querySelector('vscode-dropdown') as HTMLElement;
+const toolbar = el('div', { class: 'toolbar', id: 'attn-toolbar' }, ddEval, ddBlock, ddHead, ddT, ddSample);
+const mapBox = el('div', { id: 'attn-map', class: 'canvas-box' });
+const mapCanvas = el('canvas', { tabindex: '0', 'aria-label': 'attention map, rows are query tokens; click a row or use the arrow keys to pick the query' });
+mapBox.append(mapCanvas);
+const gridBox = el('div', { id: 'attn-grid', class: 'canvas-box' });
+const gridCanvas = el('canvas', { tabindex: '0', 'aria-label': 'attention of the query token over the token grid; click a cell to make it the query' });
+gridBox.append(gridCanvas);
+const mapCaption = el('figcaption', {}, 'Map (query × key)');
+const gridCaption = el('figcaption', { id: 'grid-caption' }, 'Query row on the token grid');
+const info = el('div', { id: 'attn-info', class: 'note muted' });
+const body = el('div', { class: 'split', id: 'attn-body' }, el('figure', {}, mapCaption, mapBox), el('figure', {}, gridCaption, gridBox));
+root.append(el('header', { class: 'header' }, el('h1', {}, 'Attention maps'), sub), empty, toolbar, info, body);
+
+function maps(): AttentionEvent[] {
+  return client.events.filter((e): e is AttentionEvent => e.type === 'attention' && typeof e.map_b64 === 'string');
+}
+
+function currentEvalKey(): string | null {
+  const all = maps();
+  if (!all.length) return null;
+  const keys = [...new Set(all.map(evalKeyOf))];
+  return client.ui.evalKey && keys.includes(client.ui.evalKey) ? client.ui.evalKey : keys[keys.length - 1];
+}
+
+const decoded = new Map<string, Float32Array>();
+function decode(e: AttentionEvent): Float32Array {
+  const cacheKey = `${e.seq}`;
+  const hit = decoded.get(cacheKey);
+  if (hit) return hit;
+  const bin = atob(e.map_b64);
+  const out = new Float32Array(bin.length);
+  const k = (typeof e.scale === 'number' && e.scale > 0 ? e.scale : 1) / 255;
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i) * k;
+  if (decoded.size > 512) decoded.clear();
+  decoded.set(cacheKey, out);
+  return out;
+}
+
+const uniq = (xs: number[]) => [...new Set(xs)].sort((a, b) => a - b);
+const pick = (xs: number[], v: number) => (xs.includes(v) ? v : xs[0] ?? 0);
+
+let geo = { cell: 1, n: 0, gridCell: 1, rows: 0, cols: 0 };
+
+function draw(): void {
+  const all = maps();
+  sub.textContent = client.run ? `${client.run.name} · ${client.run.status}` : '';
+  empty.hidden = all.length > 0;
+  toolbar.hidden = body.hidden = info.hidden = all.length === 0;
+  if (!all.length) return;
+  const key = currentEvalKey() as string;
+  const evalKeys = [...new Set(all.map(evalKeyOf))];
+  const evals = client.events.filter((e): e is EvalEvent => e.type === 'eval');
+  const evalChoices: Choice[] = [{ value: 'latest', label: 'latest' }, ...evalKeys.map((k) => {
+    const [epoch, step] = k.split(':');
+    return { value: k, label: `epoch ${epoch} (step ${step})` };
+  })];
+  setChoices(dd(ddEval), evalChoices, client.ui.evalKey && evalKeys.includes(client.ui.evalKey) ? client.ui.evalKey : 'latest');
+  const inEval = all.filter((e) => evalKeyOf(e) === key);
+  const blocks = uniq(inEval.map((e) => e.block));
+  const block = pick(blocks, client.ui.block);
+  const heads = uniq(inEval.filter((e) => e.block === block).map((e) => e.head));
+  const head = pick(heads, client.ui.head);
+  const ts = uniq(inEval.filter((e) => e.block === block && e.head === head).map((e) => e.time_step));
+  const t = pick(ts, client.ui.t);
+  const samples = uniq(inEval.filter((e) => e.block === block && e.head === head && e.time_step === t).map((e) => e.sample));
+  const sample = pick(samples, client.ui.sample);
+  setChoices(dd(ddBlock), blocks.map((b) => ({ value: String(b), label: `block ${b}` })), String(block));
+  setChoices(dd(ddHead), heads.map((h) => ({ value: String(h), label: `head ${h}` })), String(head));
+  setChoices(dd(ddT), ts.map((x) => ({ value: String(x), label: `t = ${x}` })), String(t));
+  setChoices(dd(ddSample), samples.map((s) => ({ value: String(s), label: `sample ${s}` })), String(sample));
+  const ev = inEval.find((e) => e.block === block && e.head === head && e.time_step === t && e.sample === sample);
+  if (!ev) return;
+  const m = decode(ev);
+  const [rows, cols] = Array.isArray(ev.grid) && ev.grid.length === 2 ? ev.grid : [Math.round(Math.sqrt(Math.sqrt(m.length))), 0];
+  const n = rows * (cols || rows);
+  if (n * n !== m.length) {
+    info.textContent = `map has ${m.length} values, expected ${n}² for the ${rows}×${cols} grid`;
+    return;
+  }
+  const query = Math.max(0, Math.min(n - 1, client.ui.query));
+  const scale = ev.scale > 0 ? ev.scale : 1;
+  const top1 = evals.find((e) => evalKeyOf(e) === key)?.top1;
+  info.textContent = `epoch ${ev.epoch} · block ${block} · head ${head} · t = ${t} · sample ${sample} · ${rows}×${cols} tokens (N = ${n}) · scale (map max) ${scale.toPrecision(3)}${top1 !== undefined ? ` · eval top-1 ${fmtPct(top1)}` : ''}`;
+  mapBox.dataset.key = `${ev.epoch}:${block}:${head}:${t}:${sample}`;
+  mapBox.dataset.query = String(query);
+  let sum = 0;
+  for (let i = 0; i < m.length; i++) sum += m[i];
+  mapBox.dataset.sum = sum.toFixed(3);
+
+  const th = theme();
+  // --- N×N map
+  const cell = Math.max(2, Math.min(10, Math.floor(480 / n)));
+  const pad = 24;
+  const size = cell * n;
+  const g = sizeCanvas(mapCanvas, size + pad + 8, size + pad + 8);
+  g.fillStyle = th.bg;
+  g.fillRect(0, 0, size + pad + 8, size + pad + 8);
+  const img = g.createImageData(n, n);
+  for (let i = 0; i < n * n; i++) {
+    const [r, gg, b] = viridis(m[i] / scale);
+    img.data[i * 4] = r;
+    img.data[i * 4 + 1] = gg;
+    img.data[i * 4 + 2] = b;
+    img.data[i * 4 + 3] = 255;
+  }
+  // draw the N×N pixels scaled up without smoothing, via a scratch canvas
+  const scratch = document.createElement('canvas');
+  scratch.width = n;
+  scratch.height = n;
+  scratch.getContext('2d')?.putImageData(img, 0, 0);
+  g.imageSmoothingEnabled = false;
+  g.drawImage(scratch, pad, pad, size, size);
+  g.strokeStyle = th.focus;
+  g.lineWidth = 2;
+  g.strokeRect(pad - 1, pad + query * cell - 1, size + 2, cell + 2);
+  g.fillStyle = th.muted;
+  g.font = `10px ${th.font}`;
+  g.textAlign = 'left';
+  g.textBaseline = 'middle';
+  g.fillText('key →', pad, pad / 2);
+  g.save();
+  g.translate(pad / 2, pad);
+  g.rotate(Math.PI / 2);
+  g.fillText('query →', 0, 0);
+  g.restore();
+  geo = { cell, n, gridCell: 0, rows, cols };
+
+  // --- the query's row on the token grid
+  const gc = Math.max(12, Math.min(56, Math.floor(420 / Math.max(rows, cols))));
+  geo.gridCell = gc;
+  const gw = cols * gc + 2;
+  const gh = rows * gc + 2;
+  const q = sizeCanvas(gridCanvas, gw + 4, gh + 4);
+  q.fillStyle = th.bg;
+  q.fillRect(0, 0, gw + 4, gh + 4);
+  let rowMax = 0;
+  for (let k = 0; k < n; k++) rowMax = Math.max(rowMax, m[query * n + k]);
+  const denom = rowMax > 0 ? rowMax : 1;
+  q.font = `${Math.max(8, Math.min(11, gc / 3.2))}px ${th.font}`;
+  q.textAlign = 'center';
+  q.textBaseline = 'middle';
+  for (let k = 0; k < n; k++) {
+    const r = Math.floor(k / cols);
+    const c = k % cols;
+    const v = m[query * n + k];
+    q.fillStyle = rgb(viridis(v / denom));
+    q.fillRect(2 + c * gc, 2 + r * gc, gc - 1, gc - 1);
+    if (gc >= 30 && v > 0) {
+      q.fillStyle = v / denom > 0.6 ? '#000' : '#fff';
+      q.fillText(v.toPrecision(2), 2 + c * gc + gc / 2, 2 + r * gc + gc / 2);
+    }
+  }
+  const qr = Math.floor(query / cols);
+  const qc = query % cols;
+  q.strokeStyle = th.red;
+  q.lineWidth = 3;
+  q.strokeRect(2 + qc * gc, 2 + qr * gc, gc - 1, gc - 1);
+  gridCaption.textContent = `Query token ${query} (row ${qr}, col ${qc}) on the ${rows}×${cols} token grid — row max ${rowMax.toPrecision(3)}`;
+  gridBox.dataset.query = String(query);
+}
+
+function setQuery(qi: number): void {
+  if (!geo.n) return;
+  client.setUi({ query: Math.max(0, Math.min(geo.n - 1, qi)) });
+}
+
+mapCanvas.addEventListener('click', (e) => {
+  const r = mapCanvas.getBoundingClientRect();
+  const y = e.clientY - r.top - 24;
+  if (y < 0 || y >= geo.cell * geo.n) return;
+  setQuery(Math.floor(y / geo.cell));
+});
+mapCanvas.addEventListener('keydown', (e) => {
+  if (e.key === 'ArrowUp') setQuery(client.ui.query - 1);
+  else if (e.key === 'ArrowDown') setQuery(client.ui.query + 1);
+  else return;
+  e.preventDefault();
+});
+gridCanvas.addEventListener('click', (e) => {
+  const r = gridCanvas.getBoundingClientRect();
+  const x = e.clientX - r.left - 2;
+  const y = e.clientY - r.top - 2;
+  const c = Math.floor(x / geo.gridCell);
+  const row = Math.floor(y / geo.gridCell);
+  if (c < 0 || row < 0 || c >= geo.cols || row >= geo.rows) return;
+  setQuery(row * geo.cols + c);
+});
+gridCanvas.addEventListener('keydown', (e) => {
+  const step = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -geo.cols, ArrowDown: geo.cols }[e.key];
+  if (step === undefined) return;
+  e.preventDefault();
+  setQuery(client.ui.query + step);
+});
+client.start();
