@@ -56,11 +56,9 @@ const EXTRA_CASES: Record<string, ModelShapeInput> = {
 };
 
 /**
- * Spikeformer and STSA declare no `spiking_inputs()`: describe then takes each `spiking` flag from the tensor its
- * one forward at init happened to see (all-zero counts as binary), and at the presets' sizes most of both networks
- * is silent in that forward, so the flags say "spiking" for BatchNorms and SEW sums. predictModel gives the
- * structural flags (what `spiking_inputs()` would declare). They are compared where the runtime declares them, and
- * on these cases, whose low threshold makes every neuron fire in describe's forward (observed = structural).
+ * Every runtime model declares `spiking_inputs()`, so describe's `spiking` flags are structural and compared
+ * exactly. These extra cases also use a low threshold so every neuron fires in describe's forward: the flags it
+ * observes there must equal the declared (structural) ones.
  */
 const LIVE_CASES = new Set(Object.keys(EXTRA_CASES).filter((n) => n.endsWith('firing') || n.includes('identity shortcut')));
 

@@ -52,7 +52,7 @@ def split_indices(labels: list[int], num_classes: int, ratio: float = TRAIN_RATI
     return train, test
 
 
-@register("cifar10-dvs")
+@register("cifar10-dvs", event=True)
 def read(data_cfg: dict) -> Dataset:
     import torch
 

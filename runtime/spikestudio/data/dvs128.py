@@ -4,7 +4,8 @@ data.root: the folder holding `trials_to_train.txt`, `trials_to_test.txt`, the `
 (AEDAT 3.1) and their `user##_<lighting>_labels.csv` (class 1..11, startTime_usec, endTime_usec), or a folder
 with it as `DvsGesture/` or `extract/DvsGesture/` (SpikingJelly's layout). Each csv row is one sample: the events
 with start <= t < end (time mask), label = class - 1. Split: the official trial lists (1176 / 288 with the real
-data). Frames: data.frames_number (default 16), data.split_by (number), data.sensor_size (128), cached under
+data). Frames: data.frames_number (null: model.time_steps, filled in by load_dataset(..., time_steps);
+16 when a reader is called alone), data.split_by (number), data.sensor_size (128), cached under
 data.cache_dir (default: data.root) in `frames_number_<T>_split_by_<split>/`.
 """
 
@@ -92,7 +93,7 @@ def iter_samples(folder: Path, split: str):
             yield split, label, ev, f"{f} sample {j} (class {label + 1})"
 
 
-@register("dvs128-gesture")
+@register("dvs128-gesture", event=True)
 def read(data_cfg: dict) -> Dataset:
     import torch
 

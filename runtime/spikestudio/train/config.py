@@ -126,6 +126,28 @@ def _int(sec: dict, section: str, key: str, lo: int | None = None, nullable: boo
         raise ConfigError(f"{section}.{key}", f"must be ≥ {lo}, got {v}")
 
 
+def _img_size(model: dict) -> None:
+    """model.img_size: a side (int ≥ 1) or [height, width] of ints ≥ 1 (integer floats are accepted)."""
+    v = model["img_size"]
+    if isinstance(v, (list, tuple)):
+        vals = [int(i) if isinstance(i, float) and i.is_integer() else i for i in v]
+        if len(vals) != 2 or not all(_is_int(i) and i >= 1 for i in vals):
+            raise ConfigError("model.img_size", f"must be an integer ≥ 1 or [height, width] of integers ≥ 1, got {json.dumps(v)}")
+        model["img_size"] = vals
+        return
+    if isinstance(v, float) and v.is_integer():
+        model["img_size"] = v = int(v)
+    if not _is_int(v) or v < 1:
+        raise ConfigError("model.img_size", f"must be an integer ≥ 1 or [height, width] of integers ≥ 1, got {json.dumps(v)}")
+
+
+def img_hw(img_size: Any) -> tuple[int, int]:
+    """(height, width) of an img_size given as a side or as [height, width]."""
+    if isinstance(img_size, (list, tuple)):
+        return int(img_size[0]), int(img_size[1])
+    return int(img_size), int(img_size)
+
+
 def _num(sec: dict, section: str, key: str, lo: float | None = None, hi: float | None = None,
          nullable: bool = False, lo_open: bool = False) -> None:
     v = sec[key]
@@ -162,7 +184,10 @@ def check_config(raw: dict) -> dict:
     for key in ("time_steps", "num_classes", "in_channels", "img_size"):
         if key not in model:
             raise ConfigError(f"model.{key}", "missing")
-        _int(model, "model", key, 1)
+        if key == "img_size":
+            _img_size(model)
+        else:
+            _int(model, "model", key, 1)
     if model["num_classes"] < 2:
         raise ConfigError("model.num_classes", f"must be ≥ 2, got {model['num_classes']}")
     if not isinstance(model.get("arch"), str):

@@ -88,7 +88,7 @@ def main(args) -> int:
             desc = fallback_describe(model, mcfg)
         model = model.to(device)
         em.emit("model", **desc)
-        ds = load_dataset(cfg["data"])
+        ds = load_dataset(cfg["data"], time_steps=cfg["model"]["time_steps"])
         x, y = (ds.eval_x, ds.eval_y) if args.split == "test" else (ds.train_x, ds.train_y)
         recorder, _ = make_firing_recorder(model)
         energy = make_energy_recorder(model, cfg["telemetry"])

@@ -16,6 +16,7 @@ Under torchrun (WORLD_SIZE > 1) see train/distributed.py: rank 0 alone emits eve
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import platform
@@ -313,6 +314,7 @@ class Trainer:
         from spikestudio.train.augment import (AugRNG, Mixup, RandAugment, channel_range, dvs_augment, hflip, random_erasing,
                                                soft_target_ce)
         from spikestudio.train.checkpoint import FORMAT, FORMAT_VERSION, atomic_save, rng_state, set_rng_state
+        from spikestudio.train.config import img_hw
         from spikestudio.train.evaluation import attention_events, energy_fields, evaluate, make_energy_recorder
         from spikestudio.train.schedule import LRSchedule, apply_lr
 
@@ -338,12 +340,16 @@ class Trainer:
         if dcfg["root"] and not Path(dcfg["root"]).is_absolute():  # resolved configs hold absolute paths; be lenient
             base = Path(cfg["source"]).parent if isinstance(cfg.get("source"), str) else self.config_path.parent
             dcfg["root"] = str((base / dcfg["root"]).resolve())
-        ds = load_dataset(dcfg)
+        ds = load_dataset(dcfg, time_steps=mcfg["time_steps"])
         log(f"data {ds.name}: {ds.train_size} train / {ds.eval_size} eval samples from {ds.source} ({time.time() - t0:.1f}s)")
         if mcfg["in_channels"] != ds.in_channels:
             raise ConfigError("model.in_channels", f"is {mcfg['in_channels']} but {ds.name} images have {ds.in_channels} channel(s)")
-        if mcfg["img_size"] != ds.img_size:
-            raise ConfigError("model.img_size", f"is {mcfg['img_size']} but {ds.name} images are {ds.img_size}×{ds.img_size}")
+        if img_hw(mcfg["img_size"]) != img_hw(ds.img_size):
+            mh, mw = img_hw(mcfg["img_size"])
+            dh, dw = img_hw(ds.img_size)
+            want = str(dh) if dh == dw else f"[{dh}, {dw}]"
+            raise ConfigError("model.img_size", f"is {json.dumps(mcfg['img_size'])} ({mh}×{mw}) but {ds.name} samples are {dh}×{dw}",
+                              f"set model.img_size: {want}")
         if mcfg["num_classes"] < ds.num_classes:
             raise ConfigError("model.num_classes", f"is {mcfg['num_classes']} but {ds.name} has {ds.num_classes} classes")
         if mcfg["num_classes"] > ds.num_classes:

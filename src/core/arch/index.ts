@@ -9,11 +9,8 @@
 // * params: the layer's own parameters; flops: dense MACs per time step of the layer itself (conv
 //   k·k·Cin·Cout·Ho·Wo, linear tokens·in·out (+ tokens·out with bias), ssa h·2·N·d·min(N, d)); composites 0;
 // * spiking: the layer's input is binary spikes (the model's `spiking_inputs()`), lif layers always true.
-//   Spikeformer and STSA declare no `spiking_inputs()` (yet): describe then records whether the tensor it saw in
-//   its one random forward at init was all 0/1, and in that forward most of both networks is silent (all-zero
-//   tensors count as binary). Those flags are not a property of the model; for these two architectures the flags
-//   here are the structural ones (input = a spiking neuron's output, or a pool of it), what a `spiking_inputs()`
-//   would declare. test/unit/arch.test.ts compares them once the runtime declares them.
+//   Every architecture declares `spiking_inputs()` in the runtime; the flags here are the same structural ones
+//   (input = a spiking neuron's output, or a pool of it) and test/unit/arch.test.ts compares them exactly.
 // * Spikeformer and STSA layers copy describe's conventions as they are, including where they depart from the
 //   rules above (see predictSpikeformer / predictStsa): batch-1 leading dims, per-sequence shapes of the
 //   temporal attention, and flops 0 for Conv1d/Conv3d and for the attention products.

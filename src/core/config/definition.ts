@@ -405,7 +405,7 @@ export const CONFIG_DEFINITION = {
       min_lr: { type: 'number', default: 1.0e-5, minimum: 0, description: 'Final LR of the schedule.' },
       decay_epochs: { type: 'integer', default: null, nullable: true, minimum: 1, description: 'Schedule "step": decay every N epochs; null = epochs // 3.' },
       decay_rate: { type: 'number', default: 0.1, exclusiveMinimum: 0, maximum: 1, description: 'Schedule "step": multiply the LR by this at each decay.' },
-      label_smoothing: { type: 'number', default: 0.0, minimum: 0, maximum: 1, description: 'Label smoothing.' },
+      label_smoothing: { type: 'number', default: 0.0, minimum: 0, exclusiveMaximum: 1, description: 'Label smoothing, in [0, 1).' },
       grad_clip: { type: 'number', default: null, nullable: true, exclusiveMinimum: 0, description: 'Max grad norm; null = off.' },
       seed: { type: 'integer', default: 0, minimum: 0, description: 'Random seed.' },
       device: {
