@@ -207,8 +207,16 @@ class Trainer:
                 raise
             try:
                 if _is_oom(exc):
+                    fits = None
+                    try:  # the memory estimate must never mask the OOM itself
+                        from spikestudio.telemetry import memory
+
+                        fits = memory.oom_batch_hint(*getattr(self, "_oom_ctx", (None, None, None, None)))
+                    except Exception as est_exc:  # noqa: BLE001
+                        log(f"memory estimate unavailable ({type(est_exc).__name__}: {est_exc})")
+                    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                     return self.fail(OutOfMemory(
-                        f"out of memory at step {self.step + 1}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                        f"out of memory at step {self.step + 1}: {first}" + (f"; {fits}" if fits else ""),
                         "Lower data.batch_size (or data.eval_batch_size), model.time_steps or model size, "
                         "or use train.amp: bf16.",
                     ))
@@ -427,6 +435,7 @@ class Trainer:
         n_train = ds.train_size
         world = dist.world_size
         bs = min(dcfg["batch_size"], max(1, n_train // world))  # per process
+        self._oom_ctx = (desc, bs, amp, device)  # for the OOM message's "largest batch that fits"
         gbs = bs * world  # the global batch
         steps_per_epoch = max(1, n_train // gbs)  # drop the last partial batch (BatchNorm needs > 1 sample)
         if tcfg["max_steps_per_epoch"]:
