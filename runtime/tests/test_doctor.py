@@ -84,3 +84,21 @@ def test_collect_in_process():
     report = collect()
     check_shape(report)
     json.dumps(report)
+
+
+def test_doctor_with_too_old_torch():
+    prelude = (
+        "import sys, types\n"
+        "old = types.ModuleType('torch'); old.__version__ = '1.13.1+cu117'\n"
+        "old.version = types.SimpleNamespace(cuda='11.7')\n"
+        "old.cuda = types.SimpleNamespace(is_available=lambda: False)\n"
+        "old.backends = types.SimpleNamespace()\n"
+        "sys.modules['torch'] = old\n"
+    )
+    p, report = doctor(prelude)
+    assert p.returncode == 0 and "Traceback" not in p.stderr
+    check_shape(report)
+    assert report["torch"] == "1.13.1+cu117" and report["ok"] is False
+    (problem,) = [pr for pr in report["problems"] if "too old" in pr["message"]]
+    assert "torch 1.13.1+cu117" in problem["message"] and "2.1" in problem["message"]
+    assert problem["hint"] == "python -m pip install --upgrade torch"
