@@ -6,7 +6,8 @@
 # Steps (default: node runtime):
 #   node         npm ci (when node_modules is missing or older than package-lock.json)
 #   runtime      .venv with torch==2.13.0 + numpy (the Python runtime's dependencies)
-#   pytest       runtime + pytest, jsonschema, hypothesis (the runtime's test dependencies)
+#   pytest       runtime + pytest, jsonschema, hypothesis (the runtime's test dependencies), and on Linux x86_64
+#                triton (tests/test_lif_triton.py runs the fused LIF kernels in Triton's CPU interpreter; 286 MB wheel)
 #   apt          Debian packages for the browser tests: chromium fonts-liberation libkrb5-dev ripgrep
 #   code-server  code-server@4.100.3 into .cache/code-server (real VS Code for the integration tests)
 #   test         all of the above
@@ -22,6 +23,7 @@ CODE_SERVER_VERSION="4.100.3"
 RIPGREP_PKG_VERSION="1.15.11"      # @vscode/ripgrep version that code-server 4.100.3 pulls in
 RIPGREP_VERSION="v13.0.0-10"       # the rg release its lib/postinstall.js downloads
 TORCH_SPEC="${SPIKE_TORCH_SPEC:-torch==2.13.0}"
+TRITON_SPEC="${SPIKE_TRITON_SPEC-triton==3.9.0}"   # set SPIKE_TRITON_SPEC= (empty) to skip it
 APT_PACKAGES=(chromium fonts-liberation libkrb5-dev ripgrep)
 
 export npm_config_nodedir="${npm_config_nodedir:-/usr}"
@@ -76,7 +78,9 @@ pip_step() {
 }
 
 step_runtime() { pip_step runtime "$TORCH_SPEC" numpy; }
-step_pytest() { step_runtime; pip_step pytest pytest jsonschema hypothesis; }
+# triton ships Linux x86_64 wheels only; elsewhere the Triton kernel tests skip themselves (with the reason).
+triton_spec() { [[ "$(uname -s)-$(uname -m)" == Linux-x86_64 ]] && printf '%s' "$TRITON_SPEC" || true; }
+step_pytest() { step_runtime; pip_step pytest pytest jsonschema hypothesis $(triton_spec); }
 
 # ---------------------------------------------------------------------------------------------- apt
 step_apt() {

@@ -219,6 +219,39 @@ class LIFMultiStep(torch.autograd.Function):
         return grad_x, None, None, None, None, None, None, None
 
 
+BACKENDS = ("torch", "triton")
+
+
+def _check_backend(backend: str) -> str:
+    """`backend: triton` needs an importable triton; raises ConfigError (model.neuron.backend) otherwise."""
+    if backend not in BACKENDS:
+        from spikestudio.errors import ConfigError
+
+        raise ConfigError("model.neuron.backend", f"must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "triton":
+        import importlib.util
+
+        if importlib.util.find_spec("triton") is None:
+            from spikestudio.errors import ConfigError
+
+            raise ConfigError("model.neuron.backend", "triton is requested but not importable",
+                              "pip install triton (Linux + CUDA GPU), or use backend: torch")
+    return backend
+
+
+def _triton_supports(x: torch.Tensor) -> bool:
+    """The fused Triton kernel runs on CUDA tensors (or on CPU under TRITON_INTERPRET=1 /
+    SPIKESTUDIO_TRITON_INTERPRET=1, for tests) with fp32/bf16/fp16 dtype; anything else uses the torch path."""
+    import os
+
+    if x.dtype not in (torch.float32, torch.bfloat16, torch.float16) or x.dim() < 1 or x.shape[0] == 0:
+        return False
+    if x.is_cuda:
+        return True
+    return x.device.type == "cpu" and "1" in (os.environ.get("TRITON_INTERPRET"),
+                                              os.environ.get("SPIKESTUDIO_TRITON_INTERPRET"))
+
+
 class LIF(nn.Module):
     """Multi-step LIF layer over a tensor whose first dimension is time: (T, ...) -> spikes (T, ...).
 
@@ -237,6 +270,7 @@ class LIF(nn.Module):
         alpha: Optional[float] = None,
         decay_input: bool = True,
         impl: str = "fused",
+        backend: str = "torch",
     ):
         super().__init__()
         if not float(tau) > 1.0:
@@ -251,6 +285,7 @@ class LIF(nn.Module):
         self.alpha = float(DEFAULT_ALPHA[surrogate] if alpha is None else alpha)
         self.decay_input = bool(decay_input)
         self.impl = impl
+        self.backend = _check_backend(backend)
 
     def extra_repr(self) -> str:
         return (
@@ -261,6 +296,13 @@ class LIF(nn.Module):
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         if self.impl == "reference":
             out = lif_multistep_reference(
+                x_seq, self.tau, self.v_threshold, self.v_reset, self.detach_reset, self.surrogate, self.alpha,
+                self.decay_input,
+            )
+        elif self.backend == "triton" and _triton_supports(x_seq):
+            from spikestudio.kernels.lif_triton import LIFMultiStepTriton
+
+            out = LIFMultiStepTriton.apply(
                 x_seq, self.tau, self.v_threshold, self.v_reset, self.detach_reset, self.surrogate, self.alpha,
                 self.decay_input,
             )

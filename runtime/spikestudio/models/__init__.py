@@ -39,7 +39,7 @@ def build_model(model_cfg: dict):
 
 
 def _apply_neuron_overrides(model, cfg: dict) -> None:
-    from spikestudio.neurons import LIF
+    from spikestudio.neurons import LIF, _check_backend
 
     lifs = [(n, m) for n, m in model.named_modules() if isinstance(m, LIF)]
     for pattern, sub in cfg["neuron_overrides"].items():
@@ -50,7 +50,7 @@ def _apply_neuron_overrides(model, cfg: dict) -> None:
         for _, m in hits:
             merged = {"tau": m.tau, "v_threshold": m.v_threshold, "v_reset": m.v_reset,
                       "detach_reset": m.detach_reset, "surrogate": m.surrogate, "alpha": m.alpha,
-                      "decay_input": m.decay_input}
+                      "decay_input": m.decay_input, "backend": m.backend}
             merged.update(sub)
             if "surrogate" in sub and "alpha" not in sub:
                 merged["alpha"] = None
@@ -58,6 +58,7 @@ def _apply_neuron_overrides(model, cfg: dict) -> None:
             m.tau, m.v_threshold, m.v_reset = n["tau"], n["v_threshold"], n["v_reset"]
             m.detach_reset, m.surrogate, m.alpha, m.decay_input = (
                 n["detach_reset"], n["surrogate"], n["alpha"], n["decay_input"])
+            m.backend = _check_backend(n["backend"])
 
 
 def load_init_checkpoint(model, path: str) -> dict:

@@ -23,7 +23,9 @@ NEURON_DEFAULTS: dict[str, Any] = {
     "surrogate": "sigmoid",
     "alpha": None,  # None -> the surrogate's default (sigmoid 4, atan 2)
     "decay_input": True,
+    "backend": "torch",  # torch | triton (fused kernel on CUDA tensors; needs `pip install triton`)
 }
+BACKENDS = ("torch", "triton")
 
 MODEL_DEFAULTS: dict[str, Any] = {
     "arch": "spikformer",
@@ -89,6 +91,8 @@ def normalize_neuron(neuron: Any, key: str = "model.neuron") -> dict:
             raise ConfigError(f"{key}.{b}", f"must be true or false, got {n[b]!r}")
     if n["surrogate"] not in SURROGATES:
         raise ConfigError(f"{key}.surrogate", f"must be one of {', '.join(SURROGATES)}, got {n['surrogate']!r}")
+    if n["backend"] not in BACKENDS:
+        raise ConfigError(f"{key}.backend", f"must be one of {', '.join(BACKENDS)}, got {n['backend']!r}")
     if n["alpha"] is None:
         n["alpha"] = DEFAULT_ALPHA[n["surrogate"]]
     if not _is_num(n["alpha"]) or not n["alpha"] > 0:

@@ -27,6 +27,7 @@ def make_lif(neuron: dict, **overrides) -> LIF:
         surrogate=neuron["surrogate"],
         alpha=neuron["alpha"],
         decay_input=neuron.get("decay_input", True),
+        backend=neuron.get("backend", "torch"),
     )
     kw.update(overrides)
     return LIF(**kw)

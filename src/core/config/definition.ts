@@ -138,6 +138,12 @@ export const NEURON_FIELDS = {
     description: "Surrogate sharpness; null = the surrogate's default (sigmoid 4, atan 2).",
   },
   decay_input: { type: 'boolean', default: true, description: 'Divide the input by tau when charging (SpikingJelly decay_input).' },
+  backend: {
+    type: 'enum',
+    values: ['torch', 'triton'],
+    default: 'torch',
+    description: 'LIF implementation: torch (plain PyTorch, the reference) or triton (fused kernel on CUDA tensors; needs `pip install triton`).',
+  },
 } as const satisfies Record<string, FieldSpec>;
 
 export const CONFIG_DEFINITION = {

@@ -1,0 +1,1 @@
+"""Optional fused kernels (Triton). Import submodules lazily: triton is not a runtime dependency."""
