@@ -242,6 +242,7 @@ export interface GraphModel {
 
 /** host → webview */
 export type HostToWebview =
+  /** `events` holds one entry per run shown (several when runs are compared; the first is the primary run) */
   | { type: 'init'; v: number; runs: RunSummary[]; events: Record<string, RuntimeEvent[]> }
   | { type: 'events'; runId: string; events: RuntimeEvent[] }
   | { type: 'runStatus'; run: RunSummary }
@@ -255,7 +256,12 @@ export type WebviewToHost =
   | { type: 'stop'; runId: string }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
   /** graph panel: reveal the config key (dotted path, e.g. model.depth) a node comes from */
-  | { type: 'revealKey'; path: string };
+  | { type: 'revealKey'; path: string }
+  /**
+   * dashboard: save an export through the host's save dialog (webview downloads fail, over SSH especially).
+   * png: a data:image/png;base64 URL; csv: the text (run,metric,step,epoch,wall,value). `name`: a suggested file name.
+   */
+  | { type: 'export'; format: 'png' | 'csv'; data: string; name?: string };
 
 export function isRuntimeEvent(value: unknown): value is RuntimeEvent {
   if (typeof value !== 'object' || value === null) return false;

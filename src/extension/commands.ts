@@ -11,6 +11,7 @@ export type CommandId =
   | 'spikeStudio.train'
   | 'spikeStudio.stop'
   | 'spikeStudio.openDashboard'
+  | 'spikeStudio.compareRuns'
   | 'spikeStudio.refreshRuns'
   | 'spikeStudio.showOutput'
   | 'spikeStudio.resumeRun'
@@ -51,6 +52,29 @@ async function stop(ctx: Ctx, arg?: unknown): Promise<void> {
   }
 }
 
+/**
+ * Opens the dashboard on several runs. From the Runs view (canSelectMany) VS Code passes (clicked item, selected
+ * items); an array of ids works too; with fewer than two, a multi-select quick pick asks which.
+ */
+async function compareRuns(ctx: Ctx, arg?: unknown, selected?: unknown): Promise<void> {
+  const fromArgs = (Array.isArray(selected) ? selected : Array.isArray(arg) ? arg : [arg]).map(runIdOf).filter((id): id is string => id !== undefined);
+  let ids = [...new Set(fromArgs)];
+  if (ids.length < 2) {
+    const all = ctx.runs.list();
+    if (all.length < 2) {
+      void vscode.window.showInformationMessage('Spike Studio: comparing needs at least two runs.');
+      return;
+    }
+    const picked = await vscode.window.showQuickPick(
+      all.map((r) => ({ label: r.name, description: r.status, detail: r.id, id: r.id, picked: ids.includes(r.id) })),
+      { title: 'Compare which runs?', canPickMany: true, placeHolder: 'Select two or more runs' },
+    );
+    if (!picked || picked.length === 0) return;
+    ids = picked.map((p) => p.id);
+  }
+  DashboardPanel.createOrShow(ctx, ids);
+}
+
 export const commands: Record<CommandId, Handler> = {
   'spikeStudio.openGraph': (ctx, arg) => openGraph(ctx, arg),
   'spikeStudio.openFiring': (ctx, arg) => openRunPanel(ctx, 'firing', arg),
@@ -63,6 +87,7 @@ export const commands: Record<CommandId, Handler> = {
   'spikeStudio.openDashboard': (ctx, arg) => {
     DashboardPanel.createOrShow(ctx, runIdOf(arg));
   },
+  'spikeStudio.compareRuns': (ctx, arg, selected) => compareRuns(ctx, arg, selected),
   'spikeStudio.refreshRuns': (ctx) => ctx.runs.refresh(),
   'spikeStudio.showOutput': (ctx) => ctx.log.show(),
   'spikeStudio.importReferenceConfig': (ctx, uri, arch, options) => importReferenceConfigCommand(ctx, uri, arch, (options ?? {}) as { overwrite?: boolean; noOpen?: boolean }),

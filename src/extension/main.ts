@@ -7,12 +7,15 @@ import { TrainCodeLensProvider } from './diagnostics';
 import { registerDashboardSerializer } from './views/dashboard';
 import { registerPanelSerializers } from './views/panels';
 import { RunsTreeProvider, RUNS_VIEW_ID } from './views/runsTree';
+import { SidePanelProvider } from './views/sidePanel';
 
 let ctx: Ctx | undefined;
 
 /** What other extensions and the integration tests can reach. */
 export interface SpikeStudioApi {
   readonly ctx: Ctx;
+  /** the side panel's provider (tests read what it posted) */
+  readonly sidePanel: SidePanelProvider;
 }
 
 export function activate(extension: vscode.ExtensionContext): SpikeStudioApi | undefined {
@@ -28,7 +31,9 @@ export function activate(extension: vscode.ExtensionContext): SpikeStudioApi | u
     for (const d of registerPanelSerializers(c)) c.own(d);
 
     const tree = c.own(new RunsTreeProvider(c.runs));
-    c.own(vscode.window.createTreeView(RUNS_VIEW_ID, { treeDataProvider: tree, showCollapseAll: false }));
+    c.own(vscode.window.createTreeView(RUNS_VIEW_ID, { treeDataProvider: tree, showCollapseAll: false, canSelectMany: true }));
+    const side = SidePanelProvider.register(c);
+    c.own(side.disposable);
 
     const lens = c.own(
       new TrainCodeLensProvider(
@@ -73,7 +78,7 @@ export function activate(extension: vscode.ExtensionContext): SpikeStudioApi | u
     } catch (error) {
       c.log.warn(`could not re-attach to running runs: ${error instanceof Error ? error.message : String(error)}`);
     }
-    return { ctx: c };
+    return { ctx: c, sidePanel: side.provider };
   } catch (error) {
     // VS Code does not show a notification when an extension fails to activate
     const message = error instanceof Error ? error.message : String(error);

@@ -338,6 +338,160 @@ try {
     assert(logs.length === 0, `webview logged errors: ${JSON.stringify(logs)}`);
   });
 
+  // ---------------------------------------------------------------------------------------------- curves
+  const data = (sel, key) => p.$eval(sel, (e, k) => e.dataset[k], key);
+  const num = async (sel, key) => Number(await data(sel, key));
+  const rawLossSum = events.filter((e) => e.type === 'step').reduce((a, e) => a + e.loss, 0);
+
+  await test('curves: the EMA toggle switches between the smoothed and the raw values (raw line faint behind)', async () => {
+    await post({ type: 'init', v: 1, runs: [RUN], events: { [RUN_ID]: events } });
+    await waitPoints('#loss-chart', stepCount);
+    await p.waitForFunction(() => document.querySelector('#lr-chart')?.getAttribute('data-points') !== '0' && document.querySelector('#ips-chart')?.getAttribute('data-points') !== '0');
+    const on = await p.$eval('#smooth-on', (e) => e.checked);
+    assert(on, 'smoothing should be on by default');
+    const smoothed = await num('#loss-chart', 'ysum');
+    assert(Math.abs(smoothed - rawLossSum) > 1e-6, `smoothed sum ${smoothed} equals the raw sum ${rawLossSum}`);
+    const legend = await p.$$eval('#loss-chart .u-legend .u-series', (rows) => rows.filter((r) => r.style.display !== 'none').map((r) => r.textContent));
+    assert(!legend.some((t) => t.includes('(raw)')), `raw line listed in the legend: ${legend}`);
+    await p.click('#smooth-on');
+    await p.waitForFunction((v) => Math.abs(Number(document.querySelector('#loss-chart').dataset.ysum) - v) < 1e-6 * Math.max(1, v), rawLossSum, { timeout: 5000 });
+    // a heavier weight smooths more: a different curve again
+    await p.click('#smooth-on');
+    await p.waitForFunction((v) => Math.abs(Number(document.querySelector('#loss-chart').dataset.ysum) - v) < 1e-6, smoothed);
+    await p.$eval('#smooth-weight', (e) => { e.value = '0.95'; e.dispatchEvent(new Event('input')); });
+    await p.waitForFunction((v) => Math.abs(Number(document.querySelector('#loss-chart').dataset.ysum) - v) > 1e-6, smoothed);
+    await p.$eval('#smooth-weight', (e) => { e.value = '0.6'; e.dispatchEvent(new Event('input')); });
+  });
+
+  await test('curves: the x-axis switch (step / epoch / relative time) changes the x range and label', async () => {
+    const steps = events.filter((e) => e.type === 'step');
+    const lastStep = Math.max(...steps.map((e) => e.step));
+    await p.waitForFunction(() => document.querySelector('#loss-chart').dataset.xmax !== '');
+    const stepMax = await num('#loss-chart', 'xmax');
+    assert(stepMax >= lastStep * 0.99, `step x max ${stepMax} < ${lastStep}`);
+    const pick = (v) => p.$eval('#x-axis', (e, value) => { e.value = value; e.dispatchEvent(new Event('change')); }, v);
+    await pick('epoch');
+    await p.waitForFunction(() => document.querySelector('#loss-chart').dataset.xLabel === 'epoch');
+    await p.waitForFunction((m) => { const x = document.querySelector('#loss-chart').dataset.xmax; return x !== '' && Number(x) < m; }, stepMax);
+    const epochMax = await num('#loss-chart', 'xmax');
+    const epochs = Math.max(...steps.map((e) => e.epoch));
+    assert(epochMax > epochs - 1 && epochMax <= epochs + 0.5, `epoch x max ${epochMax} for ${epochs} epochs`);
+    await pick('relative');
+    await p.waitForFunction(() => document.querySelector('#loss-chart').dataset.xLabel === 'seconds since start');
+    const t0 = events[0].t;
+    const span = Math.max(...events.filter((e) => e.type === 'step' || e.type === 'eval').map((e) => e.t)) - t0;
+    await p.waitForFunction((m) => Math.abs(Number(document.querySelector('#loss-chart').dataset.xmax) - m) > 1e-9, epochMax);
+    const relMax = await num('#loss-chart', 'xmax');
+    assert(relMax >= span * 0.95 && relMax <= span * 1.5 + 1, `relative x max ${relMax}, run span ${span} s`);
+    await pick('step');
+    await p.waitForFunction(() => document.querySelector('#loss-chart').dataset.xLabel === 'step');
+  });
+
+  await test('curves: the log toggle switches the loss (and lr) y axis to log scale', async () => {
+    assert((await data('#loss-chart', 'logy')) === 'false', 'loss starts linear');
+    await p.click('#loss-log');
+    await p.waitForFunction(() => document.querySelector('#loss-chart').dataset.logy === 'true');
+    const s = await canvasStats('#loss-chart');
+    assert(s.frac > 0.01 && s.colors > 20, `blank in log scale: ${JSON.stringify(s)}`);
+    await p.click('#lr-log');
+    await p.waitForFunction(() => document.querySelector('#lr-chart').dataset.logy === 'true');
+    await p.click('#loss-log');
+    await p.click('#lr-log');
+    await p.waitForFunction(() => document.querySelector('#loss-chart').dataset.logy === 'false' && document.querySelector('#lr-chart').dataset.logy === 'false');
+  });
+
+  await test('curves: drag-zoom only when the chart has focus; double-click resets', async () => {
+    const box = await p.locator('#loss-chart .u-over').boundingBox();
+    await p.waitForFunction(() => Number(document.querySelector('#loss-chart').dataset.xmax) > 1);
+    const before = await num('#loss-chart', 'xmax');
+    const drag = async () => {
+      await p.mouse.move(box.x + box.width * 0.2, box.y + box.height / 2);
+      await p.mouse.down();
+      await p.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2, { steps: 5 });
+      await p.mouse.up();
+    };
+    await p.evaluate(() => document.activeElement?.blur());
+    await drag();
+    await p.waitForTimeout(150);
+    assert((await data('#loss-chart', 'zoomed')) === 'false', 'zoomed without focus');
+    assert((await num('#loss-chart', 'xmax')) === before, 'x range changed without focus');
+    // the drag above focused the chart (its first click); now a drag zooms
+    assert(await p.$eval('#loss-chart', (e) => document.activeElement === e), 'the chart should have focus after a click');
+    await drag();
+    await p.waitForFunction(() => document.querySelector('#loss-chart').dataset.zoomed === 'true');
+    const zoomed = await num('#loss-chart', 'xmax');
+    assert(zoomed < before, `zoomed x max ${zoomed} not below ${before}`);
+    await p.mouse.dblclick(box.x + box.width / 2, box.y + box.height / 2);
+    await p.waitForFunction(() => document.querySelector('#loss-chart').dataset.zoomed === 'false');
+    await p.waitForFunction((b) => Number(document.querySelector('#loss-chart').dataset.xmax) === b, before);
+  });
+
+  const RUN_B = { id: '20251124-090000-cifar-spikformer', name: 'tiny-attn', status: 'completed', dir: '/ws/.spike-studio/runs/b', bestTop1: null };
+  const richEvents = readFileSync(join(root, 'test/fixtures/events/tiny-attention-run.jsonl'), 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+  const RUN_C = { id: '20251125-101500-mnist-lr3e-4', name: 'mnist-lr3e-4', status: 'completed', dir: '/ws/.spike-studio/runs/c', bestTop1: null };
+  const cEvents = events.map((e) => (e.type === 'step' ? { ...e, loss: e.loss * 1.25 + 0.05, acc: typeof e.acc === 'number' ? e.acc * 0.93 : e.acc, lr: e.lr * 0.3 } : e.type === 'eval' ? { ...e, top1: e.top1 * 0.95, top5: Math.min(1, e.top5 * 0.99), loss: e.loss * 1.2 } : e));
+
+  await test('compare: two runs render one series each with distinct colours and a legend', async () => {
+    await post({ type: 'init', v: 1, runs: [{ ...RUN, status: 'completed' }, RUN_B], events: { [RUN_ID]: events, [RUN_B.id]: richEvents } });
+    await p.waitForFunction(() => document.querySelectorAll('#run-legend .run-item').length === 2 && !document.querySelector('#run-legend').hidden);
+    await waitPoints('#loss-chart', stepCount);
+    await p.waitForFunction(() => JSON.parse(document.querySelector('#loss-chart').dataset.series || '[]').length >= 4);
+    const series = JSON.parse(await data('#loss-chart', 'series'));
+    const train = series.filter((x) => x.label.endsWith('train loss'));
+    assert(train.length === 2, `train-loss series: ${JSON.stringify(series)}`);
+    assert(new Set(train.map((x) => x.run)).size === 2, 'one train-loss series per run');
+    assert(train[0].color !== train[1].color, `same colour for both runs: ${train[0].color}`);
+    const legend = await p.$$eval('#run-legend .run-item', (items) => items.map((e) => [e.textContent, e.dataset.color]));
+    assert(legend[0][0] === 'mnist-spikformer' && legend[1][0] === 'tiny-attn', `legend ${JSON.stringify(legend)}`);
+    assert(legend[0][1] === train[0].color && legend[1][1] === train[1].color, 'legend colours match the series');
+    for (const sel of ['#loss-chart', '#acc-chart', '#lr-chart', '#ips-chart']) {
+      const s = await canvasStats(sel);
+      assert(s.frac > 0.01 && s.colors > 20, `${sel} blank: ${JSON.stringify(s)}`);
+    }
+    // colours are stable: the same run keeps its colour in another comparison
+    await post({ type: 'init', v: 1, runs: [RUN_B, RUN_C], events: { [RUN_B.id]: richEvents, [RUN_C.id]: cEvents } });
+    await p.waitForFunction(() => document.querySelector('#run-legend .run-item')?.textContent === 'tiny-attn');
+    const again = await p.$eval('#run-legend .run-item', (e) => e.dataset.color);
+    assert(again === legend[1][1], `tiny-attn changed colour: ${legend[1][1]} → ${again}`);
+  });
+
+  await test('export: CSV and PNG buttons post {type:"export"} with both runs\' curves', async () => {
+    await post({ type: 'init', v: 1, runs: [{ ...RUN, status: 'completed' }, RUN_B], events: { [RUN_ID]: events, [RUN_B.id]: richEvents } });
+    await p.waitForFunction(() => document.querySelectorAll('#run-legend .run-item').length === 2);
+    await p.click('#export-csv');
+    await p.waitForFunction(() => window.__posted.some((m) => m.type === 'export' && m.format === 'csv'));
+    const csv = (await posted()).find((m) => m.type === 'export' && m.format === 'csv');
+    const lines = csv.data.trim().split('\n');
+    assert(lines[0] === 'run,metric,step,epoch,wall,value', `header ${lines[0]}`);
+    const rows = lines.slice(1).map((l) => l.split(','));
+    const byRun = (name, metric) => rows.filter((r) => r[0] === name && r[1] === metric).length;
+    assert(byRun('mnist-spikformer', 'train_loss') === stepCount, `mnist train_loss rows ${byRun('mnist-spikformer', 'train_loss')} ≠ ${stepCount}`);
+    const richSteps = richEvents.filter((e) => e.type === 'step').length;
+    assert(byRun('tiny-attn', 'train_loss') === richSteps, `tiny-attn train_loss rows ${byRun('tiny-attn', 'train_loss')} ≠ ${richSteps}`);
+    assert(byRun('mnist-spikformer', 'eval_top1') === events.filter((e) => e.type === 'eval').length, 'eval_top1 rows');
+    assert(typeof csv.name === 'string' && csv.name.endsWith('.csv'), `name ${csv.name}`);
+    await p.click('#export-png');
+    await p.waitForFunction(() => window.__posted.some((m) => m.type === 'export' && m.format === 'png'));
+    const png = (await posted()).find((m) => m.type === 'export' && m.format === 'png');
+    assert(png.data.startsWith('data:image/png;base64,') && png.data.length > 5000, `png ${png.data.slice(0, 40)}… (${png.data.length})`);
+  });
+
+  await test('curves: no CSP violations, page errors or logged errors', async () => {
+    const csp = await p.evaluate(() => window.__csp);
+    assert(csp.length === 0, `CSP violations: ${csp.join('; ')}`);
+    assert(pageErrors.length === 0, `page errors: ${pageErrors.join('; ')}`);
+    const logs = (await posted()).filter((m) => m.type === 'log');
+    assert(logs.length === 0, `webview logged: ${JSON.stringify(logs)}`);
+  });
+
+  // the compare screenshot: three runs
+  await post({ type: 'init', v: 1, runs: [{ ...RUN, status: 'completed' }, RUN_B, RUN_C], events: { [RUN_ID]: events, [RUN_B.id]: richEvents, [RUN_C.id]: cEvents } });
+  await p.waitForFunction(() => document.querySelectorAll('#run-legend .run-item').length === 3);
+  await p.waitForTimeout(400);
+  await p.evaluate(() => document.activeElement?.blur());
+  await p.screenshot({ path: join(RESULTS, 'curves-compare.png'), fullPage: true });
+  copyFileSync(join(RESULTS, 'curves-compare.png'), join(root, 'media/screenshots/curves-compare.png'));
+
   // the visualisation panels (graph, firing, attention, energy): test/webview/panels.mjs
   await runPanelTests({ ctx, root, test, assert, results });
 } catch (e) {

@@ -1,4 +1,7 @@
-// The training dashboard: one run's curves, KPIs and latest firing rates.
+// The training dashboard: the curves of one run or of several compared runs (one series per run per metric, a
+// stable colour per run), plus the first run's KPIs and latest firing rates. Curves: EMA smoothing with debiasing
+// (the raw line faint behind), x by step / fractional epoch / relative time, log y, focus-only zoom, min/max
+// downsampling (charts.ts), PNG/CSV export through the host's save dialog ({type:'export'}).
 // Protocol (src/core/protocol.ts): posts {type:'ready'} once loaded; the host answers with {type:'init'} and
 // then streams {type:'events'} batches and {type:'runStatus'} updates. Unknown messages are ignored.
 // The view state (run id, its events, UI choices) is kept with setState so a reload repaints at once.
@@ -6,9 +9,11 @@ import 'uplot/dist/uPlot.min.css';
 import './dashboard.css';
 import { PROTOCOL_VERSION } from '../../src/core/protocol';
 import type { HostToWebview, RunSummary, RuntimeEvent } from '../../src/core/protocol';
-import { badge, button, checkbox, registerUi, setDisabled } from '../shared/ui';
+import { badge, button, checkbox, dropdown, registerUi, setChecked, setChoices, setDisabled, slider } from '../shared/ui';
 import { host } from '../shared/vscode';
-import { LineChart, type Points } from './charts';
+import { LineChart, type SeriesData, type SeriesSpec } from './charts';
+import { emaDebiased } from './downsample';
+import { buildCsv, curveRows, runColors } from './export';
 import {
   applyEvents,
   emptyModel,
@@ -23,19 +28,41 @@ import {
 
 interface State {
   v: 1;
+  /** the first (primary) run; the header, KPIs and firing rates are its */
   runId: string | null;
   runs: RunSummary[];
+  /** the primary run's events (kept for older states) */
   events: RuntimeEvent[];
   logY: boolean;
+  /** every run shown, in order, with its events (absent when too large to keep) */
+  shown?: Array<{ runId: string; events: RuntimeEvent[] }>;
+  logLr?: boolean;
+  smooth?: boolean;
+  weight?: number;
+  xAxis?: XAxis;
+}
+
+type XAxis = 'step' | 'epoch' | 'relative';
+const X_LABELS: Record<XAxis, string> = { step: 'step', epoch: 'epoch', relative: 'seconds since start' };
+/** beyond this many events in all, setState keeps only the UI choices (the host re-sends init on ready) */
+const MAX_SAVED_EVENTS = 20000;
+
+interface Shown {
+  model: RunModel;
+  events: RuntimeEvent[];
 }
 
 const vscode = host<State>();
 registerUi();
 
 let runs: RunSummary[] = [];
+let shown: Shown[] = [];
 let model: RunModel | null = null;
-let events: RuntimeEvent[] = [];
 let logY = false;
+let logLr = false;
+let smooth = true;
+let weight = 0.6;
+let xAxis: XAxis = 'step';
 let stopping = false;
 
 // ---------------------------------------------------------------------------------------------- DOM
@@ -63,11 +90,41 @@ const kpis = el('section', { id: 'kpis', class: 'kpis' },
 
 const lossBox = el('div', { id: 'loss-chart' });
 const accBox = el('div', { id: 'acc-chart' });
+const lrBox = el('div', { id: 'lr-chart' });
+const ipsBox = el('div', { id: 'ips-chart' });
 const logBox = checkbox('log scale', logY, (checked) => {
   logY = checked;
   lossChart.setLogY(logY);
   saveState();
 }, 'loss-log');
+const lrLogBox = checkbox('log scale', logLr, (checked) => {
+  logLr = checked;
+  lrChart.setLogY(logLr);
+  saveState();
+}, 'lr-log');
+const smoothBox = checkbox('smoothing', smooth, (checked) => {
+  smooth = checked;
+  scheduleCharts();
+  saveState();
+}, 'smooth-on');
+const weightSlider = slider('weight', 'smooth-weight', 0, 0.99, 0.01, weight, (value) => {
+  weight = value;
+  if (smooth) scheduleCharts();
+  saveState();
+});
+const xAxisPick = dropdown('x axis', 'x-axis', [
+  { value: 'step', label: 'step' },
+  { value: 'epoch', label: 'epoch' },
+  { value: 'relative', label: 'relative time' },
+], xAxis, (value) => {
+  xAxis = value === 'epoch' || value === 'relative' ? value : 'step';
+  columns.clear(); // the other axes' columns are rebuilt when chosen again
+  scheduleCharts();
+  saveState();
+});
+const exportPng = button('Export PNG', () => onExport('png'), { id: 'export-png', appearance: 'secondary', title: 'Save the charts as one PNG image' });
+const exportCsv = button('Export CSV', () => onExport('csv'), { id: 'export-csv', appearance: 'secondary', title: 'Save every curve point of the shown runs as CSV' });
+const runLegend = el('div', { id: 'run-legend', class: 'run-legend', hidden: '' });
 const firingList = el('div', { id: 'firing', class: 'firing' });
 const firingCaption = el('span', { id: 'firing-caption', class: 'muted' });
 
@@ -77,51 +134,259 @@ app.append(
   errorEl,
   emptyEl,
   kpis,
+  el('section', { class: 'toolbar', id: 'curve-toolbar' }, smoothBox, weightSlider, xAxisPick, el('span', { class: 'spacer' }), exportPng, exportCsv),
+  runLegend,
   el('section', { class: 'charts' },
     el('figure', {}, el('figcaption', {}, el('span', {}, 'Loss'), logBox), lossBox),
-    el('figure', {}, el('figcaption', {}, el('span', {}, 'Accuracy')), accBox)),
+    el('figure', {}, el('figcaption', {}, el('span', {}, 'Accuracy')), accBox),
+    el('figure', {}, el('figcaption', {}, el('span', {}, 'Learning rate'), lrLogBox), lrBox),
+    el('figure', {}, el('figcaption', {}, el('span', {}, 'Throughput')), ipsBox)),
   el('section', { class: 'firing-section' }, el('h2', {}, 'Firing rates ', firingCaption), firingList),
 );
 
-const lossChart = new LineChart(lossBox, {
-  title: 'Loss',
-  xLabel: 'step',
-  yLabel: 'loss',
-  series: [
-    { label: 'train loss', color: ['--vscode-charts-blue', '#3794ff'] },
-    { label: 'eval loss', color: ['--vscode-charts-orange', '#d18616'], width: 2, points: true },
+const pct = (v: number) => `${+v.toFixed(1)}`;
+const lossChart = new LineChart(lossBox, { title: 'Loss', xLabel: 'step', yLabel: 'loss' });
+const accChart = new LineChart(accBox, { title: 'Accuracy', xLabel: 'step', yLabel: 'accuracy %', yRange: [0, 100], fmt: pct });
+const lrChart = new LineChart(lrBox, { title: 'Learning rate', xLabel: 'step', yLabel: 'lr', fmt: (v) => v.toExponential(2) });
+const ipsChart = new LineChart(ipsBox, { title: 'Throughput', xLabel: 'step', yLabel: 'img/s', fmt: (v) => Math.round(v).toLocaleString('en-US') });
+const charts = [lossChart, accChart, lrChart, ipsChart];
+
+// ---------------------------------------------------------------------------------------------- curves
+
+type Metric = 'loss' | 'acc' | 'lr' | 'ips' | 'eval_loss' | 'top1' | 'top5';
+const STEP_METRICS: Record<'loss' | 'acc' | 'lr' | 'ips', (p: RunModel['steps'][number]) => number | null> = {
+  loss: (p) => p.loss,
+  acc: (p) => (p.acc === null ? null : p.acc * 100),
+  lr: (p) => p.lr,
+  ips: (p) => p.imgPerS,
+};
+
+interface Column {
+  n: number;
+  xs: number[];
+  ys: number[];
+  /** how many ys are finite */
+  finite: number;
+  /** the EMA, extended incrementally like the columns (state: last, count, w^count; constant: all ys equal so far) */
+  smoothed?: { n: number; weight: number; ys: number[]; last: number; count: number; wPow: number; constant: boolean };
+}
+/** Per run, metric and x axis: the x/y columns, extended incrementally as steps arrive (runs only append). */
+const columns = new Map<string, Column>();
+
+function xOf(m: RunModel, p: { step: number; t: number }, epochX: number): number {
+  if (xAxis === 'epoch') return epochX;
+  if (xAxis === 'relative') return p.t - (m.t0 ?? p.t);
+  return p.step;
+}
+
+function column(m: RunModel, metric: Metric): Column {
+  const key = `${m.runId}\u0000${metric}\u0000${xAxis}`;
+  let c = columns.get(key);
+  if (!c) {
+    c = { n: 0, xs: [], ys: [], finite: 0 };
+    columns.set(key, c);
+  }
+  if (metric === 'eval_loss' || metric === 'top1' || metric === 'top5') {
+    for (; c.n < m.evals.length; c.n++) {
+      const e = m.evals[c.n];
+      c.xs.push(xOf(m, e, e.epoch));
+      c.ys.push(metric === 'eval_loss' ? e.loss : (metric === 'top1' ? e.top1 : e.top5) * 100);
+      c.finite++;
+    }
+  } else {
+    const get = STEP_METRICS[metric];
+    for (; c.n < m.steps.length; c.n++) {
+      const p = m.steps[c.n];
+      const y = get(p);
+      c.xs.push(xOf(m, p, p.epochX));
+      c.ys.push(y === null ? NaN : y);
+      if (y !== null && Number.isFinite(y)) c.finite++;
+    }
+  }
+  return c;
+}
+
+/** emaDebiased(c.ys, weight), kept up to date incrementally as points arrive (a full pass only when w changes). */
+function smoothedOf(c: Column): number[] {
+  let sm = c.smoothed;
+  if (!sm || sm.weight !== weight) {
+    sm = { n: 0, weight, ys: [], last: 0, count: 0, wPow: 1, constant: true };
+    c.smoothed = sm;
+  }
+  if (sm.n === c.n) return sm.ys;
+  const w = Math.min(Math.max(weight, 0), 0.999);
+  const first = c.ys.find((y) => Number.isFinite(y));
+  for (let i = sm.n; i < c.n; i++) {
+    const y = c.ys[i];
+    if (sm.constant && Number.isFinite(y) && y !== first) {
+      // no longer constant: smooth from the start (the pure function is the reference)
+      sm.constant = false;
+      sm.ys = emaDebiased(c.ys.slice(0, i), w);
+      sm.last = 0;
+      sm.count = 0;
+      sm.wPow = 1;
+      for (let j = 0; j < i; j++) {
+        if (!Number.isFinite(c.ys[j])) continue;
+        sm.last = sm.last * w + (1 - w) * c.ys[j];
+        sm.count++;
+        sm.wPow *= w;
+      }
+    }
+    if (!Number.isFinite(y) || sm.constant || w === 0) {
+      sm.ys.push(y);
+      if (Number.isFinite(y)) {
+        sm.last = sm.last * w + (1 - w) * y;
+        sm.count++;
+        sm.wPow *= w;
+      }
+      continue;
+    }
+    sm.last = sm.last * w + (1 - w) * y;
+    sm.count++;
+    sm.wPow *= w;
+    sm.ys.push(sm.last / (1 - sm.wPow));
+  }
+  sm.n = c.n;
+  return sm.ys;
+}
+
+const METRIC_COLORS: Record<Metric, [string, string]> = {
+  loss: ['--vscode-charts-blue', '#3794ff'],
+  acc: ['--vscode-charts-blue', '#3794ff'],
+  lr: ['--vscode-charts-purple', '#b180d7'],
+  ips: ['--vscode-charts-green', '#89d185'],
+  eval_loss: ['--vscode-charts-orange', '#d18616'],
+  top1: ['--vscode-charts-green', '#89d185'],
+  top5: ['--vscode-charts-purple', '#b180d7'],
+};
+
+interface Line {
+  metric: Metric;
+  label: string;
+  smoothable?: boolean;
+  eval?: boolean;
+  dash?: number[];
+}
+
+function chartSeries(lines: Line[]): { specs: SeriesSpec[]; data: SeriesData[] } {
+  const specs: SeriesSpec[] = [];
+  const data: SeriesData[] = [];
+  const multi = shown.length > 1;
+  const colors = runColors(shown.map((s) => s.model.runId));
+  shown.forEach((s, r) => {
+    const name = runName(s.model);
+    for (const line of lines) {
+      const c = column(s.model, line.metric);
+      const color: SeriesSpec['color'] = multi ? colors[r] : METRIC_COLORS[line.metric];
+      const label = multi ? `${name} ${line.label}` : line.label;
+      const primary = r === 0 && line === lines[0];
+      const base: SeriesSpec = { label, color, run: s.model.runId, ...(line.dash ? { dash: line.dash } : {}) };
+      if (line.eval) {
+        specs.push({ ...base, width: 2, points: true, ...(multi ? { dash: line.dash ?? [6, 3] } : {}) });
+        data.push(c);
+      } else if (line.smoothable && smooth && weight > 0) {
+        specs.push({ ...base, label: `${label} (raw)`, faint: true });
+        data.push(c);
+        specs.push({ ...base, primary, width: 1.75 });
+        data.push({ xs: c.xs, ys: smoothedOf(c) });
+      } else {
+        specs.push({ ...base, primary });
+        data.push(c);
+      }
+    }
+  });
+  return { specs, data };
+}
+
+const CHART_LINES: Line[][] = [
+  [{ metric: 'loss', label: 'train loss', smoothable: true }, { metric: 'eval_loss', label: 'eval loss', eval: true }],
+  [
+    { metric: 'acc', label: 'train acc', smoothable: true },
+    { metric: 'top1', label: 'eval top-1', eval: true },
+    { metric: 'top5', label: 'eval top-5', eval: true, dash: [4, 3] },
   ],
-});
-const accChart = new LineChart(accBox, {
-  title: 'Accuracy',
-  xLabel: 'step',
-  yLabel: 'accuracy %',
-  yRange: [0, 100],
-  series: [
-    { label: 'train acc', color: ['--vscode-charts-blue', '#3794ff'] },
-    { label: 'eval top-1', color: ['--vscode-charts-green', '#89d185'], width: 2, points: true },
-    { label: 'eval top-5', color: ['--vscode-charts-purple', '#b180d7'], width: 1.5, points: true, dash: [4, 3] },
-  ],
-});
+  [{ metric: 'lr', label: 'lr' }],
+  [{ metric: 'ips', label: 'img/s', smoothable: true }],
+];
+/** per animation frame, charts are redrawn until this much time is spent; the rest wait for the next frame */
+const FRAME_BUDGET_MS = 8;
+
+const dirty = new Set<number>();
+let chartsQueued = false;
+let headerQueued = false;
+/** Charts redraw in animation frames, however many batches arrive in between, a few per frame (time-sliced). */
+function scheduleCharts(): void {
+  charts.forEach((_, i) => dirty.add(i));
+  queueFrame();
+}
+
+function queueFrame(): void {
+  if (chartsQueued) return;
+  chartsQueued = true;
+  requestAnimationFrame(() => {
+    chartsQueued = false;
+    if (headerQueued) {
+      headerQueued = false;
+      render(false);
+    }
+    const start = performance.now();
+    for (const i of [...dirty]) {
+      dirty.delete(i);
+      renderChart(i);
+      if (performance.now() - start > FRAME_BUDGET_MS) break;
+    }
+    if (dirty.size) queueFrame();
+  });
+}
+
+function renderChart(i: number): void {
+  const chart = charts[i];
+  chart.setXLabel(X_LABELS[xAxis]);
+  const { specs, data } = chartSeries(CHART_LINES[i]);
+  chart.setSeries(specs, data);
+  // the integration tests' hook: the primary run's raw point count of the chart's first metric
+  const m = model;
+  chart.container.dataset.points = String(m ? column(m, CHART_LINES[i][0].metric).finite : 0);
+}
+
+let legendKey = '';
+function renderLegend(): void {
+  const key = shown.map((s) => `${s.model.runId}\u0000${runName(s.model)}`).join('\u0001');
+  if (key === legendKey) return;
+  legendKey = key;
+  runLegend.hidden = shown.length < 2;
+  const colors = runColors(shown.map((s) => s.model.runId));
+  runLegend.replaceChildren(
+    ...shown.map((s, i) => {
+      const sw = el('span', { class: 'swatch' });
+      sw.style.background = colors[i];
+      const item = el('span', { class: 'run-item', title: s.model.runId }, sw, runName(s.model));
+      item.dataset.run = s.model.runId;
+      item.dataset.color = colors[i];
+      return item;
+    }),
+  );
+}
 
 // ---------------------------------------------------------------------------------------------- render
 
-function render(): void {
+/** Redraws the header, KPIs and firing rates now, and the charts (unless `charts` is false) in the next frame. */
+function render(withCharts = true): void {
   const m = model;
   emptyEl.hidden = m !== null;
+  renderLegend();
+  if (withCharts) scheduleCharts();
   if (!m) {
     nameEl.textContent = 'Spike Studio';
     statusEl.textContent = 'no run';
     statusEl.dataset.status = '';
     setDisabled(stopBtn, true);
-    lossChart.setData([]);
-    accChart.setData([]);
     firingList.replaceChildren();
     return;
   }
   const status = statusOf(m);
-  nameEl.textContent = runName(m);
-  nameEl.title = m.runId;
+  nameEl.textContent = shown.length > 1 ? `${runName(m)} + ${shown.length - 1} more` : runName(m);
+  nameEl.title = shown.map((s) => s.model.runId).join(', ');
   statusEl.textContent = stopping && status === 'running' ? 'stopping…' : status;
   statusEl.dataset.status = status;
   document.body.dataset.status = status;
@@ -148,17 +413,14 @@ function render(): void {
   text('kpi-ips', m.imgPerS === null ? '–' : Math.round(m.imgPerS).toLocaleString('en-US'));
   text('kpi-eta', status === 'running' ? fmtDuration(m.etaS) : '–');
 
-  const trainLoss: Points = m.steps.map((p) => [p.step, p.loss] as const);
-  const evalLoss: Points = m.evals.map((p) => [p.step, p.loss] as const);
-  lossChart.setData([trainLoss, evalLoss]);
-  const trainAcc: Points = m.steps.filter((p) => p.acc !== null).map((p) => [p.step, (p.acc as number) * 100] as const);
-  accChart.setData([trainAcc, m.evals.map((p) => [p.step, p.top1 * 100] as const), m.evals.map((p) => [p.step, p.top5 * 100] as const)]);
-
   renderFiring(m);
 }
 
+let shownFiring: RunModel['firing'] | undefined;
 function renderFiring(m: RunModel): void {
   const f = m.firing;
+  if (f === shownFiring && f !== null) return;
+  shownFiring = f;
   if (!f) {
     firingCaption.textContent = '';
     firingList.replaceChildren(el('div', { class: 'muted' }, 'No firing-rate sample yet.'));
@@ -183,13 +445,86 @@ function text(id: string, value: string): void {
   if (e) e.textContent = value;
 }
 
+// ---------------------------------------------------------------------------------------------- export
+
+function exportName(ext: string): string {
+  const base = shown.length === 1 ? runName(shown[0].model) : shown.length > 1 ? `compare-${shown.length}-runs` : 'spike-studio';
+  return `${base.replace(/[^\w.-]+/g, '_')}-curves.${ext}`;
+}
+
+/** The four charts (with their titles and the run legend) composited onto one canvas, as a PNG data URL. */
+function chartsPng(): string {
+  const canvases = charts.map((c) => c.canvas).filter((c): c is HTMLCanvasElement => c !== undefined);
+  const w = Math.max(...canvases.map((c) => c.width), 1);
+  const h = Math.max(...canvases.map((c) => c.height), 1);
+  const dpr = window.devicePixelRatio || 1;
+  const title = Math.round(26 * dpr);
+  const legendH = shown.length > 1 ? Math.round(24 * dpr) : 0;
+  const cols = 2;
+  const rows = Math.ceil(canvases.length / cols);
+  const out = document.createElement('canvas');
+  out.width = cols * w;
+  out.height = legendH + rows * (h + title);
+  const g = out.getContext('2d');
+  if (!g) return '';
+  const cs = getComputedStyle(document.body);
+  g.fillStyle = cs.getPropertyValue('--vscode-editor-background').trim() || '#1f1f1f';
+  g.fillRect(0, 0, out.width, out.height);
+  const fg = cs.getPropertyValue('--vscode-foreground').trim() || '#cccccc';
+  const family = cs.getPropertyValue('--vscode-font-family').trim() || 'sans-serif';
+  g.font = `600 ${Math.round(13 * dpr)}px ${family}`;
+  g.textBaseline = 'middle';
+  if (legendH) {
+    const colors = runColors(shown.map((s) => s.model.runId));
+    let x = 10 * dpr;
+    shown.forEach((s, i) => {
+      g.fillStyle = colors[i];
+      g.fillRect(x, legendH / 2 - 2 * dpr, 16 * dpr, 4 * dpr);
+      x += 22 * dpr;
+      g.fillStyle = fg;
+      const name = runName(s.model);
+      g.fillText(name, x, legendH / 2);
+      x += g.measureText(name).width + 18 * dpr;
+    });
+  }
+  charts.forEach((c, i) => {
+    const canvas = c.canvas;
+    if (!canvas) return;
+    const x = (i % cols) * w;
+    const y = legendH + Math.floor(i / cols) * (h + title);
+    g.fillStyle = fg;
+    g.fillText(c.title, x + 10 * dpr, y + title / 2);
+    g.drawImage(canvas, x, y + title);
+  });
+  return out.toDataURL('image/png');
+}
+
+function onExport(format: 'png' | 'csv'): void {
+  if (!shown.length) return;
+  const data = format === 'csv' ? buildCsv(curveRows(shown.map((s) => ({ name: runName(s.model), model: s.model })))) : chartsPng();
+  vscode.post({ type: 'export', format, data, name: exportName(format) });
+}
+
 // ---------------------------------------------------------------------------------------------- state
 
 let saveTimer: ReturnType<typeof setTimeout> | undefined;
 function saveState(immediate = false): void {
   const write = () => {
     saveTimer = undefined;
-    vscode.setState({ v: 1, runId: model?.runId ?? null, runs, events, logY });
+    const total = shown.reduce((n, s) => n + s.events.length, 0);
+    const keep = total <= MAX_SAVED_EVENTS;
+    vscode.setState({
+      v: 1,
+      runId: model?.runId ?? null,
+      runs,
+      events: keep ? (shown[0]?.events ?? []) : [],
+      logY,
+      shown: shown.map((s) => ({ runId: s.model.runId, events: keep ? s.events : [] })),
+      logLr,
+      smooth,
+      weight,
+      xAxis,
+    });
   };
   if (immediate) {
     if (saveTimer) clearTimeout(saveTimer);
@@ -199,19 +534,22 @@ function saveState(immediate = false): void {
   }
 }
 
-function show(runId: string | null, runEvents: RuntimeEvent[]): void {
+/** Shows these runs (the first is the primary one), each with its events so far. */
+function showRuns(list: Array<{ runId: string; events: RuntimeEvent[] }>): void {
   stopping = false;
-  events = [];
-  model = runId === null ? null : emptyModel(runId, runs.find((r) => r.id === runId) ?? null);
-  if (model) append(runEvents);
+  columns.clear();
+  shown = list.map(({ runId }) => ({ model: emptyModel(runId, runs.find((r) => r.id === runId) ?? null), events: [] }));
+  list.forEach((r, i) => append(shown[i], r.events));
+  model = shown[0]?.model ?? null;
+  for (const c of charts) c.resetZoom();
   render();
 }
 
-function append(batch: RuntimeEvent[]): void {
-  if (!model) return;
-  const valid = batch.filter((e) => typeof e === 'object' && e !== null && typeof e.seq === 'number' && e.seq > model!.lastSeq);
+function append(s: Shown, batch: RuntimeEvent[]): void {
+  const m = s.model;
+  const valid = batch.filter((e) => typeof e === 'object' && e !== null && typeof e.seq === 'number' && e.seq > m.lastSeq);
   valid.sort((a, b) => a.seq - b.seq);
-  if (applyEvents(model, valid) > 0) events.push(...valid);
+  if (applyEvents(m, valid) > 0) for (const e of valid) s.events.push(e);
 }
 
 function onStop(): void {
@@ -229,18 +567,19 @@ function onMessage(msg: HostToWebview): void {
     case 'init': {
       if (!Array.isArray(msg.runs) || typeof msg.events !== 'object' || msg.events === null) return;
       runs = msg.runs;
-      const ids = Object.keys(msg.events);
-      const runId = ids[0] ?? null;
-      show(runId, runId ? (msg.events[runId] ?? []) : []);
+      const evs = msg.events;
+      showRuns(Object.keys(evs).map((runId) => ({ runId, events: Array.isArray(evs[runId]) ? evs[runId] : [] })));
       saveState(true);
       return;
     }
     case 'events': {
       if (typeof msg.runId !== 'string' || !Array.isArray(msg.events)) return;
-      if (!model) show(msg.runId, []);
-      if (model?.runId !== msg.runId) return;
-      append(msg.events);
-      render();
+      if (!shown.length) showRuns([{ runId: msg.runId, events: [] }]);
+      const s = shown.find((x) => x.model.runId === msg.runId);
+      if (!s) return;
+      append(s, msg.events);
+      headerQueued = true; // the header with the charts, in the next frame
+      scheduleCharts();
       saveState();
       return;
     }
@@ -248,17 +587,17 @@ function onMessage(msg: HostToWebview): void {
       const run = msg.run;
       if (typeof run !== 'object' || run === null || typeof run.id !== 'string') return;
       runs = [...runs.filter((r) => r.id !== run.id), run];
-      if (model?.runId === run.id) {
-        model.summary = run;
-        if (run.bestTop1 !== null) model.bestTop1 = Math.max(model.bestTop1 ?? 0, run.bestTop1);
+      const s = shown.find((x) => x.model.runId === run.id);
+      if (s) {
+        s.model.summary = run;
+        if (run.bestTop1 !== null) s.model.bestTop1 = Math.max(s.model.bestTop1 ?? 0, run.bestTop1);
         render();
       }
       saveState();
       return;
     }
     case 'theme':
-      lossChart.rebuild();
-      accChart.rebuild();
+      for (const c of charts) c.rebuild();
       return;
     default:
       return; // unknown messages are ignored (newer hosts may send more)
@@ -276,8 +615,7 @@ window.addEventListener('error', (e) => vscode.post({ type: 'log', level: 'error
 
 // Theme changes: VS Code swaps the body's vscode-light/vscode-dark/... class.
 new MutationObserver(() => {
-  lossChart.rebuild();
-  accChart.rebuild();
+  for (const c of charts) c.rebuild();
 }).observe(document.body, { attributes: true, attributeFilter: ['class'] });
 
 // Restore what was on screen before a reload, then ask the host for the current truth.
@@ -285,12 +623,25 @@ const saved = vscode.getState();
 if (saved && saved.v === 1) {
   runs = Array.isArray(saved.runs) ? saved.runs : [];
   logY = Boolean(saved.logY);
-  if (logY) {
-    logBox.setAttribute('checked', '');
-    (logBox as HTMLElement & { checked: boolean }).checked = true;
-    lossChart.setLogY(true);
-  }
-  show(saved.runId, Array.isArray(saved.events) ? saved.events : []);
+  logLr = Boolean(saved.logLr);
+  smooth = saved.smooth ?? true;
+  weight = typeof saved.weight === 'number' && saved.weight >= 0 && saved.weight < 1 ? saved.weight : weight;
+  xAxis = saved.xAxis === 'epoch' || saved.xAxis === 'relative' ? saved.xAxis : 'step';
+  setChecked(logBox, logY);
+  setChecked(lrLogBox, logLr);
+  setChecked(smoothBox, smooth);
+  const w = weightSlider.querySelector('input');
+  if (w) w.value = String(weight);
+  const wv = weightSlider.querySelector('.ui-slider-value');
+  if (wv) wv.textContent = String(weight);
+  const dd = xAxisPick.querySelector<HTMLElement>('#x-axis');
+  if (dd) setChoices(dd, [{ value: 'step', label: 'step' }, { value: 'epoch', label: 'epoch' }, { value: 'relative', label: 'relative time' }], xAxis);
+  lossChart.setLogY(logY);
+  lrChart.setLogY(logLr);
+  const list = Array.isArray(saved.shown) && saved.shown.length
+    ? saved.shown.filter((s) => typeof s?.runId === 'string').map((s) => ({ runId: s.runId, events: Array.isArray(s.events) ? s.events : [] }))
+    : saved.runId ? [{ runId: saved.runId, events: Array.isArray(saved.events) ? saved.events : [] }] : [];
+  showRuns(list);
 } else {
   render();
 }

@@ -15,6 +15,12 @@ export interface StepPoint {
   loss: number;
   /** 0..1 or null when the runtime did not report it */
   acc: number | null;
+  /** fractional epoch: epoch − 1 + epoch_step / steps_per_epoch */
+  epochX: number;
+  /** wall time, seconds since the Unix epoch */
+  t: number;
+  lr: number | null;
+  imgPerS: number | null;
 }
 
 export interface EvalPoint {
@@ -23,12 +29,16 @@ export interface EvalPoint {
   loss: number;
   top1: number;
   top5: number;
+  /** wall time, seconds since the Unix epoch */
+  t: number;
 }
 
 export interface RunModel {
   runId: string;
   summary: RunSummary | null;
   lastSeq: number;
+  /** wall time of the run's first event (the origin of the relative-time x axis), or null before any */
+  t0: number | null;
   hello: HelloEvent | null;
   model: ModelEvent | null;
   epoch: number;
@@ -51,6 +61,7 @@ export function emptyModel(runId: string, summary: RunSummary | null = null): Ru
     runId,
     summary,
     lastSeq: -1,
+    t0: null,
     hello: null,
     model: null,
     epoch: 0,
@@ -76,6 +87,7 @@ export function applyEvents(m: RunModel, events: readonly RuntimeEvent[]): numbe
     if (typeof e?.seq !== 'number' || e.seq <= m.lastSeq) continue;
     m.lastSeq = e.seq;
     applied++;
+    if (m.t0 === null && typeof e.t === 'number' && Number.isFinite(e.t)) m.t0 = e.t;
     switch (e.type) {
       case 'hello':
         m.hello = e;
@@ -95,10 +107,18 @@ export function applyEvents(m: RunModel, events: readonly RuntimeEvent[]): numbe
         m.loss = e.loss;
         m.imgPerS = e.img_per_s;
         m.etaS = e.eta_s ?? null;
-        m.steps.push({ step: e.step, loss: e.loss, acc: typeof e.acc === 'number' ? e.acc : null });
+        m.steps.push({
+          step: e.step,
+          loss: e.loss,
+          acc: typeof e.acc === 'number' ? e.acc : null,
+          epochX: e.steps_per_epoch > 0 ? e.epoch - 1 + e.epoch_step / e.steps_per_epoch : e.epoch,
+          t: e.t,
+          lr: typeof e.lr === 'number' ? e.lr : null,
+          imgPerS: typeof e.img_per_s === 'number' ? e.img_per_s : null,
+        });
         break;
       case 'eval':
-        m.evals.push({ epoch: e.epoch, step: e.step, loss: e.loss, top1: e.top1, top5: e.top5 });
+        m.evals.push({ epoch: e.epoch, step: e.step, loss: e.loss, top1: e.top1, top5: e.top5, t: e.t });
         m.bestTop1 = Math.max(m.bestTop1 ?? 0, e.best_top1, e.top1);
         break;
       case 'firing':

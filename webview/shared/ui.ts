@@ -113,3 +113,38 @@ export function choose(dd: HTMLElement, value: string): void {
   el.value = value;
   el.dispatchEvent(new Event('change'));
 }
+
+/**
+ * A labelled range slider. The toolkit has none, so this is a native <input type="range"> styled from the theme
+ * (ui.css); onInput fires while dragging.
+ */
+export function slider(label: string, id: string, min: number, max: number, step: number, value: number, onInput: (value: number) => void): HTMLElement {
+  const wrap = document.createElement('label');
+  wrap.className = 'ui-field ui-slider';
+  const caption = document.createElement('span');
+  caption.className = 'ui-field-label';
+  caption.textContent = label;
+  const input = document.createElement('input');
+  input.type = 'range';
+  input.id = id;
+  input.min = String(min);
+  input.max = String(max);
+  input.step = String(step);
+  input.value = String(value);
+  const out = document.createElement('span');
+  out.className = 'ui-slider-value';
+  out.textContent = String(value);
+  input.addEventListener('input', () => {
+    out.textContent = input.value;
+    onInput(Number(input.value));
+  });
+  wrap.append(caption, input, out);
+  return wrap;
+}
+
+/** Sets a checkbox's state programmatically (no change event). */
+export function setChecked(el: HTMLElement, checked: boolean): void {
+  (el as HTMLElement & { checked: boolean }).checked = checked;
+  if (checked) el.setAttribute('checked', '');
+  else el.removeAttribute('checked');
+}

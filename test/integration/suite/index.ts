@@ -23,6 +23,8 @@ export function run(): Promise<void> {
   require('./extension.test');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require('./authoring.test');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('./panels.test');
 
   const results: TestResult[] = [];
   const write = (): void => {
