@@ -16,6 +16,8 @@ export interface SpikeStudioApi {
   readonly ctx: Ctx;
   /** the side panel's provider (tests read what it posted) */
   readonly sidePanel: SidePanelProvider;
+  /** the Runs view's provider (tests read its items) */
+  readonly runsTree: RunsTreeProvider;
 }
 
 export function activate(extension: vscode.ExtensionContext): SpikeStudioApi | undefined {
@@ -78,7 +80,7 @@ export function activate(extension: vscode.ExtensionContext): SpikeStudioApi | u
     } catch (error) {
       c.log.warn(`could not re-attach to running runs: ${error instanceof Error ? error.message : String(error)}`);
     }
-    return { ctx: c, sidePanel: side.provider };
+    return { ctx: c, sidePanel: side.provider, runsTree: tree };
   } catch (error) {
     // VS Code does not show a notification when an extension fails to activate
     const message = error instanceof Error ? error.message : String(error);

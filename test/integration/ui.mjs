@@ -102,4 +102,13 @@ export async function runUiTest({ page, url, resultsDir, log }) {
     throw new Error(`#run-status did not show stopped/completed; it shows "${text}" (${e.message.split('\n')[0]})`);
   });
   log(`B: #run-status = "${(await status.innerText()).trim()}"`);
+
+  // The Runs view (activity bar → Spike Studio) lists the run with its final status.
+  await page.locator('.activitybar .action-item a[aria-label^="Spike Studio"]').first().click();
+  const row = page.locator('.pane-body .monaco-list-row', { hasText: 'smoke' }).first();
+  await row.waitFor({ timeout: 20_000 }).catch((e) => {
+    throw new Error(`the Runs view shows no row for the smoke run (${e.message.split('\n')[0]})`);
+  });
+  log(`B: Runs view row: "${(await row.innerText()).replace(/\s+/g, ' ').trim()}"`);
+  await page.screenshot({ path: join(resultsDir, 'vscode-runs.png') });
 }

@@ -320,6 +320,36 @@ try {
     await waitPoints('#loss-chart', n);
   });
 
+  await test('a live run whose events arrive one at a time draws from its first point (single-point ranges)', async () => {
+    // a fresh page at the width of an editor-split webview, as when VS Code opens the dashboard at Train: no saved
+    // state, charts created empty
+    await p.setViewportSize({ width: 490, height: 900 });
+    await p.evaluate(() => sessionStorage.clear());
+    await p.reload();
+    await p.waitForSelector('#loss-chart canvas');
+    const errorsBefore = pageErrors.length;
+    const live = { ...RUN, id: 'run-live', name: 'live-one-by-one', status: 'running' };
+    await post({ type: 'init', v: 1, runs: [live], events: { 'run-live': [] } });
+    await p.waitForFunction(() => document.querySelector('#run-name')?.textContent === 'live-one-by-one');
+    // real runtime output (test/fixtures/events/cli-tiny-run.jsonl): its first steps are the degenerate case
+    const recorded = readFileSync(join(root, 'test/fixtures/events/cli-tiny-run.jsonl'), 'utf8')
+      .split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+    const firstSteps = recorded.slice(0, 12);
+    for (const e of firstSteps) {
+      await post({ type: 'events', runId: 'run-live', events: [e] });
+      await p.waitForTimeout(60);
+    }
+    const n = firstSteps.filter((e) => e.type === 'step').length;
+    assert(n >= 2, `fixture gives only ${n} early steps`);
+    await waitPoints('#loss-chart', n);
+    assert(pageErrors.length === errorsBefore, `page errors: ${pageErrors.slice(errorsBefore).join('; ')}`);
+    for (const sel of ['#loss-chart', '#acc-chart']) {
+      const s = await canvasStats(sel);
+      assert(s.frac > 0.01 && s.colors > 20, `${sel} blank: ${JSON.stringify(s)}`);
+    }
+    await p.setViewportSize({ width: 1200, height: 900 });
+  });
+
   await test('a recorded run with attention and energy telemetry renders without errors', async () => {
     const rich = readFileSync(join(root, 'test/fixtures/events/tiny-attention-run.jsonl'), 'utf8')
       .split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));

@@ -47,6 +47,22 @@ function faintColor(color: string): string {
   return `rgba(${parseInt(m[1], 16)},${parseInt(m[2], 16)},${parseInt(m[3], 16)},0.28)`;
 }
 
+/**
+ * Scale ranges that never collapse: uPlot's axis-split loop never ends (RangeError: Invalid array length) on a
+ * range whose min equals max — the first point of a live run, or a flat series — and on non-finite bounds.
+ */
+export function safeRange(kind: 'x' | 'y' | 'log'): uPlot.Range.Function {
+  return (_u, min, max) => {
+    if (min === null || max === null || !Number.isFinite(min) || !Number.isFinite(max)) return kind === 'log' ? [0.1, 10] : [0, 1];
+    if (kind === 'log') return min === max ? [min / 2, max * 2] : [min, max];
+    if (min === max) {
+      const pad = Math.abs(min) * 0.05 || 1;
+      return [min - pad, max + pad];
+    }
+    return kind === 'x' ? [min, max] : uPlot.rangeNum(min, max, 0.1, true);
+  };
+}
+
 export class LineChart {
   private plot: uPlot | undefined;
   private specs: SeriesSpec[] = [];
@@ -233,7 +249,7 @@ export class LineChart {
       ticks: { stroke: grid, width: 1, size: 4 },
       ...(fmt ? { values: (_u: uPlot, splits: number[]) => splits.map((v) => (v === null ? '' : fmt(v))) } : {}),
     });
-    const yScale: uPlot.Scale = this.logY ? { distr: 3 } : {};
+    const yScale: uPlot.Scale = this.logY ? { distr: 3, range: safeRange('log') } : { range: safeRange('y') };
     if (this.spec.yRange && !this.logY) {
       const [min, max] = this.spec.yRange;
       yScale.range = (_u, dmin, dmax) => [Math.min(min, dmin ?? min), Math.max(max, dmax ?? max)];
@@ -248,7 +264,7 @@ export class LineChart {
       width: this.width(),
       height: this.height(),
       pxAlign: 0,
-      scales: { x: { time: false }, y: yScale },
+      scales: { x: { time: false, range: safeRange('x') }, y: yScale },
       axes: [axis(this.spec.xLabel, 30), axis(this.spec.yLabel, 52, this.spec.fmt)],
       legend: { show: true, live: true },
       cursor: {

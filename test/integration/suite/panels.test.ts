@@ -18,6 +18,7 @@ interface PostedMessage {
 }
 interface Api {
   sidePanel: { readonly posted: PostedMessage[]; readonly shownSource: string | undefined };
+  runsTree: { getChildren(): { id: string; status: string }[] };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -73,6 +74,15 @@ suite('Spike Studio panels', () => {
 
   suiteTeardown(async () => {
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
+
+  test('the Runs view lists the workspace runs, the fixture run among them', async () => {
+    await vscode.commands.executeCommand('spikeStudio.runs.focus');
+    const runs = await waitFor('runs in the Runs view', 10_000, () => {
+      const children = api.runsTree.getChildren();
+      return children.some((r) => r.id === RUN_ID) ? children : undefined;
+    }, () => `children: ${JSON.stringify(api.runsTree.getChildren().map((r) => [r.id, r.status]))}`);
+    assert.strictEqual(runs.find((r) => r.id === RUN_ID)?.status, 'completed');
   });
 
   test('Open Dashboard opens a dashboard tab', async () => {
