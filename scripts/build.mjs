@@ -1,4 +1,4 @@
-// Builds every bundle with esbuild: the extension (Node, `vscode` external), the CLI (Node), one browser
+// Builds every bundle with esbuild: the extension (Node, `vscode` and the native `onnxruntime-node` external), the CLI (Node), one browser
 // bundle per webview, the in-host integration suite, and packs the embedded default dataset.
 // Usage: node scripts/build.mjs [--production] [--watch]
 import * as esbuild from 'esbuild';
@@ -22,7 +22,7 @@ const common = {
 
 /** @type {import('esbuild').BuildOptions[]} */
 const builds = [
-  { ...common, entryPoints: ['src/extension/main.ts'], outfile: 'dist/extension.js', platform: 'node', format: 'cjs', target: 'node20', external: ['vscode'] },
+  { ...common, entryPoints: ['src/extension/main.ts'], outfile: 'dist/extension.js', platform: 'node', format: 'cjs', target: 'node20', external: ['vscode', 'onnxruntime-node'] },
   { ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', platform: 'node', format: 'cjs', target: 'node20', banner: { js: '#!/usr/bin/env node' } },
 ];
 
@@ -39,7 +39,7 @@ if (existsSync(webviewDir)) {
 
 // The integration suite that runs inside the VS Code extension host.
 if (existsSync(join(root, 'test/integration/suite/index.ts'))) {
-  builds.push({ ...common, entryPoints: ['test/integration/suite/index.ts'], outfile: 'out/integration/index.js', platform: 'node', format: 'cjs', target: 'node20', external: ['vscode', 'mocha'] });
+  builds.push({ ...common, entryPoints: ['test/integration/suite/index.ts'], outfile: 'out/integration/index.js', platform: 'node', format: 'cjs', target: 'node20', external: ['vscode', 'mocha', 'onnxruntime-node'] });
 }
 
 const present = builds.filter((b) => b.entryPoints.every((e) => existsSync(join(root, e))));

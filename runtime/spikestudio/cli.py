@@ -1,4 +1,4 @@
-"""`python -m spikestudio doctor|describe|train|import-checkpoint` (and `--version`).
+"""`python -m spikestudio doctor|describe|train|eval|export|import-checkpoint` (and `--version`).
 
 Argument errors print a usage message to stderr and exit 2. Commands that print JSON claim stdout first (see
 `protocol.claim_stdout`), so nothing else can reach it. This module does not import torch at import time.
@@ -39,6 +39,13 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--out", default=None, help="write a JSON summary (top-1, top-5, firing rates, energy) here")
     e.add_argument("--device", default=None, help="override train.device (auto | cpu | cuda | cuda:N)")
     e.add_argument("--batch-size", type=int, default=None, help="override data.eval_batch_size")
+
+    x = sub.add_parser("export", help="export a checkpoint as an ONNX model (time steps unrolled)")
+    x.add_argument("--checkpoint", required=True, help="a Spike Studio checkpoint (last.pt / best.pt)")
+    x.add_argument("--out", required=True, help="the .onnx file to write")
+    x.add_argument("--probes", action="store_true", help="also output per-layer spike counts and SSA attention maps")
+    x.add_argument("--config", default=None, help="a resolved config (default: the checkpoint's)")
+    x.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
 
     sub.add_parser("doctor", help="print one JSON object describing this Python environment")
 
@@ -185,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "describe":
             return _describe(args.config)
+        if args.command == "export":
+            from spikestudio.export.onnx import main as export_main
+
+            return export_main(args)
     except SpikeStudioError as err:
         _err(err.message, err.hint)
         return err.exit_code

@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import { importReferenceConfigCommand } from './authoring';
 import type { Ctx } from './ctx';
+import { inspectOnnxCommand } from './onnx';
 import { deleteRunCommand } from './runActions';
 import { resumeRun, train } from './train';
 import { DashboardPanel } from './views/dashboard';
@@ -20,7 +21,8 @@ export type CommandId =
   | 'spikeStudio.openGraph'
   | 'spikeStudio.openFiring'
   | 'spikeStudio.openAttention'
-  | 'spikeStudio.openEnergy';
+  | 'spikeStudio.openEnergy'
+  | 'spikeStudio.inspectOnnx';
 
 type Handler = (ctx: Ctx, ...args: unknown[]) => unknown;
 
@@ -80,6 +82,7 @@ export const commands: Record<CommandId, Handler> = {
   'spikeStudio.openFiring': (ctx, arg) => openRunPanel(ctx, 'firing', arg),
   'spikeStudio.openAttention': (ctx, arg) => openRunPanel(ctx, 'attention', arg),
   'spikeStudio.openEnergy': (ctx, arg) => openRunPanel(ctx, 'energy', arg),
+  'spikeStudio.inspectOnnx': (ctx, uri, input) => inspectOnnxCommand(ctx, uri, input),
   'spikeStudio.train': (ctx, arg) => train(ctx, arg),
   'spikeStudio.stop': (ctx, arg) => stop(ctx, arg),
   'spikeStudio.resumeRun': (ctx, arg) => resumeRun(ctx, arg),

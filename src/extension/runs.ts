@@ -135,6 +135,15 @@ export class RunRegistry extends Disposable {
     return this.list()[0]?.id;
   }
 
+  /** Replaces the events of a pseudo-run that has no folder (e.g. `onnx:<file>`, an ONNX inspection) and
+   *  tells the panels showing it (they reload it). */
+  putEvents(runId: string, events: RuntimeEvent[]): void {
+    const existing = this.logs.get(runId);
+    existing?.tailer?.dispose();
+    this.logs.set(runId, { events: [...events], lastSeq: events.length ? events[events.length - 1].seq : -1 });
+    if (existing) this._onDidAppend.fire({ runId, events: [...events] });
+  }
+
   /** A run's events so far; loads events.jsonl on first use and follows it while another process writes it. */
   eventsOf(runId: string): RuntimeEvent[] {
     const existing = this.logs.get(runId);
