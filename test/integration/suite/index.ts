@@ -25,6 +25,8 @@ export function run(): Promise<void> {
   require('./authoring.test');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require('./panels.test');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('./onnx.test');
 
   const results: TestResult[] = [];
   const write = (): void => {
