@@ -11,12 +11,12 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ArchError, predictModel } from '../../core/arch';
 import { loadConfig } from '../../core/config';
-import { PROTOCOL_VERSION } from '../../core/protocol';
-import type { GraphModel, HostToWebview, RuntimeEvent, WebviewToHost } from '../../core/protocol';
+import type { GraphModel, HostToWebview, WebviewToHost } from '../../core/protocol';
 import { isSpikeConfigPath } from '../config';
 import type { Ctx } from '../ctx';
 import { Disposable } from '../dispose';
 import { webviewHtml, webviewOptions } from './html';
+import { RunFeed } from './runFeed';
 
 export type PanelKind = 'graph' | 'firing' | 'attention' | 'energy';
 
@@ -33,10 +33,6 @@ export const PANELS: Readonly<Record<PanelKind, PanelSpec>> = {
   attention: { viewType: 'spikeStudio.attention', bundle: 'attention', title: 'Attention Maps' },
   energy: { viewType: 'spikeStudio.energy', bundle: 'energy', title: 'Energy' },
 };
-
-const FLUSH_INTERVAL_MS = 100; // ≤ 10 Hz
-const MAX_PENDING = 5000;
-const GRAPH_DEBOUNCE_MS = 300;
 
 export interface PanelTarget {
   runId?: string;
@@ -115,17 +111,8 @@ export async function revealConfigKey(file: string, dotted: string): Promise<voi
 export class VizPanel extends Disposable {
   private static readonly open = new Map<PanelKind, VizPanel>();
 
-  private runId: string | undefined;
   private source: string | undefined;
-  private ready = false;
-  private pending: RuntimeEvent[] = [];
-  private needsInit = false;
-  private statusDirty = false;
-  private graphDirty = false;
-  private flushTimer: NodeJS.Timeout | undefined;
-  private graphTimer: NodeJS.Timeout | undefined;
-  private readyFallback: NodeJS.Timeout | undefined;
-  private lastFlush = 0;
+  private readonly feed: RunFeed;
   private wasVisible = true;
 
   static createOrShow(ctx: Ctx, kind: PanelKind, target: PanelTarget): VizPanel {
@@ -174,6 +161,15 @@ export class VizPanel extends Disposable {
     panel.webview.options = webviewOptions(ctx.extensionUri);
     panel.iconPath = vscode.Uri.joinPath(ctx.extensionUri, 'media', 'icon.svg');
     this.source = target.source;
+    this.feed = this._register(
+      new RunFeed(ctx, {
+        label: kind,
+        snapshotGraph: kind === 'graph',
+        source: () => this.source,
+        visible: () => panel.visible,
+        post: (message) => this.post(message),
+      }),
+    );
     this.setRun(target.runId);
     panel.webview.html = webviewHtml(panel.webview, ctx.extensionUri, PANELS[kind].bundle, `Spike Studio ${PANELS[kind].title}`);
 
@@ -186,23 +182,8 @@ export class VizPanel extends Disposable {
       }),
     );
     this._register(
-      ctx.runs.onDidAppend(({ runId: id, events }) => {
-        if (id !== this.runId) return;
-        if (this.pending.length + events.length > MAX_PENDING) {
-          this.pending = [];
-          this.needsInit = true;
-        } else {
-          this.pending.push(...events);
-        }
-        this.scheduleFlush();
-      }),
-    );
-    this._register(
       ctx.runs.onDidChangeStatus((run) => {
-        if (run.id !== this.runId) return;
-        this.updateTitle();
-        this.statusDirty = true;
-        this.scheduleFlush();
+        if (run.id === this.runId) this.updateTitle(); // the feed posts the status
       }),
     );
     if (kind === 'graph') {
@@ -213,12 +194,12 @@ export class VizPanel extends Disposable {
           const latest = latestRunOf(ctx, this.source);
           if (latest && latest !== this.runId) {
             this.setRun(latest);
-            if (this.ready) this.sendInit();
+            if (this.feed.ready) this.feed.sendInit();
           }
         }),
       );
       const touched = (doc: vscode.TextDocument) => {
-        if (this.source && doc.uri.scheme === 'file' && path.resolve(doc.uri.fsPath) === path.resolve(this.source)) this.scheduleGraph();
+        if (this.source && doc.uri.scheme === 'file' && path.resolve(doc.uri.fsPath) === path.resolve(this.source)) this.feed.scheduleGraph();
       };
       this._register(vscode.workspace.onDidChangeTextDocument((e) => touched(e.document)));
       this._register(vscode.workspace.onDidSaveTextDocument(touched));
@@ -226,9 +207,6 @@ export class VizPanel extends Disposable {
     this._register(vscode.window.onDidChangeActiveColorTheme(() => this.post({ type: 'theme' })));
     this._register({
       dispose: () => {
-        if (this.flushTimer) clearTimeout(this.flushTimer);
-        if (this.graphTimer) clearTimeout(this.graphTimer);
-        if (this.readyFallback) clearTimeout(this.readyFallback);
         if (VizPanel.open.get(this.kind) === this) VizPanel.open.delete(this.kind);
       },
     });
@@ -236,6 +214,10 @@ export class VizPanel extends Disposable {
 
   get shownRunId(): string | undefined {
     return this.runId;
+  }
+
+  private get runId(): string | undefined {
+    return this.feed.runId;
   }
 
   get shownSource(): string | undefined {
@@ -248,17 +230,13 @@ export class VizPanel extends Disposable {
     const runChanged = target.runId !== this.runId && (target.runId !== undefined || sourceChanged);
     if (runChanged) this.setRun(target.runId);
     else this.updateTitle();
-    if (!this.ready) return;
-    if (sourceChanged) this.sendGraph();
-    if (runChanged || sourceChanged) this.sendInit();
+    if (!this.feed.ready) return;
+    if (sourceChanged) this.feed.sendGraph();
+    if (runChanged || sourceChanged) this.feed.sendInit();
   }
 
   private setRun(runId: string | undefined): void {
-    this.runId = runId;
-    this.pending = [];
-    this.needsInit = false;
-    this.statusDirty = false;
-    if (runId) this.ctx.runs.eventsOf(runId); // load now, so live appends are tracked from here on
+    this.feed.setRun(runId);
     this.updateTitle();
   }
 
@@ -276,12 +254,7 @@ export class VizPanel extends Disposable {
     if (!isWebviewMessage(m)) return;
     switch (m.type) {
       case 'ready':
-        if (this.readyFallback) clearTimeout(this.readyFallback);
-        this.readyFallback = undefined;
-        this.ready = true;
-        if (m.v !== PROTOCOL_VERSION) this.ctx.log.warn(`${this.kind} webview speaks protocol v${String(m.v)}, host v${PROTOCOL_VERSION}`);
-        if (this.kind === 'graph') this.sendGraph();
-        this.sendInit();
+        this.feed.onReady(m.v);
         return;
       case 'revealKey':
         if (typeof m.path === 'string' && this.source) {
@@ -301,75 +274,9 @@ export class VizPanel extends Disposable {
     }
   }
 
-  private sendGraph(): void {
-    this.graphDirty = false;
-    if (!this.source) return;
-    try {
-      this.post(graphOfConfig(this.source));
-    } catch (error) {
-      this.ctx.log.error(`graph of ${this.source}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    }
-  }
-
-  private scheduleGraph(): void {
-    if (this.graphTimer) return;
-    this.graphTimer = setTimeout(() => {
-      this.graphTimer = undefined;
-      this.graphDirty = true;
-      this.flush();
-    }, GRAPH_DEBOUNCE_MS);
-  }
-
-  private sendInit(): void {
-    this.pending = [];
-    this.needsInit = false;
-    this.statusDirty = false;
-    const events: Record<string, RuntimeEvent[]> = {};
-    if (this.runId) events[this.runId] = [...this.ctx.runs.eventsOf(this.runId)];
-    this.post({ type: 'init', v: PROTOCOL_VERSION, runs: this.ctx.runs.summaries(), events });
-  }
-
   private onVisible(): void {
-    this.ready = false;
-    if (this.readyFallback) clearTimeout(this.readyFallback);
-    this.readyFallback = setTimeout(() => {
-      this.readyFallback = undefined;
-      if (!this.ready && this.panel.visible) {
-        this.ready = true;
-        if (this.kind === 'graph') this.sendGraph();
-        this.sendInit();
-      }
-    }, 2000);
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushTimer) return;
-    const wait = Math.max(0, FLUSH_INTERVAL_MS - (Date.now() - this.lastFlush));
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = undefined;
-      this.flush();
-    }, wait);
-  }
-
-  private flush(): void {
-    if (!this.ready || !this.panel.visible) return; // held until visible and ready
-    this.lastFlush = Date.now();
-    if (this.graphDirty) this.sendGraph();
-    if (!this.runId) return;
-    if (this.needsInit) {
-      this.sendInit();
-      return;
-    }
-    if (this.pending.length) {
-      const events = this.pending;
-      this.pending = [];
-      this.post({ type: 'events', runId: this.runId, events });
-    }
-    if (this.statusDirty) {
-      this.statusDirty = false;
-      const run = this.ctx.runs.summary(this.runId);
-      if (run) this.post({ type: 'runStatus', run });
-    }
+    this.feed.ready = false;
+    this.feed.armReadyFallback();
   }
 
   private post(message: HostToWebview): void {
