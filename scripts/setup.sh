@@ -42,7 +42,9 @@ step_node() {
   fi
   local t; t=$(now)
   log "node: npm ci"
-  npm ci --no-audit --no-fund </dev/null
+  # onnxruntime-node's postinstall would download the CUDA provider from outside the npm registry: skip it here
+  # as well as in .npmrc (npm warns that it will stop reading unknown .npmrc keys in its next major version)
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund </dev/null
   touch node_modules/.package-lock.json
   log "node: done in $(elapsed "$t") s"
 }
