@@ -35,6 +35,7 @@ EVENT_TYPES = (
     "eval",
     "firing",
     "attention",
+    "probe",
     "energy",
     "checkpoint",
     "warning",

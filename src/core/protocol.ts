@@ -121,6 +121,24 @@ export interface AttentionEvent extends EventBase {
   scale: number;
 }
 
+/**
+ * The input of one attention probe sample (same `sample` numbering as AttentionEvent), emitted once at the
+ * first evaluation. kind 'image': shape [C, H, W], uint8 pixels 0..255 (de-normalised), scale 255.
+ * kind 'events': shape [T, 2, H, W] polarity counts, byte / 255 · scale = count.
+ */
+export interface ProbeEvent extends EventBase {
+  type: 'probe';
+  epoch: number;
+  step: number;
+  sample: number;
+  label: number;
+  shape: number[];
+  kind: 'image' | 'events';
+  /** uint8 values, base64, row-major in `shape` order */
+  data_b64: string;
+  scale: number;
+}
+
 export interface EnergyLayer {
   name: string;
   sops: number;
@@ -187,6 +205,7 @@ export type RuntimeEvent =
   | EvalEvent
   | FiringEvent
   | AttentionEvent
+  | ProbeEvent
   | EnergyEvent
   | CheckpointEvent
   | WarningEvent
@@ -203,6 +222,7 @@ export const RUNTIME_EVENT_TYPES: readonly RuntimeEventType[] = [
   'eval',
   'firing',
   'attention',
+  'probe',
   'energy',
   'checkpoint',
   'warning',
@@ -243,7 +263,17 @@ export interface GraphModel {
 /** host → webview */
 export type HostToWebview =
   /** `events` holds one entry per run shown (several when runs are compared; the first is the primary run) */
-  | { type: 'init'; v: number; runs: RunSummary[]; events: Record<string, RuntimeEvent[]> }
+  | {
+      type: 'init';
+      v: number;
+      runs: RunSummary[];
+      events: Record<string, RuntimeEvent[]>;
+      /**
+       * energy panel: the runs compared with the primary one (primary included, in the order picked), each with its
+       * energy and eval events only. Optional: absent when one run is shown; older webviews ignore it.
+       */
+      compared?: { runId: string; events: RuntimeEvent[] }[];
+    }
   | { type: 'events'; runId: string; events: RuntimeEvent[] }
   | { type: 'runStatus'; run: RunSummary }
   | { type: 'theme' }

@@ -6,7 +6,7 @@ import { inspectOnnxCommand } from './onnx';
 import { deleteRunCommand } from './runActions';
 import { resumeRun, train } from './train';
 import { DashboardPanel } from './views/dashboard';
-import { openGraph, openRunPanel } from './views/panels';
+import { openEnergy, openGraph, openRunPanel } from './views/panels';
 
 export type CommandId =
   | 'spikeStudio.train'
@@ -81,7 +81,7 @@ export const commands: Record<CommandId, Handler> = {
   'spikeStudio.openGraph': (ctx, arg) => openGraph(ctx, arg),
   'spikeStudio.openFiring': (ctx, arg) => openRunPanel(ctx, 'firing', arg),
   'spikeStudio.openAttention': (ctx, arg) => openRunPanel(ctx, 'attention', arg),
-  'spikeStudio.openEnergy': (ctx, arg) => openRunPanel(ctx, 'energy', arg),
+  'spikeStudio.openEnergy': (ctx, arg, selected) => openEnergy(ctx, arg, selected),
   'spikeStudio.inspectOnnx': (ctx, uri, input) => inspectOnnxCommand(ctx, uri, input),
   'spikeStudio.train': (ctx, arg) => train(ctx, arg),
   'spikeStudio.stop': (ctx, arg) => stop(ctx, arg),

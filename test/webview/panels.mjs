@@ -265,7 +265,6 @@ export async function runPanelTests({ ctx, root, test, assert, results }) {
         await p.mouse.click(m.x + 24 + 10, m.y + 24 + cellPx * 5 + 1);
         await p.waitForFunction(() => document.querySelector('#attn-grid')?.dataset.query === '5');
       });
-      await shot(p, 'attention');
       await clean('attention', p, errors);
       await test('attention: choices and query restored after reload', async () => {
         const before = await key();
@@ -273,6 +272,44 @@ export async function runPanelTests({ ctx, root, test, assert, results }) {
         await p.waitForFunction((b) => document.querySelector('#attn-map')?.dataset.key && `${document.querySelector('#attn-map').dataset.key}|${document.querySelector('#attn-map').dataset.sum}` === b, before);
         assert((await p.$eval('#attn-grid', (e) => e.dataset.query)) === '5', 'query lost');
       });
+      await test('attention: the probe input beside the map; the overlay follows the query, the image the sample', async () => {
+        await p.waitForFunction(() => document.querySelector('#attn-input')?.dataset.sample === '0');
+        assert(await p.$eval('#attn-no-input', (e) => e.hidden), 'no-input note shown');
+        assert((await p.$eval('#attn-input', (e) => e.dataset.kind)) === 'image', 'kind');
+        await nonBlank(p, '#attn-input canvas.input');
+        const caption = await p.$eval('#input-caption', (e) => e.textContent);
+        assert(/sample 0 \(label \d\)/.test(caption), caption);
+        const img0 = await canvasStats(p, '#attn-input canvas.input');
+        const ov5 = await canvasStats(p, '#attn-input canvas.overlay');
+        const box = await p.$eval('#attn-grid canvas', (c) => { const r = c.getBoundingClientRect(); return { x: r.x, y: r.y, w: r.width }; });
+        const cell = (box.w - 6) / 7;
+        await p.mouse.click(box.x + 2 + cell * 3.5, box.y + 2 + cell * 2.5); // query 17
+        await p.waitForFunction(() => document.querySelector('#attn-input')?.dataset.query === '17');
+        const ov17 = await canvasStats(p, '#attn-input canvas.overlay');
+        assert(JSON.stringify(ov5) !== JSON.stringify(ov17), 'overlay unchanged by the query');
+        assert(JSON.stringify(img0) === JSON.stringify(await canvasStats(p, '#attn-input canvas.input')), 'input changed by the query');
+        await shot(p, 'attention'); // query 17: a token inside the digit, its row drawn over the input
+        // a click on the overlay picks the query under it (token grid scaled onto the image): row 0, col 0
+        const ib = await p.$eval('#attn-input canvas.overlay', (c) => { const r = c.getBoundingClientRect(); return { x: r.x, y: r.y }; });
+        await p.mouse.click(ib.x + 5, ib.y + 5);
+        await p.waitForFunction(() => document.querySelector('#attn-grid')?.dataset.query === '0');
+        await p.click('#dd-sample');
+        await p.click('#dd-sample vscode-option[value="1"]');
+        await p.waitForFunction(() => document.querySelector('#attn-input')?.dataset.sample === '1');
+        await nonBlank(p, '#attn-input canvas.input');
+        const img1 = await canvasStats(p, '#attn-input canvas.input');
+        assert(JSON.stringify(img0) !== JSON.stringify(img1), 'input unchanged by the sample');
+      });
+      await test('attention: a run without probe events keeps the layout and says the input was not recorded', async () => {
+        const old = events.filter((e) => e.type !== 'probe');
+        await post({ ...init, events: { [RUN_ID]: old } });
+        await p.waitForFunction(() => !document.querySelector('#attn-no-input')?.hidden);
+        const note = await p.$eval('#attn-no-input', (e) => e.textContent);
+        assert(/input not recorded for this run/i.test(note), note);
+        assert(await p.$eval('#attn-input-figure', (e) => e.hidden), 'input figure still shown');
+        await nonBlank(p, '#attn-map canvas');
+      });
+      await clean('attention (input, overlay)', p, errors);
       await p.close();
     }
 
@@ -305,12 +342,75 @@ export async function runPanelTests({ ctx, root, test, assert, results }) {
         await p.click(`#dd-energy-eval vscode-option[value="${energy[0].seq}"]`);
         await p.waitForFunction((s) => document.querySelector('#energy-chart')?.dataset.seq === String(s), energy[0].seq);
       });
-      await shot(p, 'energy');
       await clean('energy', p, errors);
       await test('energy: chosen evaluation restored after reload', async () => {
         await reload(p);
         await p.waitForFunction((s) => document.querySelector('#energy-chart')?.dataset.seq === String(s), energy[0].seq);
         await nonBlank(p, '#energy-chart canvas');
+        assert(await p.$eval('#energy-tradeoff', (e) => e.hidden), 'one run: no trade-off chart');
+      });
+
+      // compared runs: two more derived from the fixture (energy and top-1 scaled; the third with another convention)
+      const derive = (id, mjScale, sopScale, top1Delta, convention) =>
+        events.map((e) => {
+          if (e.type === 'energy') return { ...e, total_mj: e.total_mj * mjScale, convention: convention ?? e.convention, layers: e.layers.map((l) => ({ ...l, mj: l.mj * mjScale, sops: Math.round(l.sops * sopScale) })) };
+          if (e.type === 'eval') return { ...e, top1: Math.min(1, Math.max(0, e.top1 + top1Delta)) };
+          return e;
+        }).filter((e) => e.type === 'energy' || e.type === 'eval');
+      const RUN_B = '20251124-090000-tiny-attn-small';
+      const RUN_C = '20251124-100000-tiny-attn-wide';
+      const runs = [RUN, { ...RUN, id: RUN_B, name: 'tiny-small' }, { ...RUN, id: RUN_C, name: 'tiny-wide' }];
+      const evB = derive(RUN_B, 0.5, 0.5, -0.08);
+      const evC = derive(RUN_C, 1.8, 2.2, 0.06, 'mixed: MAC 4.6 pJ, AC 0.9 pJ (45 nm)');
+      const cmp = { type: 'init', v: 1, runs, events: { [RUN_ID]: events }, compared: [
+        { runId: RUN_ID, events: events.filter((e) => e.type === 'energy' || e.type === 'eval') },
+        { runId: RUN_B, events: evB },
+        { runId: RUN_C, events: evC },
+      ] };
+      const barsSum = () => p.$eval('#kpi-total', (e) => e.textContent);
+      await test('energy compare: an energy–accuracy chart with one point per run, labelled, with the conventions', async () => {
+        await post(cmp);
+        await p.waitForFunction(() => document.querySelector('#energy-tradeoff')?.dataset.points === '3');
+        assert(!(await p.$eval('#energy-tradeoff', (e) => e.hidden)), 'trade-off chart hidden');
+        await nonBlank(p, '#energy-tradeoff canvas');
+        const names = await p.$$eval('#energy-tradeoff-legend [data-run]', (bs) => bs.map((b) => b.textContent));
+        assert(names.length === 3 && names[0].includes('tiny-attn') && names[1].includes('tiny-small') && names[2].includes('tiny-wide'), JSON.stringify(names));
+        const note = await p.$eval('#energy-tradeoff-note', (e) => e.textContent);
+        assert(/different conventions/.test(note) && note.includes('MAC 4.6 pJ'), note);
+        assert((await p.$eval('#energy-chart', (e) => e.dataset.run)) === RUN_ID, 'the primary run’s bars first');
+      });
+      await test('energy compare: clicking a point shows that run’s bars', async () => {
+        const before = await barsSum();
+        const statsBefore = await canvasStats(p, '#energy-chart canvas');
+        const { x, y } = await p.$eval(`#energy-tradeoff-legend [data-run="${RUN_C}"]`, (b) => ({ x: Number(b.dataset.x), y: Number(b.dataset.y) }));
+        const box = await (await p.$('#energy-tradeoff canvas')).boundingBox();
+        await p.mouse.click(box.x + x, box.y + y);
+        await p.waitForFunction((id) => document.querySelector('#energy-chart')?.dataset.run === id, RUN_C);
+        assert((await p.$eval('#energy-tradeoff', (e) => e.dataset.selected)) === RUN_C, 'point not selected');
+        const after = await barsSum();
+        assert(after !== before, `total unchanged: ${before} → ${after}`);
+        const conv = await p.$eval('#energy-convention', (e) => e.textContent);
+        assert(conv.includes('MAC 4.6 pJ'), conv);
+        assert(JSON.stringify(statsBefore) !== JSON.stringify(await canvasStats(p, '#energy-chart canvas')), 'bars unchanged');
+      });
+      await test('energy compare: a point can be selected from the keyboard', async () => {
+        await p.focus(`#energy-tradeoff-legend [data-run="${RUN_B}"]`);
+        await p.keyboard.press('Enter');
+        await p.waitForFunction((id) => document.querySelector('#energy-chart')?.dataset.run === id, RUN_B);
+        assert((await p.$eval(`#energy-tradeoff-legend [data-run="${RUN_B}"]`, (b) => b.getAttribute('aria-selected'))) === 'true');
+        await p.focus(`#energy-tradeoff-legend [data-run="${RUN_ID}"]`);
+        await p.keyboard.press('Enter');
+        await p.waitForFunction((id) => document.querySelector('#energy-chart')?.dataset.run === id, RUN_ID);
+        await p.mouse.move(0, 0);
+      });
+      await shot(p, 'energy');
+      await clean('energy compare', p, errors);
+      await test('energy compare: the compared runs are kept for the host after a reload', async () => {
+        await reload(p);
+        const state = await p.evaluate(() => JSON.parse(sessionStorage.getItem('vscode-state')));
+        assert(JSON.stringify(state.ui.compared) === JSON.stringify([RUN_ID, RUN_B, RUN_C]), JSON.stringify(state.ui));
+        await post(cmp);
+        await p.waitForFunction(() => document.querySelector('#energy-tradeoff')?.dataset.points === '3');
       });
       await p.close();
     }

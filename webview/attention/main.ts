@@ -1,7 +1,10 @@
 // Attention maps: pick evaluation, block, head, time step and probe sample (UI-kit dropdowns); the N×N map decoded
 // from map_b64 (uint8, row-major, value = byte / 255 · scale) is drawn as a canvas heatmap; a query token (click a
 // row of the map or a cell of the grid; ↑/↓ on the focused map) shows its attention row on the token grid.
-import type { AttentionEvent, EvalEvent } from '../../src/core/protocol';
+// Beside them, the probe sample's input (the `probe` event: image pixels, or for event data the two polarity
+// channels' counts at the chosen time step in red / blue) with the query's attention row as a translucent heat
+// overlay (the token grid scaled onto the image). Runs recorded before `probe` events say so instead.
+import type { AttentionEvent, EvalEvent, ProbeEvent } from '../../src/core/protocol';
 import { PanelClient, app, el, fmtPct, rgb, sizeCanvas, theme, viridis } from '../shared/panel';
 import { dropdown, registerUi, setChoices, type Choice } from '../shared/ui';
 
@@ -22,11 +25,11 @@ const evalKeyOf = (e: { epoch: number; step: number }) => `${e.epoch}:${e.step}`
 const client = new PanelClient<Ui>({
   name: 'attention',
   ui: { evalKey: null, block: 0, head: 0, t: 0, sample: 0, query: 0 },
-  keep: (e) => e.type === 'attention' || e.type === 'eval',
+  keep: (e) => e.type === 'attention' || e.type === 'eval' || e.type === 'probe',
   // keep the saved state small: the maps of the evaluation on screen only
   saveEvents: (events) => {
     const key = currentEvalKey();
-    return events.filter((e) => e.type === 'eval' || (e.type === 'attention' && evalKeyOf(e) === key));
+    return events.filter((e) => e.type === 'eval' || e.type === 'probe' || (e.type === 'attention' && evalKeyOf(e) === key));
   },
   render: () => draw(),
 });
@@ -50,9 +53,20 @@ const gridCanvas = el('canvas', { tabindex: '0', 'aria-label': 'attention of the
 gridBox.append(gridCanvas);
 const mapCaption = el('figcaption', {}, 'Map (query × key)');
 const gridCaption = el('figcaption', { id: 'grid-caption' }, 'Query row on the token grid');
+const inputBox = el('div', { id: 'attn-input', class: 'canvas-box' });
+const inputCanvas = el('canvas', { class: 'input', 'aria-label': 'the probe sample\'s input' });
+const overlayCanvas = el('canvas', { class: 'overlay', 'aria-label': 'attention of the query token over the input; click to pick the query' });
+overlayCanvas.style.position = 'absolute';
+overlayCanvas.style.left = '0';
+overlayCanvas.style.top = '0';
+inputBox.append(inputCanvas, overlayCanvas);
+const inputCaption = el('figcaption', { id: 'input-caption' }, 'Input');
+const inputNote = el('div', { id: 'input-note', class: 'note muted' });
+const inputFigure = el('figure', { id: 'attn-input-figure' }, inputCaption, inputBox, inputNote);
+const noInput = el('div', { id: 'attn-no-input', class: 'note muted' }, 'Input not recorded for this run (runs from before the runtime sent `probe` events).');
 const info = el('div', { id: 'attn-info', class: 'note muted' });
-const body = el('div', { class: 'split', id: 'attn-body' }, el('figure', {}, mapCaption, mapBox), el('figure', {}, gridCaption, gridBox));
-root.append(el('header', { class: 'header' }, el('h1', {}, 'Attention maps'), sub), empty, toolbar, info, body);
+const body = el('div', { class: 'split', id: 'attn-body' }, inputFigure, el('figure', {}, mapCaption, mapBox), el('figure', {}, gridCaption, gridBox));
+root.append(el('header', { class: 'header' }, el('h1', {}, 'Attention maps'), sub), empty, toolbar, info, noInput, body);
 
 function maps(): AttentionEvent[] {
   return client.events.filter((e): e is AttentionEvent => e.type === 'attention' && typeof e.map_b64 === 'string');
@@ -79,6 +93,123 @@ function decode(e: AttentionEvent): Float32Array {
   return out;
 }
 
+function probeOf(sample: number): ProbeEvent | undefined {
+  let hit: ProbeEvent | undefined;
+  for (const e of client.events) {
+    if (e.type === 'probe' && e.sample === sample && typeof e.data_b64 === 'string' && Array.isArray(e.shape)) hit = e; // the latest
+  }
+  return hit;
+}
+
+const probeBytes = new Map<number, Uint8Array>();
+function bytesOf(e: ProbeEvent): Uint8Array {
+  const hit = probeBytes.get(e.seq);
+  if (hit) return hit;
+  const bin = atob(e.data_b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  if (probeBytes.size > 64) probeBytes.clear();
+  probeBytes.set(e.seq, out);
+  return out;
+}
+
+/** The probe input as RGBA pixels (image, or event frame `t` in red / blue); null when the shape does not fit. */
+function inputPixels(e: ProbeEvent, t: number): { w: number; h: number; rgba: Uint8ClampedArray; note: string } | null {
+  const d = bytesOf(e);
+  const shape = e.shape;
+  const scale = e.scale > 0 ? e.scale : 1;
+  if (e.kind === 'events' && shape.length === 4 && shape[1] === 2) {
+    const [T, , h, w] = shape;
+    if (T * 2 * h * w !== d.length) return null;
+    const ft = Math.max(0, Math.min(T - 1, t));
+    const hw = h * w;
+    const on = ft * 2 * hw;
+    let mx = 0;
+    for (let i = 0; i < 2 * hw; i++) mx = Math.max(mx, d[on + i]);
+    const rgba = new Uint8ClampedArray(hw * 4);
+    for (let i = 0; i < hw; i++) {
+      // sqrt: sparse counts stay visible; normalised by this frame's max
+      rgba[i * 4] = mx ? Math.round(255 * Math.sqrt(d[on + i] / mx)) : 0;
+      rgba[i * 4 + 1] = 0;
+      rgba[i * 4 + 2] = mx ? Math.round(255 * Math.sqrt(d[on + hw + i] / mx)) : 0;
+      rgba[i * 4 + 3] = 255;
+    }
+    const frameMax = (mx / 255) * scale;
+    return { w, h, rgba, note: `event frame t = ${ft}${ft !== t ? ` (of ${T})` : ''}: red = polarity 0, blue = polarity 1 · frame max ${frameMax.toPrecision(3)} events` };
+  }
+  if (shape.length === 3) {
+    const [c, h, w] = shape;
+    const hw = h * w;
+    if (c * hw !== d.length || c < 1) return null;
+    const rgba = new Uint8ClampedArray(hw * 4);
+    for (let i = 0; i < hw; i++) {
+      const r = d[i];
+      rgba[i * 4] = r;
+      rgba[i * 4 + 1] = c >= 3 ? d[hw + i] : r;
+      rgba[i * 4 + 2] = c >= 3 ? d[2 * hw + i] : r;
+      rgba[i * 4 + 3] = 255;
+    }
+    return { w, h, rgba, note: `${c}×${h}×${w} image` };
+  }
+  return null;
+}
+
+let inputGeo = { w: 0, h: 0 };
+
+function drawInput(sample: number, t: number, row: Float32Array | null, query: number, rows: number, cols: number, rowMax: number): void {
+  const probe = probeOf(sample);
+  const pix = probe ? inputPixels(probe, t) : null;
+  inputFigure.hidden = !pix;
+  noInput.hidden = !!pix;
+  if (probe && !pix) noInput.textContent = `Input of sample ${sample} has an unexpected shape [${probe.shape.join(', ')}] (${probe.kind}).`;
+  else if (!probe) noInput.textContent = client.events.some((e) => e.type === 'probe') ? `Input of sample ${sample} not recorded.` : 'Input not recorded for this run.';
+  if (!probe || !pix) {
+    delete inputBox.dataset.sample;
+    return;
+  }
+  const px = Math.max(1, Math.floor(252 / Math.max(pix.w, pix.h)));
+  const w = pix.w * px;
+  const h = pix.h * px;
+  inputGeo = { w, h };
+  const g = sizeCanvas(inputCanvas, w, h);
+  const scratch = document.createElement('canvas');
+  scratch.width = pix.w;
+  scratch.height = pix.h;
+  const sg = scratch.getContext('2d');
+  if (sg) {
+    const img = sg.createImageData(pix.w, pix.h);
+    img.data.set(pix.rgba);
+    sg.putImageData(img, 0, 0);
+  }
+  g.imageSmoothingEnabled = false;
+  g.drawImage(scratch, 0, 0, w, h);
+  // the query's row: the token grid scaled onto the image
+  const o = sizeCanvas(overlayCanvas, w, h);
+  o.clearRect(0, 0, w, h);
+  const n = rows * cols;
+  if (row && n > 0) {
+    const denom = rowMax > 0 ? rowMax : 1;
+    const cw = w / cols;
+    const ch = h / rows;
+    for (let k = 0; k < n; k++) {
+      const v = row[k] / denom;
+      if (v <= 0) continue;
+      const [r, gg, b] = viridis(v);
+      o.fillStyle = `rgba(${r}, ${gg}, ${b}, ${(0.15 + 0.5 * v).toFixed(3)})`;
+      o.fillRect((k % cols) * cw, Math.floor(k / cols) * ch, cw, ch);
+    }
+    o.strokeStyle = theme().red;
+    o.lineWidth = 2;
+    o.strokeRect((query % cols) * cw + 1, Math.floor(query / cols) * ch + 1, cw - 2, ch - 2);
+  }
+  inputBox.dataset.sample = String(sample);
+  inputBox.dataset.kind = probe.kind;
+  inputBox.dataset.query = String(query);
+  inputCaption.textContent = `Input of sample ${sample} (label ${probe.label})`;
+  inputNote.style.maxWidth = `${Math.max(w, 160)}px`;
+  inputNote.textContent = `${pix.note} · overlay: query token ${query}'s attention row (${rows}×${cols} grid on the image)`;
+}
+
 const uniq = (xs: number[]) => [...new Set(xs)].sort((a, b) => a - b);
 const pick = (xs: number[], v: number) => (xs.includes(v) ? v : xs[0] ?? 0);
 
@@ -89,7 +220,10 @@ function draw(): void {
   sub.textContent = client.run ? `${client.run.name} · ${client.run.status}` : '';
   empty.hidden = all.length > 0;
   toolbar.hidden = body.hidden = info.hidden = all.length === 0;
-  if (!all.length) return;
+  if (!all.length) {
+    noInput.hidden = true;
+    return;
+  }
   const key = currentEvalKey() as string;
   const evalKeys = [...new Set(all.map(evalKeyOf))];
   const evals = client.events.filter((e): e is EvalEvent => e.type === 'eval');
@@ -112,12 +246,16 @@ function draw(): void {
   setChoices(dd(ddT), ts.map((x) => ({ value: String(x), label: `t = ${x}` })), String(t));
   setChoices(dd(ddSample), samples.map((s) => ({ value: String(s), label: `sample ${s}` })), String(sample));
   const ev = inEval.find((e) => e.block === block && e.head === head && e.time_step === t && e.sample === sample);
-  if (!ev) return;
+  if (!ev) {
+    drawInput(sample, t, null, 0, 0, 0, 0);
+    return;
+  }
   const m = decode(ev);
   const [rows, cols] = Array.isArray(ev.grid) && ev.grid.length === 2 ? ev.grid : [Math.round(Math.sqrt(Math.sqrt(m.length))), 0];
   const n = rows * (cols || rows);
   if (n * n !== m.length) {
     info.textContent = `map has ${m.length} values, expected ${n}² for the ${rows}×${cols} grid`;
+    drawInput(sample, t, null, 0, 0, 0, 0);
     return;
   }
   const query = Math.max(0, Math.min(n - 1, client.ui.query));
@@ -200,6 +338,7 @@ function draw(): void {
   q.strokeRect(2 + qc * gc, 2 + qr * gc, gc - 1, gc - 1);
   gridCaption.textContent = `Query token ${query} (row ${qr}, col ${qc}) on the ${rows}×${cols} token grid — row max ${rowMax.toPrecision(3)}`;
   gridBox.dataset.query = String(query);
+  drawInput(sample, t, m.subarray(query * n, query * n + n), query, rows, cols || rows, rowMax);
 }
 
 function setQuery(qi: number): void {
@@ -225,6 +364,14 @@ gridCanvas.addEventListener('click', (e) => {
   const y = e.clientY - r.top - 2;
   const c = Math.floor(x / geo.gridCell);
   const row = Math.floor(y / geo.gridCell);
+  if (c < 0 || row < 0 || c >= geo.cols || row >= geo.rows) return;
+  setQuery(row * geo.cols + c);
+});
+overlayCanvas.addEventListener('click', (e) => {
+  if (!geo.n || !inputGeo.w) return;
+  const r = overlayCanvas.getBoundingClientRect();
+  const c = Math.floor(((e.clientX - r.left) / inputGeo.w) * geo.cols);
+  const row = Math.floor(((e.clientY - r.top) / inputGeo.h) * geo.rows);
   if (c < 0 || row < 0 || c >= geo.cols || row >= geo.rows) return;
   setQuery(row * geo.cols + c);
 });

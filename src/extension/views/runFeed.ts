@@ -24,6 +24,8 @@ export interface RunFeedHost {
   /** whether the webview is visible now */
   visible(): boolean;
   post(message: HostToWebview): void;
+  /** energy panel: the compared runs' events sent with init (absent or empty: none) */
+  compared?(): { runId: string; events: RuntimeEvent[] }[];
 }
 
 export class RunFeed extends Disposable {
@@ -136,7 +138,8 @@ export class RunFeed extends Disposable {
     this.statusDirty = false;
     const events: Record<string, RuntimeEvent[]> = {};
     if (this.shownRunId) events[this.shownRunId] = [...this.ctx.runs.eventsOf(this.shownRunId)];
-    this.host.post({ type: 'init', v: PROTOCOL_VERSION, runs: this.ctx.runs.summaries(), events });
+    const compared = this.host.compared?.() ?? [];
+    this.host.post({ type: 'init', v: PROTOCOL_VERSION, runs: this.ctx.runs.summaries(), events, ...(compared.length ? { compared } : {}) });
   }
 
   private scheduleFlush(): void {
