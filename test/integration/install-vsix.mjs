@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findWebview, pick, points } from './ui.mjs';
+import { endAll, killAllSync as killAll } from './processes.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CODE_SERVER = join(REPO, '.cache/code-server/node_modules/.bin/code-server');
@@ -42,31 +43,13 @@ let context; // playwright persistent context
 
 // ------------------------------------------------------------------------------------------ cleanup
 function killAllSync() {
-  if (server && server.exitCode === null && server.signalCode === null) {
-    try { process.kill(-server.pid, 'SIGTERM'); } catch { /* gone */ }
-  }
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    if (Number(pid) === process.pid) continue;
-    let cmd = '';
-    try { cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { continue; }
-    if (cmd.includes(tmp)) try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ }
-  }
+  killAll({ server, tmp });
 }
+
 async function cleanup() {
-  if (context) {
-    const c = context;
-    context = undefined;
-    await Promise.race([c.close().catch(() => {}), new Promise((r) => setTimeout(r, 10_000))]);
-  }
-  if (server && server.exitCode === null && server.signalCode === null) {
-    try { process.kill(-server.pid, 'SIGTERM'); } catch { /* gone */ }
-    const exited = await Promise.race([
-      new Promise((r) => server.once('exit', () => r(true))),
-      new Promise((r) => setTimeout(() => r(false), 5_000)),
-    ]);
-    if (!exited) try { process.kill(-server.pid, 'SIGKILL'); } catch { /* gone */ }
-  }
-  killAllSync();
+  const c = context;
+  context = undefined; // closed once, whoever calls first
+  await endAll({ server, context: c, tmp });
 }
 function removeTmp() {
   if (process.env.SPIKE_IT_KEEP) log(`kept ${tmp}`);
