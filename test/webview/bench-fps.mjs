@@ -4,12 +4,12 @@
 // requestAnimationFrame loop records frame times. Prints median / p95 / max frame time, fps and the ratio to the
 // 60 fps budget. Usage: npm run bench:webview [-- --points 100000 --runs 5 --batch 1000]
 import { chromium } from 'playwright-core';
-import { createServer } from 'node:http';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
-import { dirname, extname, join, normalize } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
+import { serveWebviews, webviewPage } from './page.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -32,40 +32,10 @@ if (!existsSync(CHROMIUM)) {
   process.exit(1);
 }
 
-const types = { '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json' };
 const nonce = randomBytes(16).toString('base64');
-function page(origin) {
-  const csp = [`default-src 'none'`, `img-src ${origin} data:`, `font-src ${origin}`, `style-src ${origin} 'nonce-${nonce}'`, `script-src 'nonce-${nonce}'`].join('; ');
-  return `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta property="csp-nonce" content="${nonce}">
-<link rel="stylesheet" href="${origin}/dist/webview/dashboard.css" nonce="${nonce}">
-<style nonce="${nonce}">html { --vscode-font-family: "Liberation Sans", sans-serif; --vscode-font-size: 13px; --vscode-foreground: #cccccc;
-  --vscode-editor-background: #1f1f1f; --vscode-charts-lines: rgba(204,204,204,0.25); --vscode-descriptionForeground: #9d9d9d; }</style>
-<script nonce="${nonce}">
-  window.__posted = [];
-  window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), getState: () => undefined, setState: () => {} });
-</script></head><body class="vscode-dark"><main id="app"></main>
-<script nonce="${nonce}" src="${origin}/dist/webview/dashboard.js"></script></body></html>`;
-}
-const server = createServer((req, res) => {
-  const url = new URL(req.url, 'http://x');
-  if (url.pathname === '/') {
-    res.writeHead(200, { 'content-type': 'text/html' });
-    res.end(page(origin));
-    return;
-  }
-  const rel = normalize(decodeURIComponent(url.pathname)).replace(/^[/\\]+/, '');
-  if (!rel.startsWith('dist/webview/') || !existsSync(join(root, rel))) {
-    res.writeHead(404);
-    res.end();
-    return;
-  }
-  res.writeHead(200, { 'content-type': types[extname(rel)] ?? 'application/octet-stream' });
-  res.end(readFileSync(join(root, rel)));
-});
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const origin = `http://127.0.0.1:${server.address().port}`;
+const server = await serveWebviews(root, (pathname, origin) =>
+  pathname === '/' ? webviewPage({ origin, nonce, bundle: 'dashboard', title: 'bench', persistState: false }) : undefined);
+const origin = server.origin;
 
 const profile = mkdtempSync(join(tmpdir(), 'spike-bench-'));
 const ctx = await chromium.launchPersistentContext(profile, {

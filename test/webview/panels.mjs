@@ -5,49 +5,13 @@
 // blank), an interaction changes what is shown, no CSP violations, the state is restored after a reload.
 // Screenshots go to media/screenshots/<panel>.png.
 import * as esbuild from 'esbuild';
-import { createServer } from 'node:http';
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { extname, join, normalize } from 'node:path';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { serveWebviews, webviewPage } from './page.mjs';
 
 const PANELS = ['graph', 'firing', 'attention', 'energy'];
 
-function page(origin, nonce, panel) {
-  const csp = [`default-src 'none'`, `img-src ${origin} data:`, `font-src ${origin}`, `style-src ${origin} 'nonce-${nonce}'`, `script-src 'nonce-${nonce}'`, `worker-src blob:`].join('; ');
-  return `<!DOCTYPE html>
-<html lang="en"><head><meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta property="csp-nonce" content="${nonce}">
-<link rel="stylesheet" href="${origin}/dist/webview/${panel}.css" nonce="${nonce}">
-<style nonce="${nonce}">
-  html { --vscode-font-family: "Liberation Sans", system-ui, sans-serif; --vscode-font-size: 13px; --vscode-font-weight: normal;
-    --vscode-editor-font-family: "Liberation Mono", monospace; --vscode-foreground: #cccccc; --vscode-descriptionForeground: #9d9d9d;
-    --vscode-editor-background: #1f1f1f; --vscode-widget-border: #313131; --vscode-charts-lines: rgba(204,204,204,0.25);
-    --vscode-charts-blue: #3794ff; --vscode-charts-orange: #d18616; --vscode-charts-green: #89d185; --vscode-charts-purple: #b180d7;
-    --vscode-charts-yellow: #cca700; --vscode-charts-red: #f14c4c; --vscode-errorForeground: #f85149; --vscode-editorWidget-background: #202020;
-    --vscode-button-background: #0078d4; --vscode-button-foreground: #ffffff; --vscode-button-secondaryBackground: #313131;
-    --vscode-button-secondaryForeground: #cccccc; --vscode-badge-background: #616161; --vscode-badge-foreground: #f8f8f8;
-    --vscode-focusBorder: #0078d4; --vscode-dropdown-background: #313131; --vscode-dropdown-border: #3c3c3c; --vscode-dropdown-foreground: #cccccc; }
-</style>
-<script nonce="${nonce}">
-  window.__posted = []; window.__csp = [];
-  document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sourceFile + ':' + e.lineNumber + ' ' + e.sample));
-  let acquired = false;
-  window.acquireVsCodeApi = () => {
-    if (acquired) throw new Error('An instance of the VS Code API has already been acquired');
-    acquired = true;
-    return {
-      postMessage: (m) => { window.__posted.push(JSON.parse(JSON.stringify(m))); },
-      getState: () => { const s = sessionStorage.getItem('vscode-state'); return s ? JSON.parse(s) : undefined; },
-      setState: (s) => { sessionStorage.setItem('vscode-state', JSON.stringify(s)); return s; },
-    };
-  };
-</script>
-<title>${panel}</title>
-</head><body class="vscode-dark"><main id="app"></main>
-<script nonce="${nonce}" src="${origin}/dist/webview/${panel}.js"></script>
-</body></html>`;
-}
 
 /** The predictModel graph message for the fixture's model section (bundled from src/core/arch on the fly). */
 async function graphMessage(root, model) {
@@ -74,26 +38,11 @@ export async function runPanelTests({ ctx, root, test, assert, results }) {
   const graph = await graphMessage(root, { arch: 'spikformer', variant: 'cifar', embed_dim: 32, num_heads: 2, depth: 2, mlp_ratio: 2, time_steps: 2, in_channels: 1, num_classes: 10, img_size: 28 });
 
   const nonce = randomBytes(16).toString('base64');
-  const types = { '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json' };
-  const server = createServer((req, res) => {
-    const url = new URL(req.url, 'http://x');
-    const m = /^\/panel\/(\w+)$/.exec(url.pathname);
-    if (m && PANELS.includes(m[1])) {
-      res.writeHead(200, { 'content-type': 'text/html' });
-      res.end(page(origin, nonce, m[1]));
-      return;
-    }
-    const rel = normalize(decodeURIComponent(url.pathname)).replace(/^[/\\]+/, '');
-    if (!rel.startsWith('dist/webview/') || !existsSync(join(root, rel))) {
-      res.writeHead(url.pathname === '/favicon.ico' ? 204 : 404);
-      res.end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': types[extname(rel)] ?? 'application/octet-stream' });
-    res.end(readFileSync(join(root, rel)));
+  const server = await serveWebviews(root, (pathname, origin) => {
+    const m = /^\/panel\/(\w+)$/.exec(pathname);
+    return m && PANELS.includes(m[1]) ? webviewPage({ origin, nonce, bundle: m[1], workerSrc: true }) : undefined;
   });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const origin = `http://127.0.0.1:${server.address().port}`;
+  const origin = server.origin;
   mkdirSync(join(root, 'test-results'), { recursive: true });
   mkdirSync(join(root, 'media/screenshots'), { recursive: true });
 

@@ -3,14 +3,14 @@
 // Chromium driven by playwright-core, and feeds it a recorded event stream in batches.
 // Then the visualisation panels (panels.mjs). Prints `webview: N passed, M failed` last and exits non-zero on any failure.
 import { chromium } from 'playwright-core';
-import { createServer } from 'node:http';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, extname, join, normalize } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { runPanelTests } from './panels.mjs';
+import { serveWebviews, webviewPage } from './page.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -49,71 +49,10 @@ const lifLayers = events.find((e) => e.type === 'firing')?.layers.length ?? 0;
 
 // ------------------------------------------------------------------------------------------ static server
 
-const types = { '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json', '.html': 'text/html' };
-function page(origin, nonce) {
-  // The same policy as src/extension/views/dashboard.ts, with the server's origin standing in for cspSource.
-  const csp = [`default-src 'none'`, `img-src ${origin} data:`, `font-src ${origin}`, `style-src ${origin} 'nonce-${nonce}'`, `script-src 'nonce-${nonce}'`].join('; ');
-  return `<!DOCTYPE html>
-<html lang="en"><head><meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta property="csp-nonce" content="${nonce}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${origin}/dist/webview/dashboard.css" nonce="${nonce}">
-<style nonce="${nonce}">
-  /* a few of VS Code's Dark Modern theme variables, as the workbench injects them */
-  html { --vscode-font-family: "Liberation Sans", system-ui, sans-serif; --vscode-font-size: 13px; --vscode-font-weight: normal;
-    --vscode-editor-font-family: "Liberation Mono", monospace; --vscode-foreground: #cccccc; --vscode-descriptionForeground: #9d9d9d;
-    --vscode-editor-background: #1f1f1f; --vscode-widget-border: #313131; --vscode-charts-lines: rgba(204,204,204,0.25);
-    --vscode-charts-blue: #3794ff; --vscode-charts-orange: #d18616; --vscode-charts-green: #89d185; --vscode-charts-purple: #b180d7;
-    --vscode-charts-yellow: #cca700; --vscode-charts-red: #f14c4c; --vscode-errorForeground: #f85149;
-    --vscode-button-background: #0078d4; --vscode-button-foreground: #ffffff; --vscode-button-secondaryBackground: #313131;
-    --vscode-button-secondaryForeground: #cccccc; --vscode-badge-background: #616161; --vscode-badge-foreground: #f8f8f8;
-    --vscode-focusBorder: #0078d4; --vscode-checkbox-background: #313131; --vscode-checkbox-border: #3c3c3c; }
-</style>
-<script nonce="${nonce}">
-  window.__posted = []; window.__csp = [];
-  document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sourceFile + ':' + e.lineNumber + ':' + e.columnNumber + ' ' + e.sample));
-  let acquired = false;
-  window.acquireVsCodeApi = () => {
-    if (acquired) throw new Error('An instance of the VS Code API has already been acquired');
-    acquired = true;
-    return {
-      postMessage: (m) => { window.__posted.push(JSON.parse(JSON.stringify(m))); },
-      getState: () => { const s = sessionStorage.getItem('vscode-state'); return s ? JSON.parse(s) : undefined; },
-      setState: (s) => { sessionStorage.setItem('vscode-state', JSON.stringify(s)); return s; },
-    };
-  };
-</script>
-<title>Spike Studio dashboard</title>
-</head><body class="vscode-dark" data-vscode-theme-kind="vscode-dark"><main id="app"></main>
-<script nonce="${nonce}" src="${origin}/dist/webview/dashboard.js"></script>
-</body></html>`;
-}
-
 const nonce = randomBytes(16).toString('base64');
-const server = createServer((req, res) => {
-  const url = new URL(req.url, 'http://x');
-  if (url.pathname === '/' || url.pathname === '/index.html') {
-    res.writeHead(200, { 'content-type': 'text/html' });
-    res.end(page(origin, nonce));
-    return;
-  }
-  if (url.pathname === '/favicon.ico') {
-    res.writeHead(204);
-    res.end();
-    return;
-  }
-  const rel = normalize(decodeURIComponent(url.pathname)).replace(/^[/\\]+/, '');
-  if (!rel.startsWith('dist/webview/') || !existsSync(join(root, rel))) {
-    res.writeHead(404);
-    res.end();
-    return;
-  }
-  res.writeHead(200, { 'content-type': types[extname(rel)] ?? 'application/octet-stream' });
-  res.end(readFileSync(join(root, rel)));
-});
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const origin = `http://127.0.0.1:${server.address().port}`;
+const server = await serveWebviews(root, (pathname, origin) =>
+  pathname === '/' || pathname === '/index.html' ? webviewPage({ origin, nonce, bundle: 'dashboard', title: 'Spike Studio dashboard' }) : undefined);
+const origin = server.origin;
 
 // ------------------------------------------------------------------------------------------ browser
 
