@@ -32,6 +32,11 @@ export class SidePanelProvider extends Disposable implements vscode.WebviewViewP
   private view: vscode.WebviewView | undefined;
   private source: string | undefined;
   private readonly feed: RunFeed;
+  /** whether VS Code has resolved the view and whether it is visible (a test hook, for failure messages) */
+  get viewState(): { resolved: boolean; visible: boolean; ready: boolean } {
+    return { resolved: this.view !== undefined, visible: this.view?.visible === true, ready: this.feed.ready };
+  }
+
   /** the last 100 messages posted to the webview, oldest first (a test hook) */
   readonly posted: PostedMessage[] = [];
 
@@ -94,6 +99,9 @@ export class SidePanelProvider extends Disposable implements vscode.WebviewViewP
         else this.feed.ready = false; // hidden: messages would be dropped; hold them until it says ready again
       }),
     ];
+    // the embedded panel says ready once loaded; should that message be lost or late, a visible view still gets
+    // its snapshot (the same fallback as when a view becomes visible again)
+    if (view.visible) this.feed.armReadyFallback();
     view.onDidDispose(() => {
       subs.forEach((d) => d.dispose());
       if (this.view === view) this.view = undefined;

@@ -17,7 +17,11 @@ interface PostedMessage {
   layers?: number;
 }
 interface Api {
-  sidePanel: { readonly posted: PostedMessage[]; readonly shownSource: string | undefined };
+  sidePanel: {
+    readonly posted: PostedMessage[];
+    readonly shownSource: string | undefined;
+    readonly viewState: { resolved: boolean; visible: boolean; ready: boolean };
+  };
   runsTree: { getChildren(): { id: string; status: string }[] };
 }
 
@@ -111,7 +115,7 @@ suite('Spike Studio panels', () => {
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
     await openConfig(example);
     await vscode.commands.executeCommand('spikeStudio.sidePanel.focus');
-    const posted = (): string => JSON.stringify(api.sidePanel.posted.slice(-10));
+    const posted = (): string => `view ${JSON.stringify(api.sidePanel.viewState)}; posted ${JSON.stringify(api.sidePanel.posted.slice(-10))}`;
     const graph = await waitFor('a graph message for the example config', 30_000,
       () => api.sidePanel.posted.find((m) => m.type === 'graph' && m.source === example), posted);
     assert.ok((graph.layers ?? 0) > 0, `the graph has layers: ${posted()}`);
