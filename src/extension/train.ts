@@ -16,11 +16,14 @@ import { DashboardPanel } from './views/dashboard';
 const OPEN_OUTPUT = 'Open Output';
 const COPY_COMMAND = 'Copy Command';
 
-/** Finds the config to train: the argument, else the active editor, else a pick among the workspace's configs. */
+/** Finds the config to train: the argument, else the active editor, else the one visible config, else a pick. */
 async function resolveConfigDocument(arg: unknown): Promise<vscode.TextDocument | undefined> {
   if (arg instanceof vscode.Uri) return vscode.workspace.openTextDocument(arg);
   const active = vscode.window.activeTextEditor?.document;
   if (active && isSpikeConfig(active)) return active;
+  // Focus in a panel, the terminal or a webview leaves no active editor: a single visible config is the one meant.
+  const visible = [...new Set(vscode.window.visibleTextEditors.map((e) => e.document).filter(isSpikeConfig))];
+  if (visible.length === 1) return visible[0];
   const files = await vscode.workspace.findFiles('**/*.spike.{yaml,yml}', '**/{node_modules,.spike-studio}/**', 50);
   if (files.length === 0) {
     void vscode.window.showInformationMessage('Spike Studio: open a *.spike.yaml config to train (see the examples folder).');

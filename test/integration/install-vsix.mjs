@@ -17,7 +17,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findWebview, pick, points } from './ui.mjs';
+import { pick, points, waitForTrainDashboard } from './ui.mjs';
 import { endAll, killAllSync as killAll } from './processes.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -215,7 +215,7 @@ async function trainInInstalled(installedDir) {
       throw new Error(`the training process's PYTHONPATH is ${pythonPath}, not the installed ${join(installedDir, 'runtime')}`);
     }
     log(`training pid ${pid}: PYTHONPATH ${pythonPath ?? '(process already ended; not checked)'}`);
-    const chart = (await findWebview(page, '#loss-chart', 30_000)).locator('#loss-chart');
+    const chart = (await waitForTrainDashboard(page, { ws, logsDir: join(UD, 'logs'), log, timeout: 30_000 })).locator('#loss-chart');
     const n = await until('#loss-chart[data-points] > 0', async () => { const p = await points(chart); return p > 0 ? p : false; }, 30_000);
     log(`dashboard #loss-chart data-points = ${n}`);
     await page.screenshot({ path: join(RESULTS_DIR, 'vsix-dashboard.png') }).catch(() => {});

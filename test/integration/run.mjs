@@ -172,6 +172,25 @@ function wireConsole(page, name) {
   return file;
 }
 
+/** Headless Chromium with its own profile under the temp dir; every page of the previous context is gone. */
+async function launchBrowser(profile) {
+  const { chromium } = await import('playwright-core');
+  const tb = Date.now();
+  const headless = !process.env.SPIKE_IT_HEADFUL;
+  const launched = await chromium.launchPersistentContext(join(tmp, profile), {
+    executablePath: CHROMIUM,
+    headless,
+    viewport: { width: 1400, height: 900 },
+    // Keeps Chromium's "Crash Reports" and caches out of ~/.config and ~/.cache.
+    env: { ...process.env, XDG_CONFIG_HOME: join(tmp, 'xdg-config'), XDG_CACHE_HOME: join(tmp, 'xdg-cache') },
+    args: [...(headless ? ['--headless'] : []), '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  });
+  log(`chromium (${profile}) up in ${((Date.now() - tb) / 1000).toFixed(1)} s`);
+  for (const p of launched.pages()) await p.close().catch(() => {});
+  return launched;
+}
+
 // ------------------------------------------------------------------------------------------ A: in-host mocha
 async function runSuiteA({ base, port }) {
   const testsEntry = join(REPO, 'out/integration/index.js');
@@ -242,35 +261,27 @@ async function main() {
   log(`temp dir ${tmp}`);
   const cs = await startCodeServer();
 
-  const { chromium } = await import('playwright-core');
-  const tb = Date.now();
-  const headless = !process.env.SPIKE_IT_HEADFUL;
-  context = await chromium.launchPersistentContext(join(tmp, 'chromium-profile'), {
-    executablePath: CHROMIUM,
-    headless,
-    viewport: { width: 1400, height: 900 },
-    // Keeps Chromium's "Crash Reports" and caches out of ~/.config and ~/.cache.
-    env: { ...process.env, XDG_CONFIG_HOME: join(tmp, 'xdg-config'), XDG_CACHE_HOME: join(tmp, 'xdg-cache') },
-    args: [...(headless ? ['--headless'] : []), '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-  });
-  log(`chromium up in ${((Date.now() - tb) / 1000).toFixed(1)} s`);
-  for (const p of context.pages()) await p.close().catch(() => {});
-
   if (ONLY !== 'B') {
     try {
+      context = await launchBrowser('chromium-profile-a');
       await runSuiteA(cs);
     } catch (e) {
       results.push({ name: 'A in-host suite', ok: false, detail: String(e?.stack ?? e) });
     }
   }
   if (ONLY !== 'A') {
+    // B gets a browser profile of its own, as a user's fresh window would: no service worker or cache left by A's
+    // webviews (VS Code web's webview service worker is per origin and A's tabs used the same one).
+    const previous = context;
+    context = undefined;
+    await previous?.close().catch(() => {});
+    context = await launchBrowser('chromium-profile-b');
     const ws = makeWorkspace('ws-b', 200);
     const page = await context.newPage();
     wireConsole(page, 'B');
     const tu = Date.now();
     try {
-      await runUiTest({ page, url: workbenchUrl(cs.base, cs.port, ws), ws, resultsDir: RESULTS_DIR, log });
+      await runUiTest({ page, url: workbenchUrl(cs.base, cs.port, ws), ws, logsDir: join(tmp, 'user-data/logs'), resultsDir: RESULTS_DIR, log });
       results.push({ name: 'B UI: palette Train → dashboard fills → Stop', ok: true });
       log(`B: passed in ${((Date.now() - tu) / 1000).toFixed(1)} s`);
     } catch (e) {

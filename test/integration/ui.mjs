@@ -3,6 +3,7 @@
 // match), wait for the dashboard webview, see #loss-chart[data-points] grow, screenshot, then
 // "Spike Studio: Stop Training" and wait for #run-status to say stopped/completed.
 // pick / findWebview / points are also used by install-vsix.mjs (the installed-.vsix Train flow).
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const PALETTE_INPUT = '.quick-input-widget input.input';
@@ -39,16 +40,111 @@ export async function pick(page, text, label, { timeout = 20_000 } = {}) {
   }
 }
 
+/** One pass over the ready webviews, newest first: the inner frame that holds `selector`, or null. */
+async function webviewWith(page, selector) {
+  const n = await page.locator('iframe.webview.ready').count();
+  for (let i = n - 1; i >= 0; i--) {
+    const inner = page.frameLocator(`iframe.webview.ready >> nth=${i}`).frameLocator('iframe#active-frame');
+    if (await inner.locator(selector).count().catch(() => 0)) return inner;
+  }
+  return null;
+}
+
 /** The inner webview frame (of the newest panel) that holds `selector`; polls until one appears. */
 export async function findWebview(page, selector, timeout) {
   const end = Date.now() + timeout;
   for (;;) {
-    const n = await page.locator('iframe.webview.ready').count();
-    for (let i = n - 1; i >= 0; i--) {
-      const inner = page.frameLocator(`iframe.webview.ready >> nth=${i}`).frameLocator('iframe#active-frame');
-      if (await inner.locator(selector).count().catch(() => 0)) return inner;
+    const found = await webviewWith(page, selector);
+    if (found) return found;
+    if (Date.now() > end) {
+      const n = await page.locator('iframe.webview.ready').count();
+      throw new Error(`no webview with ${selector} within ${timeout} ms (${n} webviews open)`);
     }
-    if (Date.now() > end) throw new Error(`no webview with ${selector} within ${timeout} ms (${n} webviews open)`);
+    await page.waitForTimeout(500);
+  }
+}
+
+/** The run folders under <ws>/.spike-studio/runs with their event counts and last event type. */
+function runFolders(ws) {
+  const root = join(ws, '.spike-studio/runs');
+  if (!existsSync(root)) return [];
+  return readdirSync(root).map((id) => {
+    const file = join(root, id, 'events.jsonl');
+    const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+    let last = '-';
+    try { last = JSON.parse(lines.at(-1) ?? '{}').type ?? '-'; } catch { /* a line being written */ }
+    return `${id} (${lines.length} events, last ${last})`;
+  });
+}
+
+/** The last lines of the newest window's "Spike Studio" output channel, from VS Code's log folder. */
+function extensionLogTail(logsDir, count = 8) {
+  if (!logsDir || !existsSync(logsDir)) return [];
+  const files = [];
+  for (const session of readdirSync(logsDir)) {
+    const sessionDir = join(logsDir, session);
+    if (!statSync(sessionDir).isDirectory()) continue;
+    for (const host of readdirSync(sessionDir).filter((d) => d.startsWith('exthost'))) {
+      const file = join(sessionDir, host, 'spike-studio.spike-studio', 'Spike Studio.log');
+      if (existsSync(file)) files.push({ file, mtime: statSync(file).mtimeMs });
+    }
+  }
+  const newest = files.sort((a, b) => b.mtime - a.mtime)[0];
+  return newest ? readFileSync(newest.file, 'utf8').trim().split('\n').slice(-count) : [];
+}
+
+/** What the workbench shows and what the extension did: for failure messages, where CI prints only a tail. */
+export async function diagnose(page, { ws, logsDir } = {}) {
+  const tabs = await page.locator('.tabs-container .tab').allInnerTexts().catch(() => []);
+  const all = await page.locator('iframe.webview').count().catch(() => -1);
+  const ready = await page.locator('iframe.webview.ready').count().catch(() => -1);
+  const toasts = await page.locator('.notifications-toasts .notification-list-item-message').allInnerTexts().catch(() => []);
+  const quickInput = page.locator('.quick-input-widget');
+  const picker = (await quickInput.isVisible().catch(() => false))
+    ? `open: "${await quickInput.locator('.quick-input-title').innerText({ timeout: 1_000 }).catch(() => '')}" placeholder "${await page.locator(PALETTE_INPUT).getAttribute('placeholder', { timeout: 1_000 }).catch(() => '')}" rows ${JSON.stringify((await page.locator(ROWS).allInnerTexts().catch(() => [])).slice(0, 5))}`
+    : 'closed';
+  return [
+    `quick input: ${picker}`,
+    `tabs: ${JSON.stringify(tabs.map((t) => t.trim()))}`,
+    `webview iframes: ${all} (${ready} ready)`,
+    `notifications: ${toasts.length ? toasts.join(' | ') : 'none'}`,
+    `runs: ${ws ? runFolders(ws).join('; ') || 'none' : '?'}`,
+    'extension log:',
+    ...extensionLogTail(logsDir).map((l) => `  ${l}`),
+  ].join('\n');
+}
+
+/**
+ * After "Spike Studio: Train" was clicked: the dashboard's frame with #loss-chart. Two harness hiccups are
+ * recovered once each and logged: a palette click that ran nothing (no run folder, no notification after 20 s:
+ * click Train again) and a webview that never reports ready in VS Code web (a run exists but no ready webview
+ * after 30 s: "Developer: Reload Webviews"). Anything else fails with what the workbench and the extension show.
+ */
+export async function waitForTrainDashboard(page, { ws, logsDir, log, timeout = 90_000 }) {
+  const start = Date.now();
+  let clickedAgain = false;
+  let reloaded = false;
+  for (;;) {
+    const found = await webviewWith(page, '#loss-chart');
+    if (found) return found;
+    const elapsed = Date.now() - start;
+    const runs = runFolders(ws);
+    const toasts = await page.locator('.notifications-toasts .notification-list-item-message').allInnerTexts().catch(() => []);
+    if (toasts.some((t) => /Spike Studio: .*(failed|error|cannot|could not)/i.test(t))) {
+      throw new Error(`Train reported an error instead of opening the dashboard\n${await diagnose(page, { ws, logsDir })}`);
+    }
+    if (!clickedAgain && elapsed > 20_000 && runs.length === 0 && toasts.length === 0) {
+      clickedAgain = true;
+      log(`no run folder 20 s after clicking Train; the click ran nothing, clicking it again\n${await diagnose(page, { ws, logsDir })}`);
+      await pick(page, '>Spike Studio: Train', 'Spike Studio: Train');
+    } else if (!reloaded && elapsed > 30_000 && runs.length > 0) {
+      reloaded = true;
+      log(`a run started but no ready webview holds #loss-chart after 30 s; reloading webviews\n${await diagnose(page, { ws, logsDir })}`);
+      await pick(page, '>Developer: Reload Webviews', 'Developer: Reload Webviews').catch((e) => log(e.message));
+    }
+    if (elapsed > timeout) {
+      throw new Error(`no webview with #loss-chart within ${timeout / 1000} s of clicking Train\n${await diagnose(page, { ws, logsDir })}`);
+    }
     await page.waitForTimeout(500);
   }
 }
@@ -59,7 +155,7 @@ export async function points(chart) {
   return v === null ? NaN : Number(v);
 }
 
-export async function runUiTest({ page, url, resultsDir, log }) {
+export async function runUiTest({ page, url, ws, logsDir, resultsDir, log }) {
   await page.goto(url);
   await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
   await page.waitForSelector('.statusbar', { timeout: 60_000 });
@@ -73,7 +169,7 @@ export async function runUiTest({ page, url, resultsDir, log }) {
   await pick(page, '>Spike Studio: Train', 'Spike Studio: Train');
   log('B: clicked "Spike Studio: Train"');
 
-  const web = await findWebview(page, '#loss-chart', 60_000);
+  const web = await waitForTrainDashboard(page, { ws, logsDir, log });
   const chart = web.locator('#loss-chart');
   log('B: dashboard webview found');
 

@@ -135,9 +135,17 @@ suite('Spike Studio extension', () => {
     const runsDir = path.join(ws, '.spike-studio', 'runs');
     const before = new Set(listRuns(runsDir));
 
+    // The config visible in column one, a webview beside it holding focus: no active text editor, several configs in
+    // the workspace, and Train (no argument, as from the palette) must still take the visible config, not ask.
+    await vscode.window.showTextDocument(smoke, { viewColumn: vscode.ViewColumn.One });
+    const focusThief = vscode.window.createWebviewPanel('spikeStudioTestFocus', 'focus', { viewColumn: vscode.ViewColumn.Two, preserveFocus: false });
+    await waitFor('the webview to take focus from the editor', 10_000, () => vscode.window.activeTextEditor === undefined);
+    const configs = await vscode.workspace.findFiles('**/*.spike.yaml', '**/.spike-studio/**');
+    assert.ok(configs.length > 1, `the workspace holds several configs (${configs.length})`);
+
     // Do not await: the command may resolve at once or only when the run ends. Surface a rejection, though.
     let trainError: unknown;
-    void Promise.resolve(vscode.commands.executeCommand('spikeStudio.train', smoke)).then(undefined, (e) => {
+    void Promise.resolve(vscode.commands.executeCommand('spikeStudio.train')).then(undefined, (e) => {
       trainError = e;
     });
     const check = (): void => {
@@ -146,6 +154,8 @@ suite('Spike Studio extension', () => {
 
     const runId = await waitFor('a new run directory under .spike-studio/runs', 60_000, () =>
       listRuns(runsDir).find((d) => !before.has(d)), check);
+    focusThief.dispose();
+    assert.ok(runId.endsWith('-smoke'), `Train took the visible smoke.spike.yaml, not another config (run ${runId})`);
     const runDir = path.join(runsDir, runId);
     const diagnose = (): string =>
       `run ${runId}; events: ${readEvents(runDir).map((e) => e.type).join(',')}\nstderr.log:\n${tail(path.join(runDir, 'stderr.log'))}`;
