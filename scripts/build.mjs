@@ -6,6 +6,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
+import { writeNotices } from './notices.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const production = process.argv.includes('--production');
@@ -53,6 +54,9 @@ if (watch) {
   await Promise.all(contexts.map((c) => c.watch()));
   console.log(`watching ${present.length} bundles`);
 } else {
-  await Promise.all(present.map((b) => esbuild.build(b)));
-  console.log(`built ${present.length} bundles${production ? ' (production)' : ''}`);
+  // What the .vsix ships (the extension and the webviews) records its inputs for dist/THIRD_PARTY_NOTICES.md.
+  const ships = (b) => b.outfile === 'dist/extension.js' || b.outfile.startsWith('dist/webview/');
+  const results = await Promise.all(present.map((b) => esbuild.build({ ...b, metafile: ships(b) })));
+  const listed = writeNotices(root, results.filter((r) => r.metafile).map((r) => r.metafile));
+  console.log(`built ${present.length} bundles${production ? ' (production)' : ''}; THIRD_PARTY_NOTICES.md lists ${listed.length} packages`);
 }

@@ -32,6 +32,7 @@ function zipEntries(buf) {
 // Paths relative to extension/ inside the vsix.
 const ALLOWED = [
   /^dist\/extension\.js$/,
+  /^dist\/THIRD_PARTY_NOTICES\.md$/,
   /^dist\/webview\/.+$/,
   /^media\/.+$/,
   /^runtime\/pyproject\.toml$/,
@@ -68,6 +69,7 @@ const REQUIRED = [
   'package.json',
   'dist/extension.js',
   'dist/webview/dashboard.js',
+  'dist/THIRD_PARTY_NOTICES.md',
   /^README\.md$/i, // vsce stores these as readme.md / changelog.md / LICENSE.txt
   /^CHANGELOG\.md$/i,
   /^LICENSE(\.txt|\.md)?$/i,
