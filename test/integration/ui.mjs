@@ -1,7 +1,8 @@
 // B: the UI-driven test, as a user would do it, in the workbench with the extension under development loaded.
 // Open smoke.spike.yaml (Quick Open), F1 → "Spike Studio: Train" (CLICK the row: Enter runs the highlighted fuzzy
 // match), wait for the dashboard webview, see #loss-chart[data-points] grow, screenshot, then
-// "Spike Studio: Stop Training" and wait for #run-status to say stopped/completed.
+// "Spike Studio: Stop Training", wait for #run-status to say stopped/completed, then Export CSV and PNG through
+// the save dialog and check the files.
 // pick / findWebview / points are also used by install-vsix.mjs (the installed-.vsix Train flow).
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -155,6 +156,40 @@ export async function points(chart) {
   return v === null ? NaN : Number(v);
 }
 
+/** Clicks the dashboard's Export button, accepts the save dialog's default path and checks the written file. */
+async function exportThroughSaveDialog(page, web, format, ws, log) {
+  const file = join(ws, `smoke-curves.${format}`);
+  await web.locator(`#export-${format}`).click();
+  const input = page.locator(PALETTE_INPUT);
+  await input.waitFor({ state: 'visible', timeout: 20_000 }).catch((e) => {
+    throw new Error(`Export ${format.toUpperCase()}: no save dialog appeared (${e.message.split('\n')[0]})`);
+  });
+  // The dialog fills its path in steps (the folder first, then the name).
+  let shown = await input.inputValue();
+  for (const end = Date.now() + 10_000; !shown.endsWith(`smoke-curves.${format}`) && Date.now() < end;) {
+    await page.waitForTimeout(200);
+    shown = await input.inputValue();
+  }
+  if (!shown.endsWith(`smoke-curves.${format}`)) throw new Error(`Export ${format.toUpperCase()}: the save dialog proposes "${shown}", not …/smoke-curves.${format}`);
+  await page.keyboard.press('Enter');
+  const end = Date.now() + 20_000;
+  while (!existsSync(file)) {
+    if (Date.now() > end) throw new Error(`Export ${format.toUpperCase()}: ${file} was not written within 20 s`);
+    await page.waitForTimeout(250);
+  }
+  const bytes = readFileSync(file);
+  if (format === 'csv') {
+    const lines = bytes.toString('utf8').trim().split('\n');
+    if (!/run/i.test(lines[0]) || lines.length < 3) throw new Error(`Export CSV: unexpected content (${lines.length} lines; header "${lines[0]}")`);
+    log(`B: exported CSV: ${lines.length - 1} rows, header "${lines[0]}"`);
+  } else {
+    if (bytes.subarray(0, 8).toString('hex') !== '89504e470d0a1a0a') throw new Error('Export PNG: the file is not a PNG');
+    log(`B: exported PNG: ${bytes.length} bytes`);
+  }
+  const leftovers = readdirSync(ws).filter((f) => f.endsWith('.tmp'));
+  if (leftovers.length) throw new Error(`Export ${format.toUpperCase()}: temporary files left behind: ${leftovers.join(', ')}`);
+}
+
 export async function runUiTest({ page, url, ws, logsDir, resultsDir, log }) {
   await page.goto(url);
   await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
@@ -198,6 +233,12 @@ export async function runUiTest({ page, url, ws, logsDir, resultsDir, log }) {
     throw new Error(`#run-status did not show stopped/completed; it shows "${text}" (${e.message.split('\n')[0]})`);
   });
   log(`B: #run-status = "${(await status.innerText()).trim()}"`);
+
+  // Export CSV and PNG through the host's save dialog (VS Code's own file dialog in the browser: a quick input
+  // holding the default path, <ws>/<run>-curves.<ext>; Enter accepts it), then check the files on disk.
+  for (const format of ['csv', 'png']) {
+    await exportThroughSaveDialog(page, web, format, ws, log);
+  }
 
   // The Runs view (activity bar → Spike Studio) lists the run with its final status.
   await page.locator('.activitybar .action-item a[aria-label^="Spike Studio"]').first().click();
