@@ -1,7 +1,8 @@
 """Training / inference throughput of the fused Triton LIF vs the plain torch LIF, in the same run.
 
     python runtime/bench/throughput.py [--preset spikformer-4-384/cifar10] [--batch-sizes 32,64,128]
-                                       [--steps 20] [--warmup 3] [--amp] [--device cuda]
+                                       [--steps 20] [--warmup 3] [--amp] [--device cuda] [--fuse-bn-lif]
+                                       [--pack-spikes]
 
 For each batch size: training img/s (forward + backward + AdamW step on synthetic data), inference img/s
 (no_grad, eval mode) and peak CUDA memory per image, for neuron backend `triton` and `torch` on the same model
@@ -9,6 +10,14 @@ weights, with ratios triton/torch. Before timing, a check on one batch: every LI
 the two backends (eval mode, deterministic cuDNN) and the training-mode losses equal (rel. 1e-5 in fp32; with
 --amp the torch path keeps a bf16 membrane state and the fused kernel an fp32 one, so small differences are
 reported, not failed). OOM at a batch size is reported and the next size is tried.
+
+--fuse-bn-lif adds a third inference row, `bnlif`: the triton backend on `kernels.fold.fuse_bn_lif(model)` (every
+BatchNorm -> LIF pair in one Triton pass), with its own check that every LIF layer's spikes equal the plain torch
+path's (on CUDA the plain BN is cuDNN's, which rounds differently from the fused affine: differences are counted and
+fail the check only above 1e-4 of a layer's neurons; see kernels/bn_lif_triton.py).
+
+--pack-spikes runs every training measurement (both backends) with `train.pack_spikes` (spikestudio.train.memory:
+the spike tensors saved for backward kept as bits), so the peak memory per image shows its effect.
 
 Without CUDA it says so and runs a tiny CPU sanity version instead: the plain path, plus the fused path in
 Triton's CPU interpreter when triton is installed (correctness only; interpreter timings mean nothing).
@@ -36,6 +45,10 @@ def parse_args(argv=None):
     ap.add_argument("--amp", action="store_true", help="bf16 autocast for forward + loss")
     ap.add_argument("--device", default=None, help="cuda (default when available) or cpu")
     ap.add_argument("--no-check", action="store_true", help="skip the spikes / loss equality check")
+    ap.add_argument("--fuse-bn-lif", action="store_true",
+                    help="also time inference with BatchNorm+LIF fused (kernels.fold.fuse_bn_lif, triton backend)")
+    ap.add_argument("--pack-spikes", action="store_true",
+                    help="train with the saved spike tensors packed as bits (train.pack_spikes)")
     a = ap.parse_args(argv)
     try:
         a.batch_sizes = [int(b) for b in a.batch_sizes.split(",")] if a.batch_sizes else None
@@ -122,23 +135,87 @@ def check(model, init_state, x, y, device, amp: bool) -> bool:
     return (ok_spikes or amp) and ok_loss
 
 
-def measure(model, x, y, device, amp: bool, steps: int, warmup: int, train: bool):
+def fused_copy(model, init_state):
+    """An eval-mode copy of `model` (weights init_state) with BN+LIF pairs fused, every LIF on the triton backend."""
+    from spikestudio.kernels.fold import fuse_bn_lif
+    from spikestudio.neurons import LIF
+
+    model.load_state_dict(init_state)
+    fused = fuse_bn_lif(model.eval())
+    for m in fused.modules():
+        if isinstance(m, LIF):
+            m.backend = "triton"
+    return fused
+
+
+def check_fused(model, fused, init_state, x, device, amp: bool) -> bool:
+    """Spikes of every LIF layer (by name) of the fused copy vs the plain torch path, eval mode."""
+    import torch
+
+    from spikestudio.neurons import LIF
+
+    set_backend(model, "torch")
+    model.load_state_dict(init_state)
+    model.eval()
+    caught: dict[str, dict] = {"plain": {}, "fused": {}}
+    hooks = []
+    for key, mdl in (("plain", model), ("fused", fused)):
+        for name, m in mdl.named_modules():
+            if isinstance(m, LIF):
+                hooks.append(m.register_forward_hook(
+                    lambda mod, inp, out, name=name, key=key: caught[key].__setitem__(name, out.detach().float())))
+    try:
+        with torch.no_grad(), autocast(device, amp):
+            model(x)
+            fused(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    worst, bad = 0.0, []
+    for name, a in caught["plain"].items():
+        b = caught["fused"].get(name)
+        if b is None or b.shape != a.shape:
+            bad.append(f"{name}: missing or reshaped in the fused model")
+            worst = 1.0
+            continue
+        n = int((a != b).sum().item())
+        if n:
+            bad.append(f"{name}: {n} of {a.numel()} differ")
+            worst = max(worst, n / a.numel())
+    n_fused = sum(type(m).__name__ == "BNLIF" for m in fused.modules())
+    tol = 0.0 if device.type == "cpu" and not amp else 1e-4
+    ok = worst <= tol
+    print(f"  check bnlif: {n_fused} fused BN+LIF of {len(caught['plain'])} LIF layers, spikes "
+          f"{'identical' if not bad else 'differ'} (worst layer {worst:.2e}, tol {tol:g}) {'ok' if ok else 'MISMATCH'}")
+    for line in bad[:10]:
+        print(f"    {line}")
+    return ok or amp
+
+
+def measure(model, x, y, device, amp: bool, steps: int, warmup: int, train: bool, pack: bool = False):
     """(img/s, peak bytes per image or None)."""
+    import contextlib
+
     import torch
     import torch.nn.functional as F
 
     cuda = device.type == "cuda"
     B = x.shape[0]
+    packer = None
     if train:
         model.train()
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        if pack:
+            from spikestudio.train.memory import SpikePacker
+
+            packer = SpikePacker(model)
     else:
         model.eval()
 
     def step():
         if train:
             opt.zero_grad(set_to_none=True)
-            with autocast(device, amp):
+            with autocast(device, amp), (packer.step() if packer is not None else contextlib.nullcontext()):
                 loss = F.cross_entropy(model(x).float(), y)
             loss.backward()
             opt.step()
@@ -146,19 +223,23 @@ def measure(model, x, y, device, amp: bool, steps: int, warmup: int, train: bool
             with torch.no_grad(), autocast(device, amp):
                 model(x)
 
-    for _ in range(warmup):
-        step()
-    if cuda:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if cuda:
-        torch.cuda.synchronize()
-    dt = time.perf_counter() - t0
-    peak = (torch.cuda.max_memory_allocated() - base) / B if cuda else None
+    try:
+        for _ in range(warmup):
+            step()
+        if cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        if cuda:
+            torch.cuda.synchronize()
+        dt = time.perf_counter() - t0
+        peak = (torch.cuda.max_memory_allocated() - base) / B if cuda else None
+    finally:
+        if packer is not None:
+            packer.remove()
     if train:
         del opt
     return B * steps / dt, peak
@@ -210,7 +291,8 @@ def run(a) -> int:
     name = torch.cuda.get_device_name() if cuda else "cpu" + (" (Triton interpreter)" if interp else "")
     print(f"preset {preset}: {cfg['arch']} D={cfg['embed_dim']} depth={cfg['depth']} T={cfg['time_steps']} "
           f"img={cfg['img_size']}, {n_lif} LIF layers; device {name}; amp={'bf16' if a.amp else 'off'}; "
-          f"{steps} steps after {warmup} warm-up; torch {torch.__version__}")
+          f"{steps} steps after {warmup} warm-up; torch {torch.__version__}"
+          + ("; training with train.pack_spikes" if a.pack_spikes else ""))
     if n_lif == 0:
         print("  (this model has no plain LIF layers: PLIF/LIAF/STSA neurons have no fused path)")
     if cuda:
@@ -236,13 +318,31 @@ def run(a) -> int:
             for mode in ("train", "infer"):
                 model.load_state_dict(init_state)
                 try:
-                    res[(b, mode)] = measure(model, x, y, device, a.amp, steps, warmup, mode == "train")
+                    res[(b, mode)] = measure(model, x, y, device, a.amp, steps, warmup, mode == "train",
+                                             pack=a.pack_spikes)
                 except torch.cuda.OutOfMemoryError:
                     res[(b, mode)] = None
                     torch.cuda.empty_cache()
                 r = res[(b, mode)]
                 print(f"  {b:6s} {mode:5s}: " + ("out of memory" if r is None else
                                                  f"{r[0]:10.1f} img/s, peak {fmt_mem(r[1])}/img"))
+        if a.fuse_bn_lif and "triton" in backends:
+            fused = fused_copy(model, init_state)
+            if not a.no_check:
+                try:
+                    ok = check_fused(model, fused, init_state, x, device, a.amp) and ok
+                except torch.cuda.OutOfMemoryError:
+                    print("  check bnlif: out of memory")
+                    torch.cuda.empty_cache()
+            try:
+                res[("bnlif", "infer")] = measure(fused, x, y, device, a.amp, steps, warmup, False)
+            except torch.cuda.OutOfMemoryError:
+                res[("bnlif", "infer")] = None
+                torch.cuda.empty_cache()
+            r = res[("bnlif", "infer")]
+            print(f"  {'bnlif':6s} {'infer':5s}: " + ("out of memory" if r is None else
+                                                      f"{r[0]:10.1f} img/s, peak {fmt_mem(r[1])}/img"))
+            del fused
         if len(backends) == 2:
             for mode in ("train", "infer"):
                 f, p = res[("triton", mode)], res[("torch", mode)]
@@ -250,6 +350,10 @@ def run(a) -> int:
                     mem = f"{f[1] / p[1]:.2f}x" if f[1] and p[1] else "n/a"
                     print(f"  ratio triton/torch {mode:5s}: speed {f[0] / p[0]:.2f}x, memory/img {mem}")
                     rows.append((B, mode, f[0] / p[0]))
+            f, p = res.get(("bnlif", "infer")), res[("torch", "infer")]
+            if f and p:
+                mem = f"{f[1] / p[1]:.2f}x" if f[1] and p[1] else "n/a"
+                print(f"  ratio bnlif/torch  infer: speed {f[0] / p[0]:.2f}x, memory/img {mem}")
         del x, y
     print("result:", "checks passed" if ok else "CHECKS FAILED")
     return 0 if ok else 1

@@ -185,3 +185,68 @@ describe('config/validate: list, size and mapping fields; architecture- and data
     assert.equal(d[0].fix?.replaceWith, '104'); // nearest multiple of 8 (the product of the strides)
   });
 });
+
+describe('config/validate: recipe augmentations (range and object fields, data kinds)', () => {
+  const cfg = (text: string) => loadConfig(text, '/w/x.spike.yaml', { checkPaths: false });
+  const codes = (text: string) => cfg(text).diagnostics.map((d) => `${d.code}@${d.path}`);
+  const MNIST = 'extends: spikformer-tiny/mnist\ntrain:\n';
+  const DVS = 'extends: spikformer-2-256-t16/cifar10-dvs\ntrain:\n';
+
+  it('random_resized_crop: a mapping of scale / ratio / interpolation, or null; the keys left out take their defaults', () => {
+    const r = cfg(MNIST + '  random_resized_crop: {scale: [0.5, 1.0]}\n');
+    assert.deepEqual(r.diagnostics, []);
+    assert.deepEqual(r.resolved?.train.random_resized_crop, { scale: [0.5, 1.0], ratio: [0.75, 1.3333333333333333], interpolation: 'bicubic' });
+    assert.equal(cfg(MNIST + '  epochs: 1\n').resolved?.train.random_resized_crop, null);
+    assert.equal(cfg('extends: spikformer-8-512/imagenet\ntrain:\n  random_resized_crop: null\n').resolved?.train.random_resized_crop, null);
+    assert.deepEqual(cfg('extends: spikformer-8-512/imagenet\n').resolved?.train.random_resized_crop?.scale, [1, 1]);
+    assert.deepEqual(cfg('extends: spikformer-8-512/imagenet\ntrain:\n  random_resized_crop: {ratio: [1, 1]}\n').resolved?.train.random_resized_crop,
+      { scale: [1, 1], ratio: [1, 1], interpolation: 'bicubic' }); // merged key by key over the preset
+  });
+
+  it('random_resized_crop: wrong types, bounds, order and unknown keys name the key', () => {
+    assert.deepEqual(codes(MNIST + '  random_resized_crop: {scale: [1.0, 0.5]}\n'), ['out-of-range@train.random_resized_crop.scale']);
+    assert.match(cfg(MNIST + '  random_resized_crop: {scale: [1.0, 0.5]}\n').diagnostics[0].message, /low ≤ high/);
+    assert.deepEqual(codes(MNIST + '  random_resized_crop: {scale: [0, 1]}\n'), ['out-of-range@train.random_resized_crop.scale']);
+    assert.deepEqual(codes(MNIST + '  random_resized_crop: {scale: [0.5, 1.5]}\n'), ['out-of-range@train.random_resized_crop.scale']);
+    assert.deepEqual(codes(MNIST + '  random_resized_crop: {ratio: [0.75]}\n'), ['wrong-type@train.random_resized_crop.ratio']);
+    assert.deepEqual(codes(MNIST + '  random_resized_crop: {interpolation: nearest}\n'), ['bad-enum@train.random_resized_crop.interpolation']);
+    assert.deepEqual(codes(MNIST + '  random_resized_crop: {scael: [0.5, 1]}\n'), ['unknown-key@train.random_resized_crop.scael']);
+    assert.deepEqual(codes(MNIST + '  random_resized_crop: 0.5\n'), ['wrong-type@train.random_resized_crop']);
+  });
+
+  it('auto_augment, snn_augment_wide, dvs_cutout: types; image augmentations warn on event data and event ones on images', () => {
+    assert.deepEqual(codes(MNIST + '  auto_augment: imagenet\n'), []);
+    assert.deepEqual(codes(MNIST + '  auto_augment: cifar10\n'), ['bad-enum@train.auto_augment']);
+    assert.deepEqual(codes(DVS + '  dvs_cutout: 16\n'), []);
+    assert.deepEqual(codes(DVS + '  dvs_cutout: -1\n'), ['out-of-range@train.dvs_cutout']);
+    assert.deepEqual(codes(DVS + '  snn_augment_wide: 1\n'), ['wrong-type@train.snn_augment_wide']);
+    for (const key of ['snn_augment_wide: true', 'dvs_cutout: 16', 'dvs_roll: 5', 'dvs_flip: 0.5']) {
+      const name = key.split(':')[0];
+      const d = cfg(MNIST + `  ${key}\n`).diagnostics;
+      assert.deepEqual(d.map((x) => `${x.code}@${x.path}@${x.severity}`), [`dataset-option@train.${name}@warning`], key);
+      assert.match(d[0].message, /static images, so training ignores it/);
+    }
+    for (const key of ['auto_augment: imagenet', 'randaugment: rand-m9-n1', 'hflip: 0.5', 'random_resized_crop: {scale: [1, 1]}']) {
+      const d = cfg(DVS + `  ${key}\n`).diagnostics;
+      assert.deepEqual(d.map((x) => `${x.code}@${x.path}`), [`dataset-option@train.${key.split(':')[0]}`], key);
+      assert.match(d[0].message, /event frames, so training ignores it/);
+    }
+    assert.equal(cfg(DVS + '  hflip: 0.5\n').diagnostics[0].fix?.replaceWith, '0');
+  });
+
+  it('the presets set the recipes: SNNAugmentWide (Spikformer / Spikingformer DVS), cutout (Spikeformer DVS), AutoAugment + crop (Spikeformer ImageNet)', () => {
+    const t = (name: string) => cfg(`extends: ${name}\n`).resolved?.train;
+    for (const name of ['spikformer-2-256-t16/cifar10-dvs', 'spikingformer-2-256-t10/cifar10-dvs', 'spikingformer-2-256-t16/dvs128-gesture']) {
+      assert.equal(t(name)?.snn_augment_wide, true, name);
+    }
+    assert.equal(t('spikeformer-7-256/cifar10-dvs')?.dvs_cutout, 16);
+    assert.equal(t('spikeformer-7-256/cifar10-dvs')?.snn_augment_wide, false);
+    const sf = t('spikeformer-7-512/imagenet');
+    assert.equal(sf?.auto_augment, 'imagenet');
+    assert.equal(sf?.randaugment, null);
+    assert.deepEqual(sf?.random_resized_crop, { scale: [0.08, 1], ratio: [0.75, 1.3333333333333333], interpolation: 'bilinear' });
+    assert.match(String(t('spikformer-4-384/cifar10')?.randaugment), /-ops=Equalize,Rotate,ShearX,TranslateXRel,TranslateYRel$/);
+    assert.equal(t('spikingformer-4-384/cifar10')?.randaugment, 'rand-m9-n1-mstd0.4-inc1'); // stock timm 15-op set
+    assert.equal(t('spikingformer-8-512/imagenet')?.random_resized_crop, null); // scale (1, 1) ratio (1, 1): the identity
+  });
+});

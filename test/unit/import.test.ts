@@ -64,6 +64,20 @@ describe('import: reference yml → *.spike.yaml', () => {
     assert.equal(resolved.train.cutmix_alpha, 1);
   });
 
+  it('scale / ratio / train_interpolation → train.random_resized_crop (null when it is the identity)', () => {
+    const imagenet = importReferenceConfig(read('spikformer-imagenet.yml'));
+    const a = loadConfig(imagenet.text, '/w/x.spike.yaml', { checkPaths: false }).resolved;
+    assert.deepEqual(a?.train.random_resized_crop, { scale: [1, 1], ratio: [0.75, 1.3333333333], interpolation: 'bicubic' });
+    assert.ok(!imagenet.unmapped.includes('scale') && !imagenet.unmapped.includes('ratio') && !imagenet.unmapped.includes('train_interpolation'));
+    assert.ok(imagenet.unmapped.includes('interpolation')); // the eval resize
+    const cifar = importReferenceConfig(read('spikformer-cifar10.yml'));
+    assert.equal(loadConfig(cifar.text, '/w/x.spike.yaml', { checkPaths: false }).resolved?.train.random_resized_crop, null);
+    assert.ok(!cifar.unmapped.includes('scale') && !cifar.unmapped.includes('ratio'));
+    assert.match(cifar.notes.scale, /identity/);
+    const bad = importReferenceConfig('model: spikformer\nscale: [1.0, 0.5]\n');
+    assert.ok(bad.unmapped.includes('scale'));
+  });
+
   it('Spikingformer: dashed keys (time-step, mlp-ratio) map too', () => {
     const r = importReferenceConfig(read('spikingformer-cifar10.yml'), { arch: 'spikingformer' });
     assert.ok(!r.unmapped.includes('time-step') && !r.unmapped.includes('mlp-ratio'));

@@ -16,6 +16,14 @@ where dim 1 is the last dim). A pair whose channel counts disagree is left alone
 
 Only valid with running statistics, so the model must already be in eval mode (no module training): the function
 refuses otherwise rather than silently switching the copy to eval.
+
+`fuse_bn_lif(model)` is the alternative that keeps the BatchNorm arithmetic: it returns a deep copy in which every
+BatchNorm whose output goes straight (through reshapes only) into a plain LIF -- the pairs a model declares with
+``bn_lif_pairs()`` -- is replaced by nn.Identity and the LIF by :class:`BNLIF`, which applies the BN's eval affine
+and the LIF in one Triton pass (``kernels.bn_lif_triton``) when its backend is ``triton`` and no gradient is needed,
+and otherwise runs the very BN module and LIF it replaced. Folding changes the conv/linear weights, so spikes may
+flip where a membrane is within rounding of the threshold; the fused BN+LIF gives the plain path's spikes (bit for
+bit on CPU, see kernels/bn_lif_triton.py for CUDA).
 """
 
 from __future__ import annotations
@@ -27,9 +35,10 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from spikestudio.models.layers import TokenBN
+from spikestudio.models.layers import TokenBN, from_time, to_time
+from spikestudio.neurons import LIF
 
-__all__ = ["fold_batchnorm", "foldable_pairs", "FoldError"]
+__all__ = ["fold_batchnorm", "foldable_pairs", "FoldError", "BNLIF", "bn_lif_pairs", "fuse_bn_lif"]
 
 _WEIGHT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
@@ -122,3 +131,110 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
         parent = folded.get_submodule(parent_name) if parent_name else folded
         setattr(parent, child, nn.Identity())
     return folded.eval()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# BN + LIF fused for inference
+# --------------------------------------------------------------------------------------------------------------
+
+
+class BNLIF(LIF):
+    """A BatchNorm (eval, running statistics) followed by a plain :class:`LIF`, for inference.
+
+    Input: the BN's input in the LIF's time layout, (T, B, C, ...) for BatchNorm1d/2d/3d (channel dim 2) or
+    token-major (T, B, N, D) for :class:`TokenBN` (channel dim -1). With ``backend == "triton"``, the BN in eval mode,
+    a tensor the kernel supports and no gradient possible, both run in one Triton pass
+    (:func:`spikestudio.kernels.bn_lif_triton.bn_lif_triton`); otherwise the wrapped BN module runs, then the LIF
+    (exactly the plain path). The affine (scale, shift) is computed once on the host and recomputed only when the BN's
+    parameters or buffers change (their version counters: no device sync on the hot path)."""
+
+    def __init__(self, lif: LIF, bn: _BatchNorm):
+        super().__init__(lif.tau, lif.v_threshold, lif.v_reset, lif.detach_reset, lif.surrogate, lif.alpha,
+                         lif.decay_input, lif.impl, lif.backend)
+        self.bn = bn
+        self.channel_dim = -1 if isinstance(bn, TokenBN) else 2
+        self._affine = None
+        self._affine_key = None
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", fused_bn(channel_dim={self.channel_dim})"
+
+    def _bn(self, x_seq: torch.Tensor) -> torch.Tensor:
+        if self.channel_dim == -1:
+            return self.bn(x_seq)
+        return to_time(self.bn(from_time(x_seq)), x_seq.shape[0])
+
+    def _scale_shift(self):
+        bn = self.bn
+        tensors = [t for t in (bn.running_mean, bn.running_var, bn.weight, bn.bias) if t is not None]
+        key = (tuple((id(t), t._version) for t in tensors), bn.eps, bn.running_var.device)
+        if self._affine is None or key != self._affine_key:
+            from spikestudio.kernels.bn_lif_triton import bn_affine
+
+            self._affine = bn_affine(bn)
+            self._affine_key = key
+        return self._affine
+
+    def _use_kernel(self, x_seq: torch.Tensor) -> bool:
+        if self.backend != "triton" or self.impl == "reference" or self.bn.training:
+            return False
+        if self.bn.running_mean is None or self.bn.running_var is None:
+            return False
+        if torch.is_grad_enabled() and (x_seq.requires_grad or any(p.requires_grad for p in self.bn.parameters())):
+            return False
+        from spikestudio.neurons import _triton_supports
+
+        return x_seq.dim() >= 3 and _triton_supports(x_seq)
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        if not self._use_kernel(x_seq):
+            return LIF.forward(self, self._bn(x_seq))  # the plain path (calls the probe)
+        from spikestudio.kernels.bn_lif_triton import bn_lif_triton
+
+        scale, shift = self._scale_shift()
+        out = bn_lif_triton(x_seq, scale, shift, self.channel_dim, self.tau, self.v_threshold, self.v_reset,
+                            self.decay_input)
+        if self._probe is not None:
+            self._probe(self, out)
+        return out
+
+
+def _fusable_bn(bn: nn.Module) -> bool:
+    return (isinstance(bn, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)) and bn.track_running_stats
+            and bn.running_mean is not None and bn.running_var is not None)
+
+
+def bn_lif_pairs(model: nn.Module) -> list[tuple[str, str]]:
+    """(bn name, lif name) of every pair fuse_bn_lif would fuse: the model's declared ``bn_lif_pairs()`` (a BN whose
+    output only feeds that LIF, through reshapes) whose BN has running statistics and whose LIF is a plain LIF
+    (PLIF / LIAF / STSA neurons have their own forward). Models without the method have none."""
+    declared = model.bn_lif_pairs() if hasattr(model, "bn_lif_pairs") else []
+    out = []
+    for bn_name, lif_name in declared:
+        bn = model.get_submodule(bn_name)
+        lif = model.get_submodule(lif_name)
+        if _fusable_bn(bn) and isinstance(lif, LIF) and type(lif).forward is LIF.forward:
+            out.append((bn_name, lif_name))
+    return out
+
+
+def fuse_bn_lif(model: nn.Module) -> nn.Module:
+    """A deep-copied eval-mode model in which every pair of :func:`bn_lif_pairs` is fused: the BN becomes nn.Identity
+    and the LIF a :class:`BNLIF` holding that BN. The argument is not modified. Raises FoldError if any module of
+    `model` is in training mode. The fused kernel runs where a LIF's backend is ``triton`` (switchable afterwards,
+    like LIF.backend)."""
+    training = [n or "<root>" for n, m in model.named_modules() if m.training]
+    if training:
+        raise FoldError(
+            "fuse_bn_lif needs running BatchNorm statistics: call model.eval() first "
+            f"({len(training)} module(s) in training mode, e.g. {training[0]!r})"
+        )
+    fused = copy.deepcopy(model)
+    for bn_name, lif_name in bn_lif_pairs(fused):
+        bn = fused.get_submodule(bn_name)
+        lif = fused.get_submodule(lif_name)
+        for name, new in ((lif_name, BNLIF(lif, bn).eval()), (bn_name, nn.Identity())):
+            parent_name, _, child = name.rpartition(".")
+            parent = fused.get_submodule(parent_name) if parent_name else fused
+            setattr(parent, child, new)
+    return fused.eval()

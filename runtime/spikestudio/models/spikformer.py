@@ -205,6 +205,16 @@ class Spikformer(nn.Module):
             names |= {f"blocks.{j}.attn.proj", f"blocks.{j}.mlp.fc2"}
         return names
 
+    def bn_lif_pairs(self) -> list:
+        """(BatchNorm, LIF) names where the BN's output feeds only that LIF, through reshapes (kernels.fold.fuse_bn_lif):
+        every BN of this model."""
+        stages = [f"tokenizer.stages.{i}" for i in range(len(self.tokenizer.stages))] + ["tokenizer.rpe"]
+        pairs = [(f"{s}.bn", f"{s}.lif") for s in stages]
+        for j in range(len(self.blocks)):
+            pairs += [(f"blocks.{j}.attn.{n}_bn", f"blocks.{j}.attn.{n}_lif") for n in ("q", "k", "v", "proj")]
+            pairs += [(f"blocks.{j}.mlp.{n}_bn", f"blocks.{j}.mlp.{n}_lif") for n in ("fc1", "fc2")]
+        return pairs
+
     def forward(self, x: torch.Tensor, per_step: bool = False) -> torch.Tensor:
         """(B, C, H, W) images (repeated over T) or (B, T, C, H, W) frames -> (B, classes) logits averaged over T,
         or (T, B, classes) with per_step=True. Neuron state starts fresh at every call."""

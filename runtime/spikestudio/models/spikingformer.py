@@ -196,6 +196,18 @@ class Spikingformer(nn.Module):
             names |= {f"blocks.{j}.attn.proj", f"blocks.{j}.mlp.fc1", f"blocks.{j}.mlp.fc2"}
         return names
 
+    def bn_lif_pairs(self) -> list:
+        """(BatchNorm, LIF) names where the BN's output feeds only that LIF, through reshapes (kernels.fold.fuse_bn_lif):
+        the tokenizer's stem/stage BNs into the next stage's LIF, Q/K/V, and the MLP's fc1 BN into fc2's LIF. The last
+        stage's BN, the attention's proj BN and fc2's BN feed the float residual stream."""
+        st = "tokenizer.stages"
+        pairs = [("tokenizer.stem.bn", f"{st}.0.lif")]
+        pairs += [(f"{st}.{i}.bn", f"{st}.{i + 1}.lif") for i in range(len(self.tokenizer.stages) - 1)]
+        for j in range(len(self.blocks)):
+            pairs += [(f"blocks.{j}.attn.{n}_bn", f"blocks.{j}.attn.{n}_lif") for n in ("q", "k", "v")]
+            pairs.append((f"blocks.{j}.mlp.fc1_bn", f"blocks.{j}.mlp.fc2_lif"))
+        return pairs
+
     def forward(self, x: torch.Tensor, per_step: bool = False) -> torch.Tensor:
         x, static = prepare_input(x, self.time_steps)
         T = self.time_steps if static else x.shape[0]

@@ -18,14 +18,29 @@ train.seed and saved in checkpoints), so a resumed run draws the same augmentati
   mapped back to [0, 1] per channel (`lo`/`hi` = the dataset's normalised black and white) and re-normalised;
   geometric ops use bilinear `grid_sample` with timm's grey fill (0.5 in [0, 1]). "-ops=A,B,C" restricts the op
   list (e.g. Spikformer's aa_snn subset "-ops=Equalize,Rotate,ShearX,TranslateXRel,TranslateYRel").
+* `AutoAugment` — torchvision AutoAugment, ImageNet policy (Spikeformer ImageNet): per image one of the 25
+  sub-policies, each op applied with its probability at its magnitude bin (10 bins, torchvision's
+  `_augmentation_space`), signed ops with a random sign; same [0, 1] mapping as RandAugment, geometric ops fill
+  with black (torchvision's fill=None) using bilinear sampling (the Spikeformer script's interpolation).
+* `random_resized_crop` — timm/torchvision RandomResizedCrop per image: 10 attempts of (area ~ U(scale),
+  log-aspect ~ U(log ratio)), else a central crop clamped to the ratio range; resized back to the input size
+  (bilinear or bicubic, antialiased). A whole-image crop is returned unchanged.
 * `hflip` — static images: horizontal flip per sample with prob p.
 * `dvs_augment` — event frames (B, T, C, H, W): horizontal flip with prob p (the same for all T of a sample) and
   a random integer roll of (H, W) by (dy, dx) ∈ [−n, n]² with wrap-around (the correct axes; Spikeformer's
   reference rolls dims (1, 2) of (T, C, H, W), i.e. the polarity and H axes).
+* `snn_augment_wide` — SNNAugmentWide (Spikformer / Spikingformer CIFAR10-DVS): per sample one op of {Identity,
+  ShearX ±0.3 rad, TranslateX/Y ±5 px, Rotate ±30°, Cutout 0.1–11 % square}, 31 magnitude bins with a random
+  sign, nearest interpolation, the same transform for every frame.
+* `dvs_cutout` — Spikeformer's DVS cutout: per sample one rectangle with sides ~ U(1, n) px zeroed in every frame.
+
+Order in the trainer (train batches only): random_resized_crop → hflip → RandAugment / AutoAugment → random
+erasing; event frames: dvs flip/roll → snn_augment_wide → dvs_cutout; then mixup/cutmix.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -226,42 +241,60 @@ def _equalize(img: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def _autocontrast(img: torch.Tensor) -> torch.Tensor:
+    lo = img.amin(dim=(1, 2), keepdim=True)
+    hi = img.amax(dim=(1, 2), keepdim=True)
+    scale = torch.where(hi > lo, 1.0 / (hi - lo).clamp_min(1e-12), torch.ones_like(hi))
+    return torch.where(hi > lo, (img - lo) * scale, img).clamp(0, 1)
+
+
+def _posterize(img: torch.Tensor, bits: int) -> torch.Tensor:
+    """Keep the top `bits` bits of the 8-bit value (PIL ImageOps.posterize)."""
+    shift = 8 - min(max(bits, 0), 8)
+    q = (img * 255).round().clamp(0, 255).long()
+    return ((q >> shift) << shift).to(img.dtype) / 255.0
+
+
+def _solarize(img: torch.Tensor, thresh: float) -> torch.Tensor:
+    """Invert the values ≥ thresh (in [0, 1]; PIL ImageOps.solarize with threshold 255·thresh)."""
+    return torch.where(img >= thresh, 1.0 - img, img)
+
+
+def _enhance(kind: str, img: torch.Tensor, factor: float) -> torch.Tensor:
+    """PIL ImageEnhance Color / Contrast / Brightness / Sharpness with `factor` (1 = identity)."""
+    if kind == "Color":
+        return _blend(img, _gray(img), factor)
+    if kind == "Contrast":
+        mean = _gray(img).mean()
+        return _blend(img, torch.full_like(img, float(mean)), factor)
+    if kind == "Brightness":
+        return _blend(img, torch.zeros_like(img), factor)
+    if kind == "Sharpness":
+        k = torch.tensor([[1, 1, 1], [1, 5, 1], [1, 1, 1]], dtype=img.dtype, device=img.device) / 13.0
+        smooth = F.conv2d(F.pad(img.unsqueeze(1), (1, 1, 1, 1), mode="replicate"), k.view(1, 1, 3, 3))[:, 0]
+        return _blend(img, smooth, factor)
+    raise ValueError(f"unknown enhancement {kind}")
+
+
 def _apply_op(name: str, img: torch.Tensor, mag: float, sign: float, fill: torch.Tensor) -> torch.Tensor:
     level = mag / 10.0
     if name == "Identity":
         return img
     if name == "AutoContrast":
-        lo = img.amin(dim=(1, 2), keepdim=True)
-        hi = img.amax(dim=(1, 2), keepdim=True)
-        scale = torch.where(hi > lo, 1.0 / (hi - lo).clamp_min(1e-12), torch.ones_like(hi))
-        return torch.where(hi > lo, (img - lo) * scale, img).clamp(0, 1)
+        return _autocontrast(img)
     if name == "Equalize":
         return _equalize(img)
     if name == "Invert":
         return 1.0 - img
     if name == "PosterizeIncreasing":
-        bits = 4 - int(level * 4)
-        shift = 8 - max(bits, 0)
-        q = (img * 255).round().clamp(0, 255).long()
-        return ((q >> shift) << shift).to(img.dtype) / 255.0
+        return _posterize(img, 4 - int(level * 4))
     if name == "SolarizeIncreasing":
-        thresh = 1.0 - level
-        return torch.where(img >= thresh, 1.0 - img, img)
+        return _solarize(img, 1.0 - level)
     if name == "SolarizeAdd":
         add = int(level * 110) / 255.0
         return torch.where(img < 0.5, (img + add).clamp(0, 1), img)
     if name in ("ColorIncreasing", "ContrastIncreasing", "BrightnessIncreasing", "SharpnessIncreasing"):
-        factor = 1.0 + sign * level * 0.9
-        if name == "ColorIncreasing":
-            return _blend(img, _gray(img), factor)
-        if name == "ContrastIncreasing":
-            mean = _gray(img).mean()
-            return _blend(img, torch.full_like(img, float(mean)), factor)
-        if name == "BrightnessIncreasing":
-            return _blend(img, torch.zeros_like(img), factor)
-        k = torch.tensor([[1, 1, 1], [1, 5, 1], [1, 1, 1]], dtype=img.dtype, device=img.device) / 13.0
-        smooth = F.conv2d(F.pad(img.unsqueeze(1), (1, 1, 1, 1), mode="replicate"), k.view(1, 1, 3, 3))[:, 0]
-        return _blend(img, smooth, factor)
+        return _enhance(name[: -len("Increasing")], img, 1.0 + sign * level * 0.9)
     if name == "Rotate":
         a = math.radians(sign * level * 30.0)
         c, s = math.cos(a), math.sin(a)
@@ -312,6 +345,235 @@ class RandAugment:
         return (out * span + lo).to(x.dtype)
 
 
+# --------------------------------------------------------------------------------------------------- warps
+
+
+def _warp(img: torch.Tensor, m: list[list[float]], mode: str = "bilinear") -> torch.Tensor:
+    """torchvision-style affine warp of img (..., H, W), the same for every leading index (channels, frames).
+
+    `m` is the inverse 2×3 matrix in pixel units about the image centre (torchvision's
+    `_get_inverse_affine_matrix`): an output pixel at centred coordinates (x, y) reads the input at
+    m·(x, y, 1). Pixels from outside the image are 0 (torchvision's fill=None)."""
+    h, w = img.shape[-2], img.shape[-1]
+    theta = [[m[0][0], m[0][1] * h / w, m[0][2] * 2.0 / w],
+             [m[1][0] * w / h, m[1][1], m[1][2] * 2.0 / h]]
+    flat = img.reshape(1, -1, h, w)
+    th = torch.tensor(theta, dtype=torch.float32, device=img.device).unsqueeze(0)
+    grid = F.affine_grid(th, [1, flat.shape[1], h, w], align_corners=False)
+    out = F.grid_sample(flat.float(), grid, mode=mode, padding_mode="zeros", align_corners=False)
+    return out.to(img.dtype).reshape(img.shape)
+
+
+def _shear_x(k: float) -> list[list[float]]:
+    return [[1.0, k, 0.0], [0.0, 1.0, 0.0]]
+
+
+def _shear_y(k: float) -> list[list[float]]:
+    return [[1.0, 0.0, 0.0], [k, 1.0, 0.0]]
+
+
+def _translate(dx: float, dy: float) -> list[list[float]]:
+    return [[1.0, 0.0, -dx], [0.0, 1.0, -dy]]
+
+
+def _rotate(degrees: float) -> list[list[float]]:
+    """torchvision F.rotate(img, degrees): counter-clockwise on screen about the centre."""
+    a = math.radians(degrees)
+    c, s = math.cos(a), math.sin(a)
+    return [[c, -s, 0.0], [s, c, 0.0]]
+
+
+# --------------------------------------------------------------------------------------------------- autoaugment
+
+# torchvision AutoAugmentPolicy.IMAGENET: 25 sub-policies, each two (op, probability, magnitude bin of 10).
+AUTOAUGMENT_IMAGENET: tuple = (
+    (("Posterize", 0.4, 8), ("Rotate", 0.6, 9)),
+    (("Solarize", 0.6, 5), ("AutoContrast", 0.6, None)),
+    (("Equalize", 0.8, None), ("Equalize", 0.6, None)),
+    (("Posterize", 0.6, 7), ("Posterize", 0.6, 6)),
+    (("Equalize", 0.4, None), ("Solarize", 0.2, 4)),
+    (("Equalize", 0.4, None), ("Rotate", 0.8, 8)),
+    (("Solarize", 0.6, 3), ("Equalize", 0.6, None)),
+    (("Posterize", 0.8, 5), ("Equalize", 1.0, None)),
+    (("Rotate", 0.2, 3), ("Solarize", 0.6, 8)),
+    (("Equalize", 0.6, None), ("Posterize", 0.4, 6)),
+    (("Rotate", 0.8, 8), ("Color", 0.4, 0)),
+    (("Rotate", 0.4, 9), ("Equalize", 0.6, None)),
+    (("Equalize", 0.0, None), ("Equalize", 0.8, None)),
+    (("Invert", 0.6, None), ("Equalize", 1.0, None)),
+    (("Color", 0.6, 4), ("Contrast", 1.0, 8)),
+    (("Rotate", 0.8, 8), ("Color", 1.0, 2)),
+    (("Color", 0.8, 8), ("Solarize", 0.8, 7)),
+    (("Sharpness", 0.4, 7), ("Invert", 0.6, None)),
+    (("ShearX", 0.6, 5), ("Equalize", 1.0, None)),
+    (("Color", 0.4, 0), ("Equalize", 0.6, None)),
+    (("Equalize", 0.4, None), ("Solarize", 0.2, 4)),
+    (("Solarize", 0.6, 5), ("AutoContrast", 0.6, None)),
+    (("Invert", 0.6, None), ("Equalize", 1.0, None)),
+    (("Color", 0.6, 4), ("Contrast", 1.0, 8)),
+    (("Equalize", 0.8, None), ("Equalize", 0.6, None)),
+)
+AUTOAUGMENT_POLICIES = {"imagenet": AUTOAUGMENT_IMAGENET}
+AA_OPS = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness", "Color", "Contrast", "Sharpness",
+          "Posterize", "Solarize", "AutoContrast", "Equalize", "Invert")
+AA_BINS = 10
+
+
+@functools.lru_cache(maxsize=64)
+def _linspace_values(lo: float, hi: float, n: int) -> tuple[float, ...]:
+    return tuple(float(v) for v in torch.linspace(lo, hi, n).tolist())  # torch's float32 values, as the references
+
+
+def _linspace(lo: float, hi: float, n: int, i: int) -> float:
+    return _linspace_values(float(lo), float(hi), int(n))[i]
+
+
+def aa_magnitude(name: str, bin_: int | None, h: int, w: int, num_bins: int = AA_BINS) -> tuple[float, bool]:
+    """torchvision AutoAugment `_augmentation_space(num_bins, image_size)`: (magnitude of the bin, signed)."""
+    if bin_ is None or name in ("AutoContrast", "Equalize", "Invert"):
+        return 0.0, False
+    if name in ("ShearX", "ShearY"):
+        return _linspace(0.0, 0.3, num_bins, bin_), True
+    if name == "TranslateX":
+        return _linspace(0.0, 150.0 / 331.0 * w, num_bins, bin_), True
+    if name == "TranslateY":
+        return _linspace(0.0, 150.0 / 331.0 * h, num_bins, bin_), True
+    if name == "Rotate":
+        return _linspace(0.0, 30.0, num_bins, bin_), True
+    if name in ("Brightness", "Color", "Contrast", "Sharpness"):
+        return _linspace(0.0, 0.9, num_bins, bin_), True
+    if name == "Posterize":  # 8 - round(bin / ((num_bins - 1) / 4)) bits
+        return float((8 - (torch.arange(num_bins) / ((num_bins - 1) / 4)).round().int())[bin_].item()), False
+    if name == "Solarize":  # threshold linspace(256, 0, num_bins) (torchvision ≤ 0.12, the version Spikeformer used)
+        return _linspace(256.0, 0.0, num_bins, bin_), False
+    raise ValueError(f"unknown AutoAugment op {name}")
+
+
+def _aa_op(name: str, img: torch.Tensor, magnitude: float, mode: str = "bilinear") -> torch.Tensor:
+    """torchvision autoaugment `_apply_op` on one image (C, H, W) in [0, 1]; geometric fill 0 (fill=None)."""
+    if name == "ShearX":  # shear=[degrees(m), 0] → x_in = x + tan(m)·y about the centre
+        return _warp(img, _shear_x(math.tan(magnitude)), mode)
+    if name == "ShearY":
+        return _warp(img, _shear_y(math.tan(magnitude)), mode)
+    if name == "TranslateX":
+        return _warp(img, _translate(int(magnitude), 0), mode)
+    if name == "TranslateY":
+        return _warp(img, _translate(0, int(magnitude)), mode)
+    if name == "Rotate":
+        return _warp(img, _rotate(magnitude), mode)
+    if name in ("Brightness", "Color", "Contrast", "Sharpness"):
+        return _enhance(name, img, 1.0 + magnitude)
+    if name == "Posterize":
+        return _posterize(img, int(magnitude))
+    if name == "Solarize":
+        return _solarize(img, magnitude / 255.0)
+    if name == "AutoContrast":
+        return _autocontrast(img)
+    if name == "Equalize":
+        return _equalize(img)
+    if name == "Invert":
+        return 1.0 - img
+    raise ValueError(f"unknown AutoAugment op {name}")
+
+
+class AutoAugment:
+    """torchvision AutoAugment (default: the ImageNet policy) per image on normalised (B, C, H, W) batches.
+
+    Per image: one sub-policy uniformly, then each of its two ops with its probability (`rand ≤ p`), magnitude
+    from its bin of 10 (torchvision's `_augmentation_space`), signed ops negated with prob 0.5. Like RandAugment,
+    the ops run on the image mapped to [0, 1] per channel (lo/hi: the normalised black and white) and the result
+    is re-normalised; geometric ops use `interpolation` and fill with black (torchvision's fill=None)."""
+
+    def __init__(self, policy: str, lo: torch.Tensor, hi: torch.Tensor, rng: AugRNG, interpolation: str = "bilinear",
+                 policies: tuple | list | None = None):
+        if policies is None:
+            if policy not in AUTOAUGMENT_POLICIES:
+                raise ValueError(f"unknown AutoAugment policy {policy!r}; known: {', '.join(AUTOAUGMENT_POLICIES)}")
+            policies = AUTOAUGMENT_POLICIES[policy]
+        self.policies = tuple(policies)
+        self.lo, self.hi = lo.float(), hi.float()
+        self.rng = rng
+        self.mode = "nearest" if interpolation == "nearest" else "bilinear"
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            return x
+        r = self.rng.np
+        h, w = x.shape[-2], x.shape[-1]
+        lo = self.lo.to(x.device).view(1, -1, 1, 1)
+        span = (self.hi - self.lo).clamp_min(1e-12).to(x.device).view(1, -1, 1, 1)
+        imgs = ((x.float() - lo) / span).clamp(0, 1)
+        out = imgs.clone()
+        for b in range(x.shape[0]):
+            sub = self.policies[int(r.randint(len(self.policies)))]
+            probs = r.rand(2)
+            signs = r.randint(2, size=2)
+            img = imgs[b]
+            for i, (name, p, bin_) in enumerate(sub):
+                if probs[i] > p:
+                    continue
+                mag, signed = aa_magnitude(name, bin_, h, w)
+                if signed and signs[i] == 0:
+                    mag = -mag
+                img = _aa_op(name, img, mag, self.mode)
+            out[b] = img
+        return (out * span + lo).to(x.dtype)
+
+
+# --------------------------------------------------------------------------------------------------- random resized crop
+
+RRC_DEFAULTS = {"scale": (0.08, 1.0), "ratio": (3.0 / 4.0, 4.0 / 3.0), "interpolation": "bicubic"}
+RRC_INTERPOLATIONS = ("bilinear", "bicubic")
+
+
+def rrc_params(r: np.random.RandomState, h: int, w: int, scale, ratio) -> tuple[int, int, int, int]:
+    """torchvision/timm RandomResizedCrop.get_params: (top, left, crop height, crop width)."""
+    area = h * w
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target = area * r.uniform(scale[0], scale[1])
+        aspect = math.exp(r.uniform(log_ratio[0], log_ratio[1]))
+        cw = int(round(math.sqrt(target * aspect)))
+        ch = int(round(math.sqrt(target / aspect)))
+        if 0 < cw <= w and 0 < ch <= h:
+            top = int(r.randint(0, h - ch + 1))
+            left = int(r.randint(0, w - cw + 1))
+            return top, left, ch, cw
+    in_ratio = w / h  # fallback: central crop, clamped to the ratio range
+    if in_ratio < min(ratio):
+        cw, ch = w, int(round(w / min(ratio)))
+    elif in_ratio > max(ratio):
+        ch, cw = h, int(round(h * max(ratio)))
+    else:
+        cw, ch = w, h
+    return (h - ch) // 2, (w - cw) // 2, ch, cw
+
+
+def random_resized_crop(x: torch.Tensor, scale, ratio, rng: AugRNG, interpolation: str = "bicubic",
+                        lo: torch.Tensor | None = None, hi: torch.Tensor | None = None) -> torch.Tensor:
+    """Per sample of (B, C, H, W): crop (rrc_params) and resize back to H×W (antialiased like PIL when shrinking).
+
+    A crop of the whole image is returned as is (scale (1, 1) ratio (1, 1) is the identity). Bicubic overshoot is
+    clamped to the per-channel [lo, hi] when given (PIL clips to 0..255)."""
+    if x.dim() != 4:
+        return x
+    r = rng.np
+    h, w = x.shape[-2], x.shape[-1]
+    out = None
+    for b in range(x.shape[0]):
+        top, left, ch, cw = rrc_params(r, h, w, scale, ratio)
+        if (top, left, ch, cw) == (0, 0, h, w):
+            continue
+        if out is None:
+            out = x.clone()
+        crop = x[b:b + 1, :, top:top + ch, left:left + cw].float()
+        res = F.interpolate(crop, size=(h, w), mode=interpolation, align_corners=False, antialias=True)[0]
+        if lo is not None and hi is not None:
+            res = torch.maximum(torch.minimum(res, hi.to(res.device).view(-1, 1, 1)), lo.to(res.device).view(-1, 1, 1))
+        out[b] = res.to(x.dtype)
+    return x if out is None else out
+
+
 # --------------------------------------------------------------------------------------------------- dvs
 
 
@@ -329,6 +591,88 @@ def dvs_augment(x: torch.Tensor, flip_p: float, roll: int, rng: AugRNG) -> torch
             dy, dx = (int(v) for v in r.randint(-roll, roll + 1, size=2))
             s = torch.roll(s, shifts=(dy, dx), dims=(-2, -1))
         out[b] = s
+    return out
+
+
+SNN_WIDE_OPS = ("Identity", "ShearX", "TranslateX", "TranslateY", "Rotate", "Cutout")
+SNN_WIDE_BINS = 31
+_SNN_WIDE_MAX = {"ShearX": 0.3, "TranslateX": 5.0, "TranslateY": 5.0, "Rotate": 30.0, "Cutout": 30.0}
+
+
+def snn_wide_params(r: np.random.RandomState, h: int, w: int) -> tuple[str, float, tuple[int, int, int, int] | None]:
+    """One SNNAugmentWide draw: (op, signed magnitude, cutout box (top, left, height, width) or None).
+
+    Op uniform over SNN_WIDE_OPS; magnitude = torch.linspace(-max, max, 31)[uniform bin], negated with prob 0.5
+    (Identity draws neither). Cutout ignores the magnitude: torchvision RandomErasing(p=1, scale=(0.001, 0.11),
+    ratio=(1, 1), value=0) — a square of 0.1–11 % of the area, 10 attempts."""
+    name = SNN_WIDE_OPS[int(r.randint(len(SNN_WIDE_OPS)))]
+    if name == "Identity":
+        return name, 0.0, None
+    top = _SNN_WIDE_MAX[name]
+    mag = _linspace(-top, top, SNN_WIDE_BINS, int(r.randint(SNN_WIDE_BINS)))
+    if r.randint(2):
+        mag = -mag
+    box = None
+    if name == "Cutout":
+        for _ in range(10):
+            side = int(round(math.sqrt(h * w * r.uniform(0.001, 0.11))))
+            if side < h and side < w:
+                box = (int(r.randint(0, h - side + 1)), int(r.randint(0, w - side + 1)), side, side)
+                break
+    return name, mag, box
+
+
+def snn_augment_wide(x: torch.Tensor, rng: AugRNG) -> torch.Tensor:
+    """SNNAugmentWide (Spikformer / Spikingformer CIFAR10-DVS) on event frames (B, T, C, H, W): per sample one op
+    from {Identity, ShearX ±0.3 rad, TranslateX/Y ±5 px, Rotate ±30°, Cutout}, the same for all T frames, nearest
+    interpolation, zeros outside (torchvision F.affine / F.rotate semantics)."""
+    if x.dim() != 5:
+        return x
+    r = rng.np
+    h, w = x.shape[-2], x.shape[-1]
+    out = x.clone()
+    for b in range(x.shape[0]):
+        name, mag, box = snn_wide_params(r, h, w)
+        if name == "Identity":
+            continue
+        if name == "Cutout":
+            if box is not None:
+                top, left, bh, bw = box
+                out[b, ..., top:top + bh, left:left + bw] = 0
+            continue
+        if name == "ShearX":  # F.affine(shear=[degrees(m), 0]): x_in = x + tan(m)·y
+            m = _shear_x(math.tan(mag))
+        elif name == "TranslateX":
+            m = _translate(int(mag), 0)
+        elif name == "TranslateY":
+            m = _translate(0, int(mag))
+        else:
+            m = _rotate(mag)
+        out[b] = _warp(x[b], m, "nearest")
+    return out
+
+
+def dvs_cutout_box(r: np.random.RandomState, h: int, w: int, max_side: int) -> tuple[int, int, int, int]:
+    """Spikeformer's DVSTransform cutout: sides ~ U(1, max_side), centre ~ U(0, side); (y0, y1, x0, x1) clipped."""
+    length = r.uniform(1, max_side)
+    height = r.uniform(1, max_side)
+    cx = r.uniform(0, w)
+    cy = r.uniform(0, h)
+    y0, y1 = max(int(cy - height / 2), 0), min(int(cy + height / 2), h)
+    x0, x1 = max(int(cx - length / 2), 0), min(int(cx + length / 2), w)
+    return y0, y1, x0, x1
+
+
+def dvs_cutout(x: torch.Tensor, max_side: int, rng: AugRNG) -> torch.Tensor:
+    """Event frames (B, T, C, H, W): per sample one rectangle with sides 1..max_side px set to 0 in every frame."""
+    if x.dim() != 5 or max_side <= 0:
+        return x
+    r = rng.np
+    h, w = x.shape[-2], x.shape[-1]
+    out = x.clone()
+    for b in range(x.shape[0]):
+        y0, y1, x0, x1 = dvs_cutout_box(r, h, w, max_side)
+        out[b, ..., y0:y1, x0:x1] = 0
     return out
 
 

@@ -61,8 +61,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "hflip": 0.0,  # static images: horizontal flip probability (train only)
         "dvs_flip": 0.0,  # event frames: horizontal flip probability (train only)
         "dvs_roll": 0,  # event frames: random roll of H and W by an integer in [-n, n] (train only)
+        "auto_augment": None,  # null | "imagenet": torchvision AutoAugment policy (static images, train only)
+        "random_resized_crop": None,  # null | {scale: [lo, hi], ratio: [lo, hi], interpolation} (static images)
+        "snn_augment_wide": False,  # event frames: SNNAugmentWide (Spikformer CIFAR10-DVS; train only)
+        "dvs_cutout": 0,  # event frames: one zeroed rectangle with sides 1..n px (Spikeformer; 0 = off)
         "checkpoint_every_steps": None,  # also write checkpoints/last.pt every N optimiser steps (mid-epoch)
         "deterministic": False,  # torch.use_deterministic_algorithms(True) (+ cudnn deterministic)
+        "pack_spikes": False,  # spike tensors saved for backward kept as bits (train/memory.py); same gradients
     },
     "telemetry": {
         "step_every": 10,
@@ -83,6 +88,7 @@ SCHEDULE_UNITS = ("step", "epoch")
 ENERGY_CONVENTIONS = ("binary-only", "integer-as-spikes")
 SCHEDULES = ("cosine", "step", "constant")
 AMP = (False, "bf16", "fp16")
+AUTO_AUGMENT = ("imagenet",)
 
 
 def load_config_file(path: str | Path) -> dict:
@@ -272,11 +278,21 @@ def check_config(raw: dict) -> dict:
             parse_randaugment(ra)
         except ValueError as exc:
             raise ConfigError("train.randaugment", str(exc)) from None
+    aa = t["auto_augment"]
+    if aa is not None:
+        _choice(t, "train", "auto_augment", AUTO_AUGMENT)
+        if ra is not None:
+            raise ConfigError("train.auto_augment", f"{json.dumps(t['auto_augment'])} and train.randaugment "
+                              f"{json.dumps(ra)} are both set; the recipes use one policy: set the other to null")
+    _random_resized_crop(t)
     _num(t, "train", "hflip", 0.0, 1.0)
     _num(t, "train", "dvs_flip", 0.0, 1.0)
     _int(t, "train", "dvs_roll", 0)
+    _bool(t, "train", "snn_augment_wide")
+    _int(t, "train", "dvs_cutout", 0)
     _int(t, "train", "checkpoint_every_steps", 1, nullable=True)
     _bool(t, "train", "deterministic")
+    _bool(t, "train", "pack_spikes")
 
     tel = cfg["telemetry"]
     _int(tel, "telemetry", "step_every", 1)
@@ -293,3 +309,39 @@ def check_config(raw: dict) -> dict:
 def _bool(sec: dict, section: str, key: str) -> None:
     if not isinstance(sec[key], bool):
         raise ConfigError(f"{section}.{key}", f"must be true or false, got {json.dumps(sec[key])}")
+
+
+def _pair(v: Any, key: str, lo: float, hi: float | None) -> list[float]:
+    """[low, high] of finite numbers with lo < low ≤ high (≤ hi when given)."""
+    bound = f"in ({lo:g}, {hi:g}]" if hi is not None else f"> {lo:g}"
+    if not (isinstance(v, (list, tuple)) and len(v) == 2 and all(_is_num(i) for i in v)):
+        raise ConfigError(key, f"must be [low, high], two numbers {bound}, got {json.dumps(v)}")
+    a, b = float(v[0]), float(v[1])
+    if not (lo < a <= b) or (hi is not None and b > hi):
+        raise ConfigError(key, f"must be [low, high] with low ≤ high, both {bound}, got {json.dumps(v)}")
+    return [a, b]
+
+
+def _random_resized_crop(t: dict) -> None:
+    """train.random_resized_crop: null or {scale, ratio, interpolation}; missing keys take torchvision's defaults."""
+    from spikestudio.train.augment import RRC_DEFAULTS, RRC_INTERPOLATIONS
+
+    v = t["random_resized_crop"]
+    if v is None:
+        return
+    key = "train.random_resized_crop"
+    if not isinstance(v, dict):
+        raise ConfigError(key, f"must be null or {{scale: [lo, hi], ratio: [lo, hi], interpolation}}, got {json.dumps(v)}")
+    unknown = sorted(set(v) - set(RRC_DEFAULTS))
+    if unknown:
+        raise ConfigError(f"{key}.{unknown[0]}", f"unknown key; known: {', '.join(RRC_DEFAULTS)}")
+    out = {"scale": _pair(v.get("scale", RRC_DEFAULTS["scale"]), f"{key}.scale", 0.0, 1.0),
+           "ratio": _pair(v.get("ratio", RRC_DEFAULTS["ratio"]), f"{key}.ratio", 0.0, None)}
+    interp = v.get("interpolation", RRC_DEFAULTS["interpolation"])
+    if isinstance(interp, str):
+        interp = interp.strip().lower()
+    if interp not in RRC_INTERPOLATIONS:
+        raise ConfigError(f"{key}.interpolation", f"must be one of {', '.join(json.dumps(i) for i in RRC_INTERPOLATIONS)}; "
+                          f"got {json.dumps(v.get('interpolation'))}")
+    out["interpolation"] = interp
+    t["random_resized_crop"] = out

@@ -319,8 +319,8 @@ class Trainer:
 
         from spikestudio.data import load_dataset
         from spikestudio.telemetry import clean_rates, make_firing_recorder
-        from spikestudio.train.augment import (AugRNG, Mixup, RandAugment, channel_range, dvs_augment, hflip, random_erasing,
-                                               soft_target_ce)
+        from spikestudio.train.augment import (AugRNG, AutoAugment, Mixup, RandAugment, channel_range, dvs_augment, dvs_cutout,
+                                               hflip, random_erasing, random_resized_crop, snn_augment_wide, soft_target_ce)
         from spikestudio.train.checkpoint import FORMAT, FORMAT_VERSION, atomic_save, rng_state, set_rng_state
         from spikestudio.train.config import img_hw
         from spikestudio.train.evaluation import attention_events, energy_fields, evaluate, make_energy_recorder
@@ -426,6 +426,12 @@ class Trainer:
                 return contextlib.nullcontext()
             return torch.autocast(device_type=device.type, dtype=amp_dtype)
 
+        packer = None  # train.pack_spikes: spikes saved for backward kept as bits (saved during the forward)
+        if tcfg.get("pack_spikes"):
+            from spikestudio.train.memory import SpikePacker
+
+            packer = SpikePacker(model)
+
         train_model = model
         if dist.enabled:
             from torch.nn.parallel import DistributedDataParallel
@@ -454,15 +460,24 @@ class Trainer:
         # ---------------- augmentation (training batches only)
         mixup = Mixup(tcfg["mixup_alpha"], tcfg["cutmix_alpha"], tcfg["mixup_prob"], tcfg["mixup_switch_prob"],
                       smoothing, num_classes, aug_rng)
-        randaug = None
-        if tcfg["randaugment"] and ds.train_x.dim() == 4:
+        static = ds.train_x.dim() == 4
+        lo = hi = None
+        if static and (tcfg["randaugment"] or tcfg["auto_augment"] or tcfg["random_resized_crop"]):
             lo, hi = channel_range(ds.train_x)
+        randaug = autoaug = None
+        rrc = tcfg["random_resized_crop"] if static else None
+        if tcfg["randaugment"] and static:
             randaug = RandAugment(tcfg["randaugment"], lo, hi, aug_rng)
-        elif tcfg["randaugment"]:
-            self.em.emit("warning", message="train.randaugment applies to static images only; ignored for event frames")
+        if tcfg["auto_augment"] and static:
+            autoaug = AutoAugment(tcfg["auto_augment"], lo, hi, aug_rng)
+        for key in ("randaugment", "auto_augment", "random_resized_crop"):
+            if tcfg[key] and not static:
+                self.em.emit("warning", message=f"train.{key} applies to static images only; ignored for event frames")
         dvs_flip, dvs_roll = tcfg["dvs_flip"], tcfg["dvs_roll"]
-        if (dvs_flip > 0 or dvs_roll > 0) and ds.train_x.dim() != 5:
-            self.em.emit("warning", message="train.dvs_flip / train.dvs_roll apply to event frames (N, T, C, H, W) only; ignored")
+        wide, cutout = tcfg["snn_augment_wide"], tcfg["dvs_cutout"]
+        if (dvs_flip > 0 or dvs_roll > 0 or wide or cutout > 0) and ds.train_x.dim() != 5:
+            self.em.emit("warning", message="train.dvs_flip / dvs_roll / snn_augment_wide / dvs_cutout apply to event frames "
+                                            "(N, T, C, H, W) only; ignored")
         if dvs_flip > 0 and ds.name == "dvs128-gesture":
             self.em.emit("warning", message="train.dvs_flip on dvs128-gesture: horizontal flips turn left-hand gestures into "
                                             "right-hand ones (classes such as 'right hand wave' vs 'left hand wave'), so "
@@ -470,14 +485,23 @@ class Trainer:
                          hint="Set train.dvs_flip: 0 for DVS128 Gesture (the STSA recipe uses only random rolls).")
 
         def augment(x, y, epoch: int):
+            """Training batches only (evaluation never calls this); every draw comes from aug_rng (checkpointed)."""
+            if rrc is not None and x.dim() == 4:
+                x = random_resized_crop(x, rrc["scale"], rrc["ratio"], aug_rng, rrc["interpolation"], lo, hi)
             if tcfg["hflip"] > 0 and x.dim() == 4:
                 x = hflip(x, tcfg["hflip"], aug_rng)
             if randaug is not None:
                 x = randaug(x)
+            if autoaug is not None:
+                x = autoaug(x)
             if tcfg["reprob"] > 0:
                 x = random_erasing(x, tcfg["reprob"], aug_rng)
             if x.dim() == 5:
                 x = dvs_augment(x, dvs_flip, dvs_roll, aug_rng)
+                if wide:
+                    x = snn_augment_wide(x, aug_rng)
+                if cutout > 0:
+                    x = dvs_cutout(x, cutout, aug_rng)
             off = tcfg["mixup_off_epoch"]
             mixup.enabled = not (off is not None and epoch - 1 >= off)
             if mixup.active and mixup.enabled:
@@ -586,7 +610,7 @@ class Trainer:
                 if record:
                     recorder.reset()
                 with (recorder.recording() if record else contextlib.nullcontext()):
-                    with autocast():
+                    with autocast(), (packer.step() if packer is not None else contextlib.nullcontext()):
                         if loss_kind == "tet":
                             per_step = train_model(x, per_step=True)
                             logits = per_step.float().mean(0)

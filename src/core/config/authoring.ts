@@ -228,7 +228,7 @@ function keyCompletions(parent: string[], written: Set<string>): CompletionEntry
     for (const name of CONFIG_SECTIONS) fields[name] = CONFIG_DEFINITION[name];
   } else {
     const spec = specAt(parent.join('.'));
-    if (!spec || !isSection(spec)) return [];
+    if (!spec || !(isSection(spec) || spec.type === 'object')) return [];
     fields = spec.fields;
   }
   return Object.entries(fields)

@@ -66,6 +66,28 @@ export interface SizeField extends FieldBase {
   minimum?: number;
 }
 
+/** [low, high]: two numbers with low ≤ high (e.g. a RandomResizedCrop scale range). */
+export interface RangeField extends FieldBase {
+  type: 'range';
+  default: readonly [number, number] | null;
+  /** both ends must be at least this */
+  minimum?: number;
+  /** both ends must be greater than this */
+  exclusiveMinimum?: number;
+  /** both ends must be at most this */
+  maximum?: number;
+}
+
+/**
+ * A mapping with a fixed set of keys (each a field), or null (e.g. train.random_resized_crop). Keys left out of a
+ * written mapping take their defaults in the resolved config.
+ */
+export interface ObjectField extends FieldBase {
+  type: 'object';
+  default: null;
+  fields: { readonly [key: string]: FieldSpec };
+}
+
 /**
  * A free-form mapping: any key (e.g. a module-name pattern) → a mapping checked shallowly against `values`
  * (known keys, each value's type and range). Null or absent = none.
@@ -78,7 +100,7 @@ export interface MappingField extends FieldBase {
   values: { readonly [key: string]: FieldSpec };
 }
 
-export type FieldSpec = NumberField | StringField | BooleanField | EnumField | IntListField | SizeField | MappingField;
+export type FieldSpec = NumberField | StringField | BooleanField | EnumField | IntListField | SizeField | RangeField | ObjectField | MappingField;
 
 export interface SectionSpec {
   type: 'section';
@@ -122,6 +144,8 @@ export const DATASET_NAMES = [
 ] as const;
 export const EVENT_DATASETS = ['cifar10-dvs', 'dvs128-gesture'] as const;
 export const SPEECH_DATASETS = ['speech-commands-v1', 'speech-commands-v2'] as const;
+/** Readers whose samples are static images (N, C, H, W), repeated over the time steps: every reader but the event ones. */
+export const STATIC_DATASETS: readonly string[] = DATASET_NAMES.filter((d) => !(EVENT_DATASETS as readonly string[]).includes(d));
 
 /** LIF neuron keys: `model.neuron`, and the value of each `model.neuron_overrides` entry. */
 export const NEURON_FIELDS = {
@@ -445,13 +469,15 @@ export const CONFIG_DEFINITION = {
       reprob: { type: 'number', default: 0.0, minimum: 0, maximum: 1, description: 'Random erasing probability (timm, mode const, one box; papers: 0.25).' },
       randaugment: {
         type: 'string',
+        datasets: STATIC_DATASETS,
         default: null,
         nullable: true,
         pattern: '^rand-',
         patternHint: 'a timm RandAugment string such as "rand-m9-n1-mstd0.4-inc1"',
-        description: 'timm RandAugment string (e.g. rand-m9-n1-mstd0.4-inc1); null = off.',
+        description:
+          'timm RandAugment string (e.g. rand-m9-n1-mstd0.4-inc1: the stock 15-op "increasing" set, Spikingformer CIFAR); "-ops=A,B,..." restricts the op list (Spikformer CIFAR: -ops=Equalize,Rotate,ShearX,TranslateXRel,TranslateYRel); null = off.',
       },
-      hflip: { type: 'number', default: 0.0, minimum: 0, maximum: 1, description: 'Static images: horizontal flip probability (training only); 0 = off (CIFAR recipes flip with 0.5).' },
+      hflip: { type: 'number', default: 0.0, minimum: 0, maximum: 1, datasets: STATIC_DATASETS, description: 'Static images: horizontal flip probability (training only); 0 = off (CIFAR recipes flip with 0.5).' },
       nesterov: { type: 'boolean', default: false, description: 'Optimizer sgd: Nesterov momentum.' },
       schedule_unit: {
         type: 'enum',
@@ -467,8 +493,44 @@ export const CONFIG_DEFINITION = {
       },
       tet_lambda: { type: 'number', default: 0.001, minimum: 0, maximum: 1, description: 'Loss tet: weight of the MSE regulariser (STSA: 0.001).' },
       tet_phi: { type: 'number', default: 1.0, description: 'Loss tet: target of the MSE regulariser on the per-step logits.' },
-      dvs_flip: { type: 'number', default: 0.0, minimum: 0, maximum: 1, description: 'Event frames: horizontal flip probability (training only); 0 = off.' },
-      dvs_roll: { type: 'integer', default: 0, minimum: 0, description: 'Event frames: random roll of H and W by an integer in [-n, n] (training only); 0 = off.' },
+      dvs_flip: { type: 'number', default: 0.0, minimum: 0, maximum: 1, datasets: EVENT_DATASETS, description: 'Event frames: horizontal flip probability (training only); 0 = off.' },
+      dvs_roll: { type: 'integer', default: 0, minimum: 0, datasets: EVENT_DATASETS, description: 'Event frames: random roll of H and W by an integer in [-n, n] (training only); 0 = off.' },
+      snn_augment_wide: {
+        type: 'boolean',
+        datasets: EVENT_DATASETS,
+        default: false,
+        description:
+          'Event frames: SNNAugmentWide (Spikformer / Spikingformer CIFAR10-DVS script): per sample one op of Identity, ShearX ±0.3 rad, TranslateX/Y ±5 px, Rotate ±30°, Cutout (a square of 0.1–11 % of the area), 31 magnitude bins with a random sign, nearest interpolation, the same for all frames; after dvs_flip / dvs_roll (training only).',
+      },
+      dvs_cutout: {
+        type: 'integer',
+        datasets: EVENT_DATASETS,
+        default: 0,
+        minimum: 0,
+        description: 'Event frames: one random rectangle with sides 1..n px set to zero in every frame of a sample (Spikeformer DVS-CIFAR10: 16; training only); 0 = off.',
+      },
+      auto_augment: {
+        type: 'enum',
+        datasets: STATIC_DATASETS,
+        values: ['imagenet'],
+        default: null,
+        nullable: true,
+        description:
+          'Static images: torchvision AutoAugment policy (imagenet: its 25 sub-policies, 10 magnitude bins; Spikeformer ImageNet); null = off. Use it or randaugment, not both (training only).',
+      },
+      random_resized_crop: {
+        type: 'object',
+        datasets: STATIC_DATASETS,
+        default: null,
+        nullable: true,
+        description:
+          'Static images: timm/torchvision RandomResizedCrop per sample, resized back to the input size (training only); null = off. Spikformer ImageNet: scale [1, 1], ratio [0.75, 1.3333]; Spikeformer ImageNet: scale [0.08, 1].',
+        fields: {
+          scale: { type: 'range', default: [0.08, 1.0], exclusiveMinimum: 0, maximum: 1, description: 'Range of the crop area as a fraction of the image area.' },
+          ratio: { type: 'range', default: [0.75, 1.3333333333333333], exclusiveMinimum: 0, description: 'Range of the crop aspect ratio (width / height), sampled log-uniformly.' },
+          interpolation: { type: 'enum', values: ['bilinear', 'bicubic'], default: 'bicubic', description: 'Resize of the crop back to the input size (timm: bicubic; torchvision scripts: bilinear).' },
+        },
+      },
       checkpoint_every_steps: {
         type: 'integer',
         default: null,
@@ -480,6 +542,12 @@ export const CONFIG_DEFINITION = {
         type: 'boolean',
         default: false,
         description: 'torch.use_deterministic_algorithms (warn only) and deterministic cuDNN: reproducible but slower.',
+      },
+      pack_spikes: {
+        type: 'boolean',
+        default: false,
+        description:
+          'Keep the spike tensors that autograd saves for backward (inputs of Linear/conv/attention matmuls/max-pools fed by a LIF) as bits, 1 bit instead of 2–4 bytes per element; lossless (identical gradients), costs a pack and an unpack kernel per saved spike tensor.',
       },
     },
   },
@@ -518,6 +586,10 @@ export type ValueOfSpec<F> = F extends { type: 'section'; fields: infer S }
   ? { -readonly [K in keyof S]: ValueOfSpec<S[K]> }
   : F extends { type: 'mapping'; values: infer V }
     ? Record<string, { -readonly [K in keyof V]?: ValueOfSpec<V[K]> }> | null
+  : F extends { type: 'object'; fields: infer O }
+    ? { -readonly [K in keyof O]: ValueOfSpec<O[K]> } | NullIf<F>
+  : F extends { type: 'range' }
+    ? [number, number] | NullIf<F>
   : F extends { type: 'int[]' }
     ? number[] | NullIf<F>
   : F extends { type: 'size' }
@@ -567,10 +639,17 @@ export function specAt(path: string): FieldSpec | SectionSpec | undefined {
   let spec: FieldSpec | SectionSpec | undefined =
     (CONFIG_DEFINITION as Record<string, SectionSpec>)[top] ?? (TOP_LEVEL_FIELDS as Record<string, FieldSpec>)[top];
   for (const part of parts) {
-    if (!spec || !isSection(spec)) return undefined;
+    if (!spec || !(isSection(spec) || spec.type === 'object')) return undefined;
     spec = spec.fields[part];
   }
   return spec;
+}
+
+/** The defaults of an object field's keys (what the resolved config fills in for keys a mapping leaves out). */
+export function objectDefaults(spec: ObjectField): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, child] of Object.entries(spec.fields)) out[key] = Array.isArray(child.default) ? [...child.default] : child.default;
+  return out;
 }
 
 /** Every leaf field with its dotted path, in table order. */
@@ -637,6 +716,18 @@ function fieldSchema(spec: FieldSpec): JsonSchema {
       const item: JsonSchema = { type: 'integer' };
       if (spec.minimum !== undefined) item.minimum = spec.minimum;
       return withNull({ ...base, type: 'array', items: item, minItems: 1 }, spec.nullable);
+    }
+    case 'range': {
+      const end: JsonSchema = { type: 'number' };
+      if (spec.minimum !== undefined) end.minimum = spec.minimum;
+      if (spec.exclusiveMinimum !== undefined) end.exclusiveMinimum = spec.exclusiveMinimum;
+      if (spec.maximum !== undefined) end.maximum = spec.maximum;
+      return withNull({ ...base, type: 'array', items: end, minItems: 2, maxItems: 2 }, spec.nullable);
+    }
+    case 'object': {
+      const properties: Record<string, JsonSchema> = {};
+      for (const [key, child] of Object.entries(spec.fields)) properties[key] = fieldSchema(child);
+      return { ...base, type: spec.nullable ? ['object', 'null'] : 'object', properties, additionalProperties: false };
     }
     case 'size': {
       const side: JsonSchema = { type: 'integer' };

@@ -61,10 +61,10 @@ const NOT_EXPRESSIBLE: Record<string, string> = {
   mean: 'normalisation is fixed per dataset',
   std: 'normalisation is fixed per dataset',
   crop_pct: 'eval crop is not configurable',
-  scale: 'RandomResizedCrop is not configurable',
-  ratio: 'RandomResizedCrop is not configurable',
-  interpolation: 'resizing is not configurable',
-  train_interpolation: 'resizing is not configurable',
+  scale: 'not a [low, high] pair of numbers',
+  ratio: 'not a [low, high] pair of numbers',
+  interpolation: 'the evaluation resize is not configurable',
+  train_interpolation: 'train.random_resized_crop.interpolation is bilinear or bicubic',
   color_jitter: 'colour jitter is not configurable',
   hflip: 'flip is not configurable',
   mixup_mode: 'mixing is per batch',
@@ -224,6 +224,33 @@ export function importReferenceConfig(ymlText: string, opts: ImportOptions = {})
     notes.aa = `only RandAugment strings (rand-...) are supported, not "${String(aa)}"`;
   }
   set('train', 'cutmix_alpha', num(take('cutmix')));
+
+  // RandomResizedCrop (timm: scale, ratio, train_interpolation); scale (1, 1) with ratio (1, 1) is the identity
+  const pair = (v: unknown): [number, number] | undefined => {
+    if (!Array.isArray(v) || v.length !== 2) return undefined;
+    const [a, b] = v.map(num);
+    return a !== undefined && b !== undefined && a <= b ? [a, b] : undefined;
+  };
+  if (keys.has('scale') || keys.has('ratio')) {
+    const scale = pair(keys.get('scale')?.[1] ?? [0.08, 1.0]);
+    const ratio = pair(keys.get('ratio')?.[1] ?? [0.75, 4 / 3]);
+    const interp = keys.get('train_interpolation')?.[1];
+    if (scale && ratio && scale[0] > 0 && scale[1] <= 1 && ratio[0] > 0) {
+      if (keys.has('scale')) used.add('scale');
+      if (keys.has('ratio')) used.add('ratio');
+      if (scale[0] === 1 && scale[1] === 1 && ratio[0] === 1 && ratio[1] === 1) {
+        if (interp !== undefined) used.add('train_interpolation');
+        notes.scale = 'scale (1, 1) ratio (1, 1): RandomResizedCrop is the identity (train.random_resized_crop stays null)';
+      } else {
+        const crop: Record<string, unknown> = { scale, ratio };
+        if (interp === 'bilinear' || interp === 'bicubic') {
+          crop.interpolation = interp;
+          used.add('train_interpolation');
+        }
+        set('train', 'random_resized_crop', crop);
+      }
+    }
+  }
 
   for (const [norm, [original, value]] of keys) {
     if (used.has(norm) || unmapped.includes(original)) continue;

@@ -2,7 +2,7 @@
 
 import * as path from 'node:path';
 import { BUNDLED_PRESETS } from './bundled-presets';
-import { CONFIG_SECTIONS, configDefaults, leafFields, type ResolvedConfig } from './definition';
+import { CONFIG_SECTIONS, configDefaults, leafFields, objectDefaults, type ResolvedConfig } from './definition';
 import { type ConfigDiagnostic, formatDiagnostic, hasErrors, type Range, ZERO_RANGE } from './diagnostics';
 import { type KeyRanges, parseYamlWithRanges, type ParsedYaml } from './parse';
 import { applyPreset, deepMerge, isPlainObject, lookupPreset, type Preset, type PresetTable, presetSections } from './presets';
@@ -92,6 +92,19 @@ function absolutizePaths(config: ResolvedConfig, baseDir: string): void {
   }
 }
 
+/** An object field written as a mapping (e.g. train.random_resized_crop: {scale: ...}) gets the defaults of the keys it leaves out. */
+function fillObjectDefaults(config: ResolvedConfig): void {
+  for (const { path: dotted, spec } of leafFields()) {
+    if (spec.type !== 'object') continue;
+    const [section, ...rest] = dotted.split('.');
+    let holder = (config as unknown as Record<string, Record<string, unknown>>)[section];
+    for (const key of rest.slice(0, -1)) holder = holder[key] as Record<string, unknown>;
+    const key = rest[rest.length - 1];
+    const value = holder[key];
+    if (isPlainObject(value)) holder[key] = { ...objectDefaults(spec), ...value };
+  }
+}
+
 function buildResolved(merged: Record<string, unknown>, name: string, sourcePath: string | null, baseDir: string): ResolvedConfig {
   const sections: Record<string, unknown> = {};
   for (const section of CONFIG_SECTIONS) sections[section] = merged[section] ?? {};
@@ -103,6 +116,7 @@ function buildResolved(merged: Record<string, unknown>, name: string, sourcePath
     ...filled,
   } as unknown as ResolvedConfig;
   absolutizePaths(resolved, baseDir);
+  fillObjectDefaults(resolved);
   return resolved;
 }
 

@@ -258,25 +258,54 @@ const archOptions: SemanticRule = {
   },
 };
 
-/** Data keys only some readers use (definition `datasets`) set to a non-default value for another dataset. */
+/**
+ * Data keys only some readers use, and train augmentations only some data kinds get (definition `datasets`: static
+ * images or event frames), set to a non-default value for another dataset.
+ */
 const datasetOptions: SemanticRule = {
   code: 'dataset-option',
-  check({ data }) {
+  check({ data, train }) {
     const out: RuleFinding[] = [];
     if (!datasetInfo(data.dataset)) return out;
-    for (const [key, spec] of Object.entries(CONFIG_DEFINITION.data.fields) as Array<[string, FieldSpec]>) {
-      if (!spec.datasets || spec.datasets.includes(data.dataset) || key === 'frames_number') continue; // frames_number: event-frames
-      const value = (data as Record<string, unknown>)[key];
-      if (value === null || value === undefined || JSON.stringify(value) === JSON.stringify(spec.default)) continue;
-      const reset = JSON.stringify(spec.default);
-      out.push({
-        severity: 'warning',
-        path: `data.${key}`,
-        message: `data.${key} only applies to dataset ${spec.datasets.join(' | ')}; ${data.dataset}'s reader ignores it. Remove ${key}${spec.default === null ? '' : ` (or set it to ${reset})`}.`,
-        fix: { title: `Set ${key} to ${reset}`, path: `data.${key}`, replaceWith: reset },
-      });
+    const sections = [
+      ['data', CONFIG_DEFINITION.data.fields, data],
+      ['train', CONFIG_DEFINITION.train.fields, train],
+    ] as const;
+    for (const [section, fields, values] of sections) {
+      for (const [key, spec] of Object.entries(fields) as Array<[string, FieldSpec]>) {
+        if (!spec.datasets || spec.datasets.includes(data.dataset) || key === 'frames_number') continue; // frames_number: event-frames
+        const value = (values as Record<string, unknown>)[key];
+        if (value === null || value === undefined || JSON.stringify(value) === JSON.stringify(spec.default)) continue;
+        const reset = JSON.stringify(spec.default);
+        const who =
+          section === 'data'
+            ? `${data.dataset}'s reader ignores it`
+            : `${data.dataset} has ${datasetInfo(data.dataset)?.event ? 'event frames' : 'static images'}, so training ignores it`;
+        out.push({
+          severity: 'warning',
+          path: `${section}.${key}`,
+          message: `${section}.${key} only applies to dataset ${spec.datasets.join(' | ')}; ${who}. Remove ${key}${spec.default === null ? '' : ` (or set it to ${reset})`}.`,
+          fix: { title: `Set ${key} to ${reset}`, path: `${section}.${key}`, replaceWith: reset },
+        });
+      }
     }
     return out;
+  },
+};
+
+/** timm / torchvision apply one augmentation policy: RandAugment or AutoAugment. */
+const augmentPolicy: SemanticRule = {
+  code: 'augment-policy',
+  check({ train }) {
+    if (train.randaugment === null || train.auto_augment === null) return [];
+    return [
+      {
+        severity: 'error',
+        path: 'train.auto_augment',
+        message: `train.auto_augment (${train.auto_augment}) and train.randaugment (${train.randaugment}) are both set; the recipes use one policy (Spikeformer ImageNet: AutoAugment, the timm recipes: RandAugment). Set one of them to null.`,
+        fix: { title: 'Set auto_augment to null', path: 'train.auto_augment', replaceWith: 'null' },
+      },
+    ];
   },
 };
 
@@ -471,6 +500,7 @@ export const SEMANTIC_RULES: readonly SemanticRule[] = [
   warmupShorterThanTraining,
   minLrBelowLr,
   mixupOffEpoch,
+  augmentPolicy,
   ampNeedsGpu,
   pathsExist,
   memoryFits,

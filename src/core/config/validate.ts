@@ -35,6 +35,8 @@ function exampleOf(spec: FieldSpec): string {
   if (spec.type === 'boolean') return 'true';
   if (spec.type === 'string') return '"..."';
   if (spec.type === 'int[]') return '[64, 128]';
+  if (spec.type === 'range') return '[0.08, 1.0]';
+  if (spec.type === 'object') return `{${Object.keys(spec.fields).join(', ')}}`;
   if (spec.type === 'size') return '32';
   if (spec.type === 'mapping') return '{"pattern": {key: value}}';
   if (spec.type === 'integer' && spec.odd) return '3';
@@ -49,6 +51,8 @@ function expectedKind(spec: FieldSpec): string {
     boolean: 'true or false',
     enum: 'one of the listed values',
     'int[]': 'a non-empty list of integers',
+    range: 'a list [low, high] of two numbers',
+    object: `a mapping of ${spec.type === 'object' ? Object.keys(spec.fields).join(', ') : 'keys'}`,
     size: 'an integer or [height, width]',
     mapping: `a mapping of ${spec.type === 'mapping' ? spec.keyHint : 'keys'} to settings`,
   }[spec.type];
@@ -73,6 +77,10 @@ function hasExpectedType(spec: FieldSpec, value: unknown): boolean {
       return Array.isArray(value) && value.length > 0 && value.every(isInt);
     case 'size':
       return isInt(value) || (Array.isArray(value) && value.length === 2 && value.every(isInt));
+    case 'range':
+      return Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'number' && Number.isFinite(v));
+    case 'object':
+      return isPlainObject(value);
     case 'mapping':
       return isPlainObject(value);
   }
@@ -141,6 +149,39 @@ function checkMapping(path: string, spec: FieldSpec, value: Record<string, unkno
   return out;
 }
 
+/** A range: low ≤ high, both ends within the bounds. */
+function checkRange(path: string, spec: FieldSpec, value: [number, number], locate: Locate): ConfigDiagnostic[] {
+  if (spec.type !== 'range') return [];
+  const range = locate(path, 'value');
+  const [low, high] = value;
+  const bounds = [
+    spec.minimum !== undefined ? `≥ ${spec.minimum}` : '',
+    spec.exclusiveMinimum !== undefined ? `> ${spec.exclusiveMinimum}` : '',
+    spec.maximum !== undefined ? `≤ ${spec.maximum}` : '',
+  ].filter(Boolean);
+  const outside = (v: number) =>
+    (spec.minimum !== undefined && v < spec.minimum) || (spec.exclusiveMinimum !== undefined && v <= spec.exclusiveMinimum) || (spec.maximum !== undefined && v > spec.maximum);
+  if (outside(low) || outside(high)) {
+    return [error(path, 'out-of-range', `both ends of ${path} must be ${bounds.join(' and ')} (it is [${low}, ${high}]).`, range)];
+  }
+  if (low > high) return [error(path, 'out-of-range', `${path} must be [low, high] with low ≤ high (it is [${low}, ${high}]). Write [${high}, ${low}].`, range)];
+  return [];
+}
+
+/** An object field: known keys only, each value checked against its field. */
+function checkObject(path: string, spec: FieldSpec, value: Record<string, unknown>, locate: Locate): ConfigDiagnostic[] {
+  if (spec.type !== 'object') return [];
+  const out: ConfigDiagnostic[] = [];
+  const known = Object.keys(spec.fields);
+  for (const [key, child] of Object.entries(value)) {
+    const childPath = `${path}.${key}`;
+    const childSpec = spec.fields[key];
+    if (!childSpec) out.push(unknownKey(childPath, key, known, locate));
+    else out.push(...validateField(childPath, childSpec, child, locate));
+  }
+  return out;
+}
+
 function checkPattern(path: string, spec: FieldSpec, value: string, locate: Locate): ConfigDiagnostic[] {
   if (spec.type !== 'string' || !spec.pattern || new RegExp(spec.pattern).test(value)) return [];
   const hint = spec.patternHint ?? `a value matching ${spec.pattern}`;
@@ -160,6 +201,8 @@ export function validateField(path: string, spec: FieldSpec, value: unknown, loc
   if (spec.type === 'enum') return checkEnum(path, spec, value, locate);
   if (spec.type === 'int[]' || spec.type === 'size') return checkItems(path, spec, value as number | number[], locate);
   if (spec.type === 'mapping') return checkMapping(path, spec, value as Record<string, unknown>, locate);
+  if (spec.type === 'range') return checkRange(path, spec, value as [number, number], locate);
+  if (spec.type === 'object') return checkObject(path, spec, value as Record<string, unknown>, locate);
   if (typeof value === 'number') return checkNumberRange(path, spec, value, locate);
   if (typeof value === 'string') return checkPattern(path, spec, value, locate);
   return [];
