@@ -3,7 +3,7 @@
 // blob: included) and a fake acquireVsCodeApi, fed the recorded stream test/fixtures/events/tiny-attention-run.jsonl
 // (a real tiny run of the runtime: firing, attention and energy events). Checks: it renders (canvas/SVG not
 // blank), an interaction changes what is shown, no CSP violations, the state is restored after a reload.
-// Screenshots go to media/screenshots/<panel>.png.
+// Screenshots go to test-results/<panel>.png, and to media/screenshots/<panel>.png with SPIKE_UPDATE_SCREENSHOTS=1.
 import * as esbuild from 'esbuild';
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -44,7 +44,8 @@ export async function runPanelTests({ ctx, root, test, assert, results }) {
   });
   const origin = server.origin;
   mkdirSync(join(root, 'test-results'), { recursive: true });
-  mkdirSync(join(root, 'media/screenshots'), { recursive: true });
+  const updateShots = process.env.SPIKE_UPDATE_SCREENSHOTS === '1';
+  if (updateShots) mkdirSync(join(root, 'media/screenshots'), { recursive: true });
 
   async function openPanel(panel) {
     const p = await ctx.newPage();
@@ -69,7 +70,7 @@ export async function runPanelTests({ ctx, root, test, assert, results }) {
     await p.waitForTimeout(200);
     const file = join(root, 'test-results', `${panel}.png`);
     await p.screenshot({ path: file, fullPage: true });
-    copyFileSync(file, join(root, 'media/screenshots', `${panel}.png`));
+    if (updateShots) copyFileSync(file, join(root, 'media/screenshots', `${panel}.png`));
   }
   const canvasStats = (p, sel) =>
     p.$eval(sel, (c) => {
