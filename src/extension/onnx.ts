@@ -58,11 +58,14 @@ export async function inspectOnnxCommand(ctx: Ctx, modelArg?: unknown, inputArg?
   if (!image) return undefined;
   const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Spike Studio: running the ONNX model' }, () => inspectOnnx(file, image));
   ctx.log.info(`inspect ${file} (${result.provider}) on ${image.source}: top-1 ${result.top5[0]?.name} in ${result.ms} ms`);
+  for (const note of result.notes) ctx.log.info(`inspect ${path.basename(file)}: ${note}`);
   const runId = `onnx:${file}`;
   ctx.runs.putEvents(runId, resultEvents(result));
   if (input?.panels !== false) {
     if (result.firing.length) VizPanel.createOrShow(ctx, 'firing', { runId });
     if (result.attention.length) VizPanel.createOrShow(ctx, 'attention', { runId });
+    // say why a panel did not open (no --probes, or an architecture whose attention is not exported)
+    if (!result.attention.length && result.notes.length) void vscode.window.showInformationMessage(`Spike Studio: ${path.basename(file)}: ${result.notes.join('; ')}.`);
   }
   if (input?.show !== false) {
     const label = image.label !== undefined ? ` (label ${image.label})` : '';

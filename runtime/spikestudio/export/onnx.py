@@ -1,30 +1,43 @@
 """`python -m spikestudio export --checkpoint FILE --out model.onnx [--probes]`: a checkpoint as an ONNX model.
 
-The T-loop of every spiking neuron is unrolled in the trace (the legacy TorchScript exporter, `dynamo=False`, so no
-onnxscript is needed; the `onnx` package is). Graph:
+All four architectures export: Spikformer, Spikingformer, Spikeformer (softmax or spiking attention, PLIF or LIAF
+neurons) and STSA (both qkv layouts). The T-loop of every spiking neuron is unrolled in the trace (the legacy
+TorchScript exporter, `dynamo=False`, so no onnxscript is needed; the `onnx` package is). Graph:
 
 * input  ``input``: (B, C, H, W) float32, already normalised ((x/255 - mean) / std per channel) -- or
   (B, T, C, H, W) frames for event datasets; the batch axis is dynamic;
-* output ``logits``: (B, classes), averaged over T (what the runtime's model returns);
-* with ``--probes``, per LIF layer ``spikes:<layer>``: (T, B) spike counts (sum over the layer's neurons of one
-  sample at one step), and per SSA block ``attn:<block>``: (T, B, heads, N, N) = Q K^T before the scale (exactly
-  what telemetry.probes.AttentionRecorder records).
+* output ``logits``: (B, classes), averaged over T (what the runtime's model returns; STSA: the mean of its per-step
+  head's logits);
+* with ``--probes``, per neuron layer (LIF, PLIF, LIAF, STSA neuron) ``spikes:<layer>``: (T, B) spike counts (sum over
+  the layer's neurons of one sample at one step; a LIAF, whose output is the analog ReLU(H), counts its threshold
+  crossings), and per block ``attn:<block>``: (T, B, heads, N, N), N the tokens of the token grid:
+  - Spikformer / Spikingformer SSA: Q K^T before the scale (exactly what telemetry.probes.AttentionRecorder records);
+  - Spikeformer: the spatial attention (each step's N tokens): softmax(Q K^T / sqrt(d)) with `attention: softmax`,
+    Q K^T of the Q/K neurons' outputs before the scale with `attention: spiking`; the temporal attention (T x T
+    maps per token) is not exported;
+  - STSA: per step t, the t-to-t block of its (T*N) x (T*N) map, Q_t K_t^T + relative-position bias (before
+    attn_scale; the block-causal mask is 1 there); the blocks between different steps are not exported.
 
 Metadata (``metadata_props``, every value a string; JSON where structured): ``spikestudio.format`` = "1",
 ``spikestudio.arch``, ``spikestudio.variant``, ``spikestudio.time_steps``, ``spikestudio.input_shape`` (JSON, batch
 as -1), ``spikestudio.class_names`` (JSON), ``spikestudio.mean`` / ``spikestudio.std`` (JSON, per channel),
 ``spikestudio.dataset``, ``spikestudio.token_grid`` (JSON), ``spikestudio.probes`` (JSON: {"firing": [{"name",
-"output", "neurons"}], "attention": [{"block", "output", "heads", "grid"}]}; empty lists without --probes) and
-``spikestudio.config`` (the model section, JSON).
+"output", "neurons"}], "attention": [{"block", "output", "heads", "grid", "kind"}], "notes": [...]}; kind is one of
+`ATTENTION_KINDS` ("qk", "softmax", "qk+bias"); "notes" (only when there are any) says in a sentence each what the
+probes leave out or mean differently for the architecture; empty lists without --probes) and ``spikestudio.config``
+(the model section, JSON).
 
 Spikes are a Heaviside of the membrane: the export path replaces the surrogate autograd Functions by the plain
-comparison they compute in forward, and runs the fused LIF's equations out of place in the same operation order,
-so ONNX Runtime reproduces PyTorch up to float rounding (a membrane within ~1e-5 of threshold may flip).
+comparison they compute in forward (>= for LIF/PLIF/LIAF, STSA's strict >), and runs every neuron's equations out of
+place in the same operation order as its training forward (PLIF/LIAF with the learnt 1/tau = sigmoid(w)), so ONNX
+Runtime reproduces PyTorch up to float rounding (a membrane within ~1e-5 of threshold may flip). A neuron class the
+exporter does not know, or a failing trace, is a one-line SpikeStudioError naming it / the architecture.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
@@ -35,7 +48,8 @@ from torch import nn
 from spikestudio import neurons
 from spikestudio.errors import ConfigError, SpikeStudioError
 
-__all__ = ["load_checkpoint", "export_onnx", "ExportWrapper", "export_mode", "dataset_info", "main"]
+__all__ = ["load_checkpoint", "export_onnx", "ExportWrapper", "export_mode", "dataset_info", "main",
+           "attention_sources", "probe_notes", "ATTENTION_KINDS"]
 
 CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 DVS128_NAMES = ["hand clap", "right hand wave", "left hand wave", "right arm clockwise", "right arm counter clockwise",
@@ -147,17 +161,143 @@ def _lif_export_forward(self: neurons.LIF, x_seq: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def _plif_export_forward(self: neurons.PLIF, x_seq: torch.Tensor) -> torch.Tensor:
+    """PLIF.forward (and LIAF's) with the plain comparison, same operation order. The probe gets the spikes -- for a
+    LIAF, whose output is ReLU(H), the threshold crossings that reset the membrane, not the analog output."""
+    k = torch.sigmoid(self.w).to(x_seq.dtype)
+    vr = 0.0 if self.v_reset is None else float(self.v_reset)
+    v = torch.full_like(x_seq[0], vr)
+    outs, spikes = [], []
+    for t in range(x_seq.shape[0]):
+        if self.decay_input:
+            h = v + (x_seq[t] - (v - vr)) * k
+        else:
+            h = v - (v - vr) * k + x_seq[t]
+        if _margin_sink is not None:
+            _margin_sink.append(float((h - self.v_threshold).abs().min()))
+        s = (h - self.v_threshold >= 0).to(x_seq.dtype)
+        if self.v_reset is None:
+            v = h - self.v_threshold * s
+        else:
+            v = h * (1.0 - s) + vr * s
+        outs.append(torch.relu(h) if self.analog_output else s)
+        spikes.append(s)
+    out = torch.stack(outs)
+    if self._probe is not None:
+        self._probe(self, torch.stack(spikes) if self.analog_output else out)
+    return out
+
+
+def _stsa_neuron_export_forward(self: neurons.STSANeuron, x_seq: torch.Tensor) -> torch.Tensor:
+    """STSANeuron.forward with the plain strict comparison (m - V_th > 0), same operation order."""
+    m = torch.zeros_like(x_seq[0])
+    outs = []
+    for t in range(x_seq.shape[0]):
+        m = self.decay * m + x_seq[t]
+        if _margin_sink is not None:
+            _margin_sink.append(float((m - self.v_threshold).abs().min()))
+        s = (m - self.v_threshold > 0).to(x_seq.dtype)
+        m = (1.0 - s) * m
+        outs.append(s)
+    out = torch.stack(outs)
+    if self._probe is not None:
+        self._probe(self, out)
+    return out
+
+
+def _spikeformer_mhsa_export_forward(self, x: torch.Tensor, to_t=None, from_t=None) -> torch.Tensor:
+    """spikeformer.MHSA.forward; `_export_attn` (set by ExportWrapper on the spatial MHSAs) gets the map: the softmax
+    probabilities (softmax attention) or Q K^T of the Q/K neurons' outputs before the scale (spiking attention),
+    (S, h, L, L)."""
+    S, L, D = x.shape
+    h = self.num_heads
+    qkv = self.qkv(x)
+    if self.spiking:
+        q, k, v = qkv.chunk(3, dim=-1)
+        q, k, v = (from_t(lif(to_t(t))) for lif, t in ((self.q_lif, q), (self.k_lif, k), (self.v_lif, v)))
+    else:
+        q, k, v = qkv.chunk(3, dim=-1)
+    q, k, v = (t.reshape(S, L, h, D // h).transpose(1, 2) for t in (q, k, v))
+    qk = q @ k.transpose(-2, -1)
+    a = qk * self.scale
+    if not self.spiking:
+        a = a.softmax(dim=-1)
+    probe = self.__dict__.get("_export_attn")
+    if probe is not None:
+        probe(a if not self.spiking else qk)
+    y = (a @ v).transpose(1, 2).reshape(S, L, D)
+    return self.proj(y)
+
+
+def _stsa_attention_export_forward(self, x: torch.Tensor) -> torch.Tensor:
+    """stsa.STSAttention.forward; `_export_attn` (set by ExportWrapper) gets, per time step t, the t-to-t block of the
+    (T*N, T*N) map Q K^T + B_rel (before attn_scale; the block-causal mask is 1 there): (T, B, h, N, N)."""
+    T, B, D, N = x.shape
+    h = self.num_heads
+    d = D // h
+    if self.layout == "paper":
+        xi = x.permute(1, 2, 0, 3).reshape(B, D, T * N)
+    else:
+        xi = x.contiguous().reshape(B, D, T * N)
+    y = self.qkv_bn(self.qkv_conv(xi))
+    y = self.qkv_lif(y.reshape(B, 3 * D, T, N).permute(2, 0, 1, 3))
+    q, k, v = (z.reshape(T, B, h, d, N).permute(1, 2, 0, 4, 3).reshape(B, h, T * N, d) for z in y.chunk(3, dim=2))
+    bias = self.relative_position_bias_table[self.relative_position_index.reshape(-1)]
+    bias = bias.reshape(T * N, T * N, h).permute(2, 0, 1)
+    qkb = q @ k.transpose(-2, -1) + bias
+    probe = self.__dict__.get("_export_attn")
+    if probe is not None:
+        probe(torch.stack([qkb[:, :, t * N:(t + 1) * N, t * N:(t + 1) * N] for t in range(T)]))
+    a = qkb * self.mask
+    out = (a @ v) * self.scale
+    out = out.reshape(B, h, T, N, d).permute(2, 0, 1, 4, 3).reshape(T, B, D, N)
+    out = self.attn_lif(out)
+    out = self.proj_bn(self.proj_conv(out.permute(1, 2, 0, 3).reshape(B, D, T * N)))
+    return self.proj_lif(out.reshape(B, D, T, N).permute(2, 0, 1, 3))
+
+
+class _UnknownNeuron(Exception):
+    pass
+
+
+def _export_forward_for(m: nn.Module):
+    """The export-mode forward for a module, None to keep its own; raises for a neuron the exporter does not know."""
+    from spikestudio.models import spikeformer, stsa
+
+    if type(m) is neurons.LIF:
+        return _lif_export_forward if m.impl != "reference" else None  # reference: plain autograd + heaviside
+    if type(m) in (neurons.PLIF, neurons.LIAF):
+        return _plif_export_forward
+    if type(m) is neurons.STSANeuron:
+        return _stsa_neuron_export_forward
+    if isinstance(m, neurons.LIF):
+        raise _UnknownNeuron(type(m).__name__)
+    if type(m) is spikeformer.MHSA:
+        return _spikeformer_mhsa_export_forward
+    if type(m) is stsa.STSAttention:
+        return _stsa_attention_export_forward
+    return None
+
+
 @contextmanager
 def export_mode(model: nn.Module):
-    """Plain comparisons instead of the surrogate autograd Functions; fused LIFs run `_lif_export_forward`."""
+    """Plain comparisons instead of the surrogate autograd Functions: fused LIFs run `_lif_export_forward`, PLIF/LIAF
+    and STSA neurons their export forwards, Spikeformer's MHSA and STSA's attention forwards that expose the map."""
     saved_h, saved_t = neurons.heaviside_surrogate, neurons.TriangleSurrogate
     patched = []
     neurons.heaviside_surrogate = _plain_heaviside
     neurons.TriangleSurrogate = _PlainTriangle
     try:
-        for m in model.modules():
-            if type(m) is neurons.LIF and m.impl != "reference":
-                m.forward = _lif_export_forward.__get__(m)  # instance attribute, removed on exit
+        for name, m in model.named_modules():
+            try:
+                fwd = _export_forward_for(m)
+            except _UnknownNeuron as exc:
+                arch = getattr(model, "arch", type(model).__name__)
+                raise SpikeStudioError(
+                    f"export: cannot export the {arch} model to ONNX: its layer {name} is a {exc} neuron, which the "
+                    f"exporter does not know (it knows LIF, PLIF, LIAF and the STSA neuron)") from None
+            if fwd is not None:
+                m.forward = fwd.__get__(m)  # instance attribute, removed on exit
                 patched.append(m)
         yield model
     finally:
@@ -166,39 +306,93 @@ def export_mode(model: nn.Module):
             m.__dict__.pop("forward", None)
 
 
+ATTENTION_KINDS = {
+    "qk": "Q K^T of the Q/K neurons' outputs (spikes; ReLU(H) for LIAF), before the attention scale",
+    "softmax": "softmax(Q K^T / sqrt(d)) (rows sum to 1)",
+    "qk+bias": "per time step t, the t-to-t block of STSA's (T*N)x(T*N) map: Q_t K_t^T + relative-position bias, "
+               "before attn_scale",
+}
+
+
+def attention_sources(model: nn.Module) -> list[tuple[int, nn.Module, str]]:
+    """(block, module, kind) of every attention map that exports in the panels' shape (T, B, heads, N, N)."""
+    from spikestudio.models import spikeformer, stsa
+    from spikestudio.models.layers import AttentionProbeMixin
+
+    mixins = [m for m in model.modules() if isinstance(m, AttentionProbeMixin)]
+    if mixins:  # Spikformer / Spikingformer SSA: one per block, in order
+        return [(i, m, "qk") for i, m in enumerate(mixins)]
+    out = []
+    for j, blk in enumerate(getattr(model, "blocks", [])):
+        if isinstance(blk, spikeformer.Block):
+            out.append((j, blk.attn, "qk" if blk.attn.spiking else "softmax"))
+        elif isinstance(blk, stsa.Block):
+            out.append((j, blk.attn, "qk+bias"))
+    return out
+
+
+def probe_notes(model: nn.Module) -> list[str]:
+    """What the probe outputs of this model leave out or mean differently (spikestudio.probes "notes")."""
+    from spikestudio.models import spikeformer, stsa
+
+    notes = []
+    if any(type(m) is neurons.LIAF for m in model.modules()):
+        notes.append("LIAF layers output ReLU(H), an analog value; their spikes:<layer> count the threshold "
+                     "crossings that reset the membrane")
+    if any(isinstance(b, spikeformer.Block) for b in getattr(model, "blocks", [])):
+        notes.append("attn:<block> is Spikeformer's spatial attention (the N tokens of each step); the temporal "
+                     "attention (each token over the T steps, T x T maps) is not exported")
+    if any(isinstance(b, stsa.Block) for b in getattr(model, "blocks", [])):
+        notes.append("attn:<block> holds, per time step, the same-step block of STSA's (T*N)x(T*N) spatio-temporal "
+                     "map (Q K^T + relative-position bias); the entries between different steps are not exported")
+    return notes
+
+
 class ExportWrapper(nn.Module):
-    """model(x) -> (logits, *spike counts per LIF (T, B), *Q K^T per SSA block (T, B, h, N, N)) when probes."""
+    """model(x) -> (logits, *spike counts per LIF (T, B), *attention maps per block (T, B, h, N, N)) when probes.
+
+    Attention maps (see `attention_sources`): Q K^T of the SSA blocks (Spikformer, Spikingformer), Spikeformer's
+    spatial attention (softmax probabilities, or Q K^T of the spikes with `attention: spiking`), STSA's same-step
+    blocks. Spikeformer's and STSA's maps are recorded only inside `export_mode`."""
 
     def __init__(self, model: nn.Module, probes: bool):
         super().__init__()
         self.model = model
         self.probes = probes
         self.lifs = [(n, m) for n, m in model.named_modules() if isinstance(m, neurons.LIF)]
-        from spikestudio.models.layers import AttentionProbeMixin
-
-        self.ssas = [m for m in model.modules() if isinstance(m, AttentionProbeMixin)]
+        self.attn_sources = attention_sources(model)
 
     def forward(self, x: torch.Tensor):
         if not self.probes:
             return self.model(x)
+        from spikestudio.models.layers import AttentionProbeMixin, to_time
+
         spikes: dict[str, torch.Tensor] = {}
         attn: dict[int, torch.Tensor] = {}
+        B = x.shape[0]
         for name, m in self.lifs:
             def fprobe(module, out, name=name):
-                T = out.shape[0]
-                spikes[name] = out.reshape(T, out.shape[1], -1).sum(2)
+                # dim 1 is the batch, or batch-major sequences (Spikeformer's temporal attention: B*N): per sample
+                spikes[name] = out.reshape(out.shape[0], B, -1).sum(2)
             m._probe = fprobe
-        for i, m in enumerate(self.ssas):
-            def aprobe(module, q, k, i=i):
-                attn[i] = q @ k.transpose(-2, -1)
-            m._attn_probe = aprobe
+        T = int(getattr(self.model, "time_steps", 1))
+        for block, m, kind in self.attn_sources:
+            if isinstance(m, AttentionProbeMixin):
+                def aprobe(module, q, k, i=block):
+                    attn[i] = q @ k.transpose(-2, -1)
+                m._attn_probe = aprobe
+            elif kind == "qk+bias":  # already (T, B, h, N, N)
+                m._export_attn = lambda a, i=block: attn.__setitem__(i, a)
+            else:  # Spikeformer's spatial MHSA: (T*B, h, N, N)
+                m._export_attn = lambda a, i=block: attn.__setitem__(i, to_time(a, T))
         try:
             logits = self.model(x)
         finally:
             for _, m in self.lifs:
                 m.__dict__.pop("_probe", None)
-            for m in self.ssas:
+            for _, m, _ in self.attn_sources:
                 m.__dict__.pop("_attn_probe", None)
+                m.__dict__.pop("_export_attn", None)
         self.seen_spikes = [n for n, _ in self.lifs if n in spikes]
         self.seen_attn = sorted(attn)
         return (logits, *[spikes[n] for n in self.seen_spikes], *[attn[i] for i in self.seen_attn])
@@ -208,7 +402,7 @@ def _neurons_per_sample(model: nn.Module, x: torch.Tensor) -> dict[str, int]:
     counts: dict[str, int] = {}
     lifs = [(n, m) for n, m in model.named_modules() if isinstance(m, neurons.LIF)]
     for name, m in lifs:
-        m._probe = lambda mod, out, name=name: counts.__setitem__(name, int(out[0, 0].numel()))
+        m._probe = lambda mod, out, name=name: counts.__setitem__(name, int(out[0].numel()) // int(x.shape[0]))
     try:
         with torch.no_grad():
             model(x)
@@ -263,13 +457,34 @@ def export_onnx(model: nn.Module, cfg: dict, out: str | Path, probes: bool = Fal
             dyn[f"spikes:{n}"] = {1: "batch"}
         for i in attn_blocks:
             dyn[f"attn:{i}"] = {1: "batch"}
-        torch.onnx.export(wrapper, (x,), str(out), input_names=["input"], output_names=output_names,
-                          dynamic_axes=dyn, opset_version=opset, do_constant_folding=True, dynamo=False)
+        arch = str(getattr(model, "arch", mc.get("arch")))
+        try:
+            with warnings.catch_warnings():
+                # shape checks in the models' forward (e.g. `if T != self.T`) are constant in the trace: expected
+                warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+                torch.onnx.export(wrapper, (x,), str(out), input_names=["input"], output_names=output_names,
+                                  dynamic_axes=dyn, opset_version=opset, do_constant_folding=True, dynamo=False)
+        except SpikeStudioError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one line naming the architecture, never a traceback
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise SpikeStudioError(f"export: cannot export the {arch} model to ONNX: {type(exc).__name__}: {first}",
+                                   "report this with the checkpoint's model section (python -m spikestudio describe)"
+                                   ) from None
     grid = [int(v) for v in getattr(model, "token_grid", (0, 0))]
     heads = int(mc.get("num_heads", 1))
+    kinds = {b: k for b, _, k in wrapper.attn_sources}
+    probe_meta = {
+        "firing": [{"name": n, "output": f"spikes:{n}", "neurons": neuron_counts.get(n, 0)} for n in spike_names],
+        "attention": [{"block": i, "output": f"attn:{i}", "heads": heads, "grid": grid, "kind": kinds.get(i, "qk")}
+                      for i in attn_blocks],
+    }
+    notes = probe_notes(model) if probes else []
+    if notes:
+        probe_meta["notes"] = notes
     meta = {
         "spikestudio.format": "1",
-        "spikestudio.arch": str(getattr(model, "arch", mc.get("arch"))),
+        "spikestudio.arch": arch,
         "spikestudio.variant": str(mc.get("variant") or ""),
         "spikestudio.time_steps": str(int(mc["time_steps"])),
         "spikestudio.input_shape": json.dumps([-1, *list(x.shape[1:])]),
@@ -278,10 +493,7 @@ def export_onnx(model: nn.Module, cfg: dict, out: str | Path, probes: bool = Fal
         "spikestudio.std": json.dumps(info["std"]),
         "spikestudio.dataset": info["dataset"],
         "spikestudio.token_grid": json.dumps(grid),
-        "spikestudio.probes": json.dumps({
-            "firing": [{"name": n, "output": f"spikes:{n}", "neurons": neuron_counts.get(n, 0)} for n in spike_names],
-            "attention": [{"block": i, "output": f"attn:{i}", "heads": heads, "grid": grid} for i in attn_blocks],
-        }),
+        "spikestudio.probes": json.dumps(probe_meta),
         "spikestudio.config": json.dumps(mc, default=str),
     }
     proto = onnx.load(str(out))

@@ -28,7 +28,14 @@ export interface OnnxMetadata {
   tokenGrid: [number, number];
   probes: {
     firing: { name: string; output: string; neurons: number }[];
-    attention: { block: number; output: string; heads: number; grid: [number, number] }[];
+    /**
+     * (T, 1, heads, N, N) maps; kind (absent before Spikeformer/STSA export: 'qk'): 'qk' = Q K^T of the Q/K neurons'
+     * outputs before the scale (Spikformer, Spikingformer, Spikeformer `attention: spiking`), 'softmax' = Spikeformer's
+     * spatial softmax probabilities, 'qk+bias' = STSA's same-step blocks of its (T·N)×(T·N) map
+     */
+    attention: { block: number; output: string; heads: number; grid: [number, number]; kind?: string }[];
+    /** what the probe outputs leave out or mean differently for this architecture (one sentence each) */
+    notes?: string[];
   };
   /** every metadata_props entry as written */
   raw: Record<string, string>;
@@ -83,6 +90,8 @@ export interface InspectResult {
   top5: TopK[];
   firing: FiringLayer[];
   attention: AttentionMap[];
+  /** the metadata's probe notes, plus why there are no firing rates / attention maps when there are none */
+  notes: string[];
   ms: number;
 }
 
@@ -421,6 +430,14 @@ export function softmax(logits: readonly number[]): number[] {
   return e.map((v) => v / s);
 }
 
+/** The metadata's notes, and a sentence when the model has no firing / attention outputs (nothing to show). */
+export function probeNotes(meta: OnnxMetadata, firing: number, attention: number): string[] {
+  const notes = Array.isArray(meta.probes.notes) ? meta.probes.notes.filter((n) => typeof n === 'string') : [];
+  if (!firing && !attention) notes.push('no firing rates or attention maps: the model was exported without --probes');
+  else if (!attention) notes.push(`no attention maps for this architecture (${meta.arch})`);
+  return notes;
+}
+
 export async function runOnnx(model: OnnxModel, image: InputImage): Promise<InspectResult> {
   const started = Date.now();
   const { Tensor } = ort();
@@ -469,6 +486,7 @@ export async function runOnnx(model: OnnxModel, image: InputImage): Promise<Insp
     top5,
     firing,
     attention,
+    notes: probeNotes(model.meta, firing.length, attention.length),
     ms: Date.now() - started,
   };
 }
