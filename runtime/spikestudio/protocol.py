@@ -38,6 +38,7 @@ EVENT_TYPES = (
     "probe",
     "energy",
     "checkpoint",
+    "phase",
     "warning",
     "error",
     "done",

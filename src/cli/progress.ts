@@ -61,6 +61,13 @@ export class TrainingProgress {
       case 'eval':
         this.lastEval = event;
         return this.println(`epoch ${event.epoch}/${this.epochs || '?'} eval: top-1 ${formatPercent(event.top1)} · top-5 ${formatPercent(event.top5)} · loss ${formatLoss(event.loss)} · best ${formatPercent(event.best_top1)}`);
+      case 'phase':
+        if (event.name !== 'compile') return;
+        if (event.state === 'start') {
+          return this.println(`compiling the training step (train.compile ${event.mode ?? ''}) at the first step…${event.cache_dir ? ` (cached in ${event.cache_dir})` : ''}`);
+        }
+        if (event.ok === false) return; // the warning said why
+        return this.println(`compiled: first step ${typeof event.seconds === 'number' ? formatDuration(event.seconds) : '?'}${event.cache ? ` (cache ${event.cache})` : ''}`);
       case 'warning':
         return this.println(`warning: ${event.message}${event.hint ? `\n  hint: ${event.hint}` : ''}`);
       case 'error':

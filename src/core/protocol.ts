@@ -163,6 +163,31 @@ export interface CheckpointEvent extends EventBase {
   kind: 'last' | 'best';
 }
 
+/**
+ * A long one-off stage of the run. name 'compile' (train.compile): `start` when the training step is handed to
+ * torch.compile (the compile runs during the first step), `end` after the first compiled step with its wall time
+ * (compile + one step), the cache state and ok=false when compiling failed (a warning says why; training goes on
+ * eagerly). Readers ignore phase names they do not know.
+ */
+export interface PhaseEvent extends EventBase {
+  type: 'phase';
+  name: 'compile' | string;
+  state: 'start' | 'end';
+  /** end: wall time of the phase (for compile: the first compiled step, compile included) */
+  seconds?: number;
+  /** end: false when the phase failed (compile: training continues eagerly) */
+  ok?: boolean;
+  /** compile: the torch.compile mode and backend */
+  mode?: string;
+  backend?: string;
+  /** compile end: warm = everything came from the cache, cold = nothing did, none = a backend without a cache */
+  cache?: 'warm' | 'cold' | 'partial' | 'none';
+  /** compile: the folder of the compile cache (null for a backend without one) */
+  cache_dir?: string | null;
+  /** compile end: graphs compiled (1 for a whole-model graph; more means graph breaks) */
+  graphs?: number;
+}
+
 export interface WarningEvent extends EventBase {
   type: 'warning';
   message: string;
@@ -208,6 +233,7 @@ export type RuntimeEvent =
   | ProbeEvent
   | EnergyEvent
   | CheckpointEvent
+  | PhaseEvent
   | WarningEvent
   | ErrorEvent
   | DoneEvent;
@@ -225,6 +251,7 @@ export const RUNTIME_EVENT_TYPES: readonly RuntimeEventType[] = [
   'probe',
   'energy',
   'checkpoint',
+  'phase',
   'warning',
   'error',
   'done',

@@ -19,6 +19,8 @@ export interface Progress {
   top1: number | null;
   bestTop1: number | null;
   imgPerS: number | null;
+  /** train.compile: set from the compile `phase` start until its end (or the first step); cacheDir: where it caches */
+  compiling: { cacheDir: string | null } | null;
 }
 
 export interface ActiveRun {
@@ -195,7 +197,7 @@ export class RunRegistry extends Disposable {
       process,
       status: 'running',
       stopRequested: false,
-      progress: { epoch: 0, epochs: 0, step: 0, stepsPerEpoch: 0, loss: null, acc: null, top1: null, bestTop1: null, imgPerS: null },
+      progress: { epoch: 0, epochs: 0, step: 0, stepsPerEpoch: 0, loss: null, acc: null, top1: null, bestTop1: null, imgPerS: null, compiling: null },
     };
     this.active.set(run.id, active);
     const log: EventLog = { events: [], lastSeq: -1 };
@@ -283,7 +285,12 @@ export class RunRegistry extends Disposable {
         p.epochs = e.epochs;
         p.stepsPerEpoch = e.steps_per_epoch;
         break;
+      case 'phase':
+        if (e.name !== 'compile') return; // other phases: not shown
+        p.compiling = e.state === 'start' ? { cacheDir: typeof e.cache_dir === 'string' ? e.cache_dir : null } : null;
+        break;
       case 'step':
+        p.compiling = null;
         p.epoch = e.epoch;
         p.step = e.step;
         p.stepsPerEpoch = e.steps_per_epoch;

@@ -1,4 +1,5 @@
 // The Train flow: config → diagnostics → Python → doctor → run dir → runtime process → progress.
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { loadConfig, type ConfigDiagnostic } from '../core/config';
@@ -210,6 +211,7 @@ function progressFraction(run: ActiveRun): number {
 function progressMessage(run: ActiveRun): string {
   const p = run.progress;
   if (run.stopRequested) return 'stopping after this step…';
+  if (p.compiling) return compilingMessage(p.compiling.cacheDir);
   if (!p.epochs) return 'starting…';
   const parts = [`epoch ${p.epoch}/${p.epochs}`];
   if (p.step) parts.push(`step ${p.step}`);
@@ -217,6 +219,14 @@ function progressMessage(run: ActiveRun): string {
   if (p.acc !== null) parts.push(`acc ${pct(p.acc)}`);
   if (p.bestTop1 !== null) parts.push(`best top-1 ${pct(p.bestTop1)}`);
   return parts.join(' · ');
+}
+
+/** train.compile: the first step compiles (minutes on a cold cache, seconds on a warm one). */
+function compilingMessage(cacheDir: string | null): string {
+  if (!cacheDir) return 'compiling the training step…';
+  const home = os.homedir();
+  const shown = home && (cacheDir === home || cacheDir.startsWith(home + path.sep)) ? '~' + cacheDir.slice(home.length) : cacheDir;
+  return `compiling the training step… (first run only; cached in ${shown})`;
 }
 
 async function announceEnd(ctx: Ctx, run: ActiveRun, code: number | null, error: ErrorEvent | undefined): Promise<void> {

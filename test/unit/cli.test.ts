@@ -107,4 +107,18 @@ describe('cli: progress line', () => {
     assert.equal(lines.length, 2); // the epoch line, then step 30 (step 10 and 20 fall within the interval)
     assert.match(lines[1], /^epoch 1\/3 │ .* 30\/100 │ step 30 │ loss 0\.5000 │ acc 80\.0% │ top-1 -- │ 1\.5k img\/s │ ETA 1m35s$/);
   });
+
+  it('progress: says when the training step compiles (train.compile) and how long the first step took', () => {
+    let written = '';
+    const progress = new TrainingProgress({ write: (t: string) => (written += t), isTTY: false });
+    const phase = { v: 1, type: 'phase' as const, t: 0, name: 'compile', mode: 'default', backend: 'inductor', cache_dir: '/c/torch-compile' };
+    progress.handle({ ...phase, seq: 0, state: 'start' });
+    progress.handle({ ...phase, seq: 1, state: 'end', ok: true, seconds: 83, cache: 'cold', graphs: 1 });
+    progress.handle({ ...phase, seq: 2, state: 'end', ok: false, seconds: 2, cache: 'none' }); // a fallback: the warning says it
+    progress.handle({ v: 1, type: 'phase', t: 0, seq: 3, name: 'future', state: 'start' }); // unknown phases: nothing
+    assert.deepEqual(written.trim().split('\n'), [
+      'compiling the training step (train.compile default) at the first step… (cached in /c/torch-compile)',
+      'compiled: first step 1m23s (cache cold)',
+    ]);
+  });
 });

@@ -2,6 +2,9 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Ajv from 'ajv';
+import { RUNTIME_EVENT_TYPES } from '../../src/core/protocol';
+import { parseEventsText, summarizeRun } from '../../src/core/runs';
+import { classifyLine } from '../../src/core/runtime/jsonlines';
 import { FIXTURES, REPO_ROOT } from './helpers';
 
 const SCHEMA_FILE = path.join(REPO_ROOT, 'runtime', 'spikestudio', 'schemas', 'events.schema.json');
@@ -19,6 +22,40 @@ describe('protocol: recorded event streams validate against events.schema.json',
     const sample = { v: 1, type: 'step', t: 1, seq: 0, epoch: 1, step: 1, epoch_step: 1, steps_per_epoch: 3, loss: 1, acc: 0.5, lr: 0.001, img_per_s: 100 };
     assert.ok(validate(sample), JSON.stringify(validate.errors));
     assert.equal(validate({ ...sample, acc: 2 }), false);
+  });
+
+  it('phase events (train.compile): the start and end samples validate, a bad state or cache does not', () => {
+    const start = { v: 1, type: 'phase', t: 1, seq: 2, name: 'compile', state: 'start', mode: 'default', backend: 'inductor', cache_dir: '/home/u/.cache/spike-studio/torch-compile' };
+    const end = { ...start, seq: 4, state: 'end', ok: true, seconds: 41.8, cache: 'cold', graphs: 1 };
+    for (const e of [start, end, { ...end, ok: false, cache: 'none', cache_dir: null }, { v: 1, type: 'phase', t: 1, seq: 0, name: 'some-future-phase', state: 'start' }]) {
+      assert.ok(validate(e), JSON.stringify(validate.errors));
+    }
+    assert.equal(validate({ ...end, state: 'running' }), false);
+    assert.equal(validate({ ...end, cache: 'hot' }), false);
+    assert.equal(validate({ ...end, seconds: -1 }), false);
+    const { name: _name, ...noName } = start;
+    assert.equal(validate(noName), false);
+  });
+
+  it('phase is one of the protocol\'s event types, parsed as an event and ignored by the run summary', () => {
+    const schema = JSON.parse(fs.readFileSync(SCHEMA_FILE, 'utf8'));
+    assert.deepEqual([...RUNTIME_EVENT_TYPES].sort(), [...schema.properties.type.enum].sort());
+    const lines = [
+      { v: 1, type: 'hello', t: 1, seq: 0, runtime_version: '0', python: '3', torch: '2', device: 'cpu', gpu: null, pid: 1, run_dir: '/r' },
+      { v: 1, type: 'phase', t: 2, seq: 1, name: 'compile', state: 'start', mode: 'default', backend: 'inductor', cache_dir: '/c' },
+      { v: 1, type: 'phase', t: 50, seq: 2, name: 'compile', state: 'end', ok: true, seconds: 48, cache: 'cold', cache_dir: '/c', graphs: 1 },
+      { v: 1, type: 'step', t: 51, seq: 3, epoch: 1, step: 1, epoch_step: 1, steps_per_epoch: 3, loss: 1, lr: 0.001, img_per_s: 100 },
+    ];
+    const parsed = classifyLine(JSON.stringify(lines[2]));
+    assert.equal(parsed?.kind, 'event');
+    const { events, skipped } = parseEventsText(lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    assert.equal(skipped, 0);
+    assert.deepEqual(events.map((e) => e.type), ['hello', 'phase', 'phase', 'step']);
+    const end = events[2];
+    assert.ok(end.type === 'phase' && end.state === 'end' && end.cache === 'cold' && end.seconds === 48);
+    const summary = summarizeRun(events);
+    assert.equal(summary.steps, 1);
+    assert.equal(summary.doneStatus, null);
   });
 
   for (const file of eventFixtures()) {

@@ -68,6 +68,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "checkpoint_every_steps": None,  # also write checkpoints/last.pt every N optimiser steps (mid-epoch)
         "deterministic": False,  # torch.use_deterministic_algorithms(True) (+ cudnn deterministic)
         "pack_spikes": False,  # spike tensors saved for backward kept as bits (train/memory.py); same gradients
+        "compile": "off",  # off | a torch.compile mode (train/compile.py); the compiled kernels are cached across runs
     },
     "telemetry": {
         "step_every": 10,
@@ -89,6 +90,7 @@ ENERGY_CONVENTIONS = ("binary-only", "integer-as-spikes")
 SCHEDULES = ("cosine", "step", "constant")
 AMP = (False, "bf16", "fp16")
 AUTO_AUGMENT = ("imagenet",)
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune-no-cudagraphs")
 
 
 def load_config_file(path: str | Path) -> dict:
@@ -293,6 +295,9 @@ def check_config(raw: dict) -> dict:
     _int(t, "train", "checkpoint_every_steps", 1, nullable=True)
     _bool(t, "train", "deterministic")
     _bool(t, "train", "pack_spikes")
+    if t["compile"] is False or t["compile"] is None:  # a hand-written `compile: false` (YAML 1.1 reads `off` so)
+        t["compile"] = "off"
+    _choice(t, "train", "compile", COMPILE_MODES)
 
     tel = cfg["telemetry"]
     _int(tel, "telemetry", "step_every", 1)

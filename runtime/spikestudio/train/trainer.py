@@ -37,6 +37,7 @@ from spikestudio.errors import (
     SpikeStudioError,
 )
 from spikestudio.protocol import ControlReader, Emitter, claim_stdout
+from spikestudio.train.compiled import CompiledTraining, skip_reason  # (no torch import) before torch._dynamo's
 
 TORCH_HINT = (
     "Install PyTorch into this interpreter: `python -m pip install torch` "
@@ -456,6 +457,7 @@ class Trainer:
         ckpt_every = tcfg["checkpoint_every_steps"]
         loss_kind = tcfg["loss"]
         num_classes = mcfg["num_classes"]
+        compiler = self._compiler(model, train_model, tcfg, records_every_step=recorder is not None and firing_every == 1)
 
         # ---------------- augmentation (training batches only)
         mixup = Mixup(tcfg["mixup_alpha"], tcfg["cutmix_alpha"], tcfg["mixup_prob"], tcfg["mixup_switch_prob"],
@@ -580,7 +582,7 @@ class Trainer:
             f"{f' × {world} processes' if world > 1 else ''}, {name} lr {tcfg['lr']:g} ({tcfg['schedule']}), "
             f"loss {loss_kind}, amp {amp or 'off'}")
         train_time = 0.0
-        steps_this_run = 0
+        timed_steps = 0  # steps in train_time (not the one that compiled)
         for epoch in range(start_epoch, total_epochs + 1):
             first_i = start_i if epoch == start_epoch else 0
             if first_i > 0:  # resumed mid-epoch: the same permutation as the interrupted run
@@ -610,12 +612,14 @@ class Trainer:
                 if record:
                     recorder.reset()
                 with (recorder.recording() if record else contextlib.nullcontext()):
+                    # train.compile: the compiled module (steps recording firing rates run it eagerly; compiled.py)
+                    forward = compiler if compiler is not None and not record else train_model
                     with autocast(), (packer.step() if packer is not None else contextlib.nullcontext()):
                         if loss_kind == "tet":
-                            per_step = train_model(x, per_step=True)
+                            per_step = forward(x, per_step=True)
                             logits = per_step.float().mean(0)
                         else:
-                            logits = train_model(x)
+                            logits = forward(x)
                 if loss_kind == "tet":
                     from spikestudio.train.losses import tet_loss
 
@@ -649,18 +653,25 @@ class Trainer:
                         torch.nn.utils.clip_grad_norm_(params, grad_clip)
                     opt.step()
                 self.step += 1
-                steps_this_run += 1
                 acc_loss += loss_value
                 acc_correct += int((logits.detach().argmax(1) == y).sum())
                 acc_seen += int(y.shape[0]) * world
                 acc_steps += 1
-                train_time += time.time() - step_start
+                step_s = time.time() - step_start
+                if compiler is not None and compiler.pending:  # the first compiled step: its time is the compile's
+                    end = compiler.end_fields(step_s)
+                    self.em.emit("phase", **end)
+                    log(f"train.compile: first compiled step {step_s:.1f}s (cache {end['cache']}, {end['graphs']} "
+                        f"graph(s)){'' if end['ok'] else '; fell back to eager'}")
+                else:
+                    train_time += step_s
+                    timed_steps += 1
                 last_of_epoch = i == steps_per_epoch - 1
                 if self.step % step_every == 0 or last_of_epoch:
                     now = time.time()
                     elapsed = max(now - window_start, 1e-9)
                     remaining = total_steps - self.step
-                    eta = remaining * (train_time / steps_this_run)
+                    eta = remaining * (train_time / timed_steps if timed_steps else step_s)
                     extra = {}
                     if cuda:
                         extra["peak_mem_mb"] = round(torch.cuda.max_memory_allocated(device) / 2 ** 20, 1)
@@ -723,6 +734,36 @@ class Trainer:
             f"{self.best_top1 if self.best_top1 is not None else 'n/a'}, {time.time() - self.started:.1f}s")
         self.done("completed")
         return 0
+
+    def _compiler(self, model, train_model, tcfg: dict, records_every_step: bool):
+        """train.compile: a CompiledTraining around the training module, or None (off, skipped or failed: a warning
+        says why, the run trains eagerly). Emits `phase` compile start; the trainer emits its end after the first
+        compiled step. Evaluation stays eager (train/compiled.py)."""
+        mode = tcfg["compile"]
+        if mode == "off":
+            return None
+        why = skip_reason(model, tcfg, records_every_step)
+        if why:
+            self.em.emit("warning", message=f"train.compile {mode} skipped: {why}; training eagerly")
+            log(f"train.compile skipped: {why}")
+            return None
+
+        def failed(reason: str) -> None:
+            self.em.emit("warning", message=f"train.compile {mode} failed, training eagerly instead: {reason}",
+                         hint="Set train.compile: off to skip compiling; the run's stderr has the compiler's traceback.")
+            log(f"train.compile failed ({reason}); continuing eagerly")
+
+        compiler = CompiledTraining(train_model, mode, failed,
+                                    passthrough=lambda e: _is_oom(e) or isinstance(e, (SpikeStudioError, _Interrupted)))
+        try:
+            compiler.build()
+        except Exception as exc:  # noqa: BLE001 - a bad backend / mode / torch build: eager
+            failed(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}".rstrip(": "))
+            return None
+        self.em.emit("phase", name="compile", state="start", mode=mode, backend=compiler.backend, cache_dir=compiler.cache_dir)
+        log(f"train.compile {mode} ({compiler.backend}): compiling the training step at the first step"
+            + (f"; cache {compiler.cache_dir}" if compiler.cache_dir else ""))
+        return compiler
 
     def _emit_eval_telemetry(self, torch, model, ds, device, autocast, energy, tel: dict, epoch: int) -> None:
         from spikestudio.train.evaluation import attention_events, energy_fields

@@ -549,6 +549,13 @@ export const CONFIG_DEFINITION = {
         description:
           'Keep the spike tensors that autograd saves for backward (inputs of Linear/conv/attention matmuls/max-pools fed by a LIF) as bits, 1 bit instead of 2–4 bytes per element; lossless (identical gradients), costs a pack and an unpack kernel per saved spike tensor.',
       },
+      compile: {
+        type: 'enum',
+        values: ['off', 'default', 'reduce-overhead', 'max-autotune-no-cudagraphs'],
+        default: 'off',
+        description:
+          'torch.compile the training forward + backward with this mode (reduce-overhead adds CUDA graphs; max-autotune-no-cudagraphs tunes GEMMs and compiles longest); off = eager. Costs a compile before the first step (minutes on a cold cache); the compiled kernels are cached in ~/.cache/spike-studio/torch-compile ($XDG_CACHE_HOME, or TORCHINDUCTOR_CACHE_DIR when set), so later runs of the same model start in seconds. Evaluation stays eager; not combined with pack_spikes or neuron.backend triton (skipped with a warning); a failed compile falls back to eager with a warning.',
+      },
     },
   },
   telemetry: {
