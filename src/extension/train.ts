@@ -16,6 +16,7 @@ import { DashboardPanel } from './views/dashboard';
 
 const OPEN_OUTPUT = 'Open Output';
 const COPY_COMMAND = 'Copy Command';
+const OPEN_SETTING = 'Set Python Path';
 
 /** Finds the config to train: the argument, else the active editor, else the one visible config, else a pick. */
 async function resolveConfigDocument(arg: unknown): Promise<vscode.TextDocument | undefined> {
@@ -50,16 +51,23 @@ function firstError(diagnostics: readonly ConfigDiagnostic[]): ConfigDiagnostic 
   return diagnostics.find((d) => d.severity === 'error');
 }
 
-async function showDoctorProblems(ctx: Ctx, report: DoctorReport): Promise<void> {
+async function showDoctorProblems(ctx: Ctx, report: DoctorReport, pythonSource: string): Promise<void> {
   ctx.log.error(`Python ${report.executable} cannot train:`);
   for (const p of report.problems) ctx.log.error(`  ${p.kind}: ${p.message}${p.hint ? ` (fix: ${p.hint})` : ''}`);
   const first = report.problems[0];
   const command = report.problems.find((p) => p.hint)?.hint;
+  // No interpreter was chosen (no setting, Python extension, SPIKE_STUDIO_PYTHON or .venv): say how to choose one.
+  // Over Remote-SSH the setting belongs in the Remote settings, where the training runs.
+  const guessed = pythonSource === 'default';
+  const choose = guessed ? ` Or choose an interpreter that has PyTorch: set spikeStudio.pythonPath${vscode.env.remoteName ? ' in the Remote settings' : ''}.` : '';
   const message = first
-    ? `Spike Studio: ${first.message}${command ? ` Install with: ${command}` : ''}`
-    : `Spike Studio: ${report.executable} cannot run the training runtime.`;
-  const choice = await vscode.window.showErrorMessage(message, ...(command ? [COPY_COMMAND] : []), OPEN_OUTPUT);
-  if (choice === COPY_COMMAND && command) {
+    ? `Spike Studio: ${first.message}${command ? ` Install with: ${command}` : ''}${choose}`
+    : `Spike Studio: ${report.executable} cannot run the training runtime.${choose}`;
+  const actions = [...(command ? [COPY_COMMAND] : []), ...(guessed ? [OPEN_SETTING] : []), OPEN_OUTPUT];
+  const choice = await vscode.window.showErrorMessage(message, ...actions);
+  if (choice === OPEN_SETTING) {
+    await vscode.commands.executeCommand('workbench.action.openSettings', 'spikeStudio.pythonPath');
+  } else if (choice === COPY_COMMAND && command) {
     await vscode.env.clipboard.writeText(command);
     void vscode.window.showInformationMessage(`Copied: ${command}`);
   } else if (choice === OPEN_OUTPUT) {
@@ -127,7 +135,7 @@ export async function train(ctx: Ctx, arg?: unknown): Promise<void> {
   ctx.setDoctorReport(report);
   ctx.log.info(`doctor: python ${report.python ?? '?'}, torch ${report.torch ?? 'missing'}, device ${report.device ?? '?'}${report.cuda ? ' (CUDA)' : ''}`);
   if (!report.ok) {
-    await showDoctorProblems(ctx, report);
+    await showDoctorProblems(ctx, report, python.source);
     return;
   }
 
@@ -301,7 +309,7 @@ export async function resumeRun(ctx: Ctx, arg?: unknown): Promise<void> {
   );
   ctx.setDoctorReport(report);
   if (!report.ok) {
-    await showDoctorProblems(ctx, report);
+    await showDoctorProblems(ctx, report, python.source);
     return;
   }
   ctx.log.info(`run ${info.id}: resuming from ${info.dir} (python ${python.path})`);

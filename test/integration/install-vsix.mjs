@@ -84,6 +84,8 @@ const env = {
   XDG_CONFIG_HOME: join(tmp, 'xdg'), XDG_DATA_HOME: join(tmp, 'xdg'), XDG_CACHE_HOME: join(tmp, 'xdg'), XDG_STATE_HOME: join(tmp, 'xdg'),
   TMPDIR: join(tmp, 'tmp'),
   OMP_NUM_THREADS: '1', // two shared cores: keep torch from oversubscribing them
+  // the venv first on PATH as well as in the settings (see run.mjs: a remote window may not show user settings yet)
+  PATH: `${dirname(PYTHON)}:${process.env.PATH ?? ''}`,
 };
 delete env.VSCODE_IPC_HOOK_CLI;
 mkdirSync(join(tmp, 'tmp'), { recursive: true });
@@ -163,6 +165,8 @@ async function trainInInstalled(installedDir) {
     'extensions.autoUpdate': false, 'security.workspace.trust.enabled': false, 'workbench.tips.enabled': false,
     'spikeStudio.pythonPath': PYTHON,
   }, null, 2));
+  mkdirSync(join(UD, 'Machine'), { recursive: true });
+  writeFileSync(join(UD, 'Machine/settings.json'), JSON.stringify({ 'spikeStudio.pythonPath': PYTHON }, null, 2));
 
   const port = await freePort();
   const out = createWriteStream(join(RESULTS_DIR, 'vsix-code-server.log'));

@@ -106,7 +106,7 @@ async function startCodeServer() {
   const port = await freePort();
   const ud = join(tmp, 'user-data');
   mkdirSync(join(ud, 'User'), { recursive: true });
-  writeFileSync(join(ud, 'User/settings.json'), JSON.stringify({
+  const settings = {
     'workbench.startupEditor': 'none',
     'telemetry.telemetryLevel': 'off',
     'extensions.autoCheckUpdates': false,
@@ -114,7 +114,14 @@ async function startCodeServer() {
     'spikeStudio.pythonPath': PYTHON,
     'security.workspace.trust.enabled': false,
     'workbench.tips.enabled': false,
-  }, null, 2));
+  };
+  // The interpreter is named three ways, because a remote window (code-server is one) may not yet show the user
+  // settings to the extension host when the UI test clicks Train 2 s after load (seen in CI: "python3 (from
+  // default)" → "PyTorch is not installed"): user settings, remote machine settings (the scope of
+  // spikeStudio.pythonPath) and, as a last resort, the venv's bin first on code-server's PATH.
+  writeFileSync(join(ud, 'User/settings.json'), JSON.stringify(settings, null, 2));
+  mkdirSync(join(ud, 'Machine'), { recursive: true });
+  writeFileSync(join(ud, 'Machine/settings.json'), JSON.stringify({ 'spikeStudio.pythonPath': PYTHON }, null, 2));
   for (const d of ['xdg-config', 'xdg-data', 'xdg-cache', 'xdg-state', 'tmp', 'extensions']) mkdirSync(join(tmp, d), { recursive: true });
   const env = {
     ...process.env,
@@ -124,6 +131,7 @@ async function startCodeServer() {
     XDG_STATE_HOME: join(tmp, 'xdg-state'),
     TMPDIR: join(tmp, 'tmp'),
     SPIKE_IT_RESULTS: join(tmp, 'results-a.json'),
+    PATH: `${dirname(PYTHON)}:${process.env.PATH ?? ''}`,
   };
   delete env.VSCODE_IPC_HOOK_CLI;
   const args = [
