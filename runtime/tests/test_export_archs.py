@@ -26,7 +26,7 @@ ort = pytest.importorskip("onnxruntime")
 from spikestudio import neurons  # noqa: E402
 from spikestudio.errors import SpikeStudioError  # noqa: E402
 from spikestudio.export import onnx as exporter  # noqa: E402
-from spikestudio.export.onnx import ExportWrapper, export_mode, export_onnx, min_margin  # noqa: E402
+from spikestudio.export.onnx import ExportWrapper, export_mode, export_onnx, inputs_clear_of_threshold  # noqa: E402
 from spikestudio.models import build_model  # noqa: E402
 
 torch.set_num_threads(1)
@@ -87,16 +87,8 @@ def _input_shape(mc, dataset):
     return (mc["time_steps"], mc["in_channels"], side, side) if frames else (mc["in_channels"], side, side)
 
 
-def _inputs(model, shape, count=2, margin=1e-4):
-    g = torch.Generator().manual_seed(3)
-    out = []
-    for _ in range(300):
-        x = torch.randn(*shape, generator=g)
-        if min_margin(model, x) >= margin:
-            out.append(x)
-            if len(out) == count:
-                return out
-    pytest.fail(f"only {len(out)} of 300 inputs kept every membrane {margin} away from threshold")
+def _inputs(model, shape, count=2):
+    return inputs_clear_of_threshold(model, shape, count, tries=300)
 
 
 def _expected_attention(model, x, kind):

@@ -22,7 +22,7 @@ import torch
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from spikestudio.export.onnx import ExportWrapper, export_mode, export_onnx, min_margin  # noqa: E402
+from spikestudio.export.onnx import ExportWrapper, export_mode, export_onnx, inputs_clear_of_threshold  # noqa: E402
 from spikestudio.models import build_model  # noqa: E402
 
 RUNTIME = Path(__file__).resolve().parents[1]
@@ -48,16 +48,8 @@ def _active(model, seed=1):
     return model.eval()
 
 
-def _inputs(model, shape, count=2, margin=1e-4):
-    g = torch.Generator().manual_seed(3)
-    out = []
-    for _ in range(600):
-        x = torch.randn(*shape, generator=g)
-        if min_margin(model, x) >= margin:
-            out.append(x)
-            if len(out) == count:
-                return out
-    pytest.fail(f"only {len(out)} of 600 inputs kept every membrane {margin} away from threshold")
+def _inputs(model, shape, count=2):
+    return inputs_clear_of_threshold(model, shape, count, tries=600)
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHS))

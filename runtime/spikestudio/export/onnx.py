@@ -424,6 +424,22 @@ def min_margin(model: nn.Module, x: torch.Tensor) -> float:
         _margin_sink = None
 
 
+def inputs_clear_of_threshold(model: nn.Module, shape: tuple, count: int = 2, margin: float = 1e-4, tries: int = 600,
+                              seed: int = 3) -> list[torch.Tensor]:
+    """`count` random normal inputs of `shape` whose every membrane stays at least `margin` from threshold
+    (:func:`min_margin`), so a spike decision cannot flip with float rounding when comparing runtimes. Raises
+    ValueError when fewer than `count` of `tries` draws qualify."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(tries):
+        x = torch.randn(*shape, generator=g)
+        if min_margin(model, x) >= margin:
+            out.append(x)
+            if len(out) == count:
+                return out
+    raise ValueError(f"only {len(out)} of {tries} inputs kept every membrane {margin} away from threshold")
+
+
 def example_input(model: nn.Module, cfg: dict, batch: int = 1, seed: int = 0) -> torch.Tensor:
     mc = model.cfg if hasattr(model, "cfg") else cfg["model"]
     from spikestudio.models.layers import as_hw

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from spikestudio.kernels import lif_triton as _lt  # sets TRITON_INTERPRET from SPIKESTUDIO_TRITON_INTERPRET first
+from spikestudio.kernels.lif_triton import lif_step  # noqa: E402
 
 import triton  # noqa: E402
 import triton.language as tl  # noqa: E402
@@ -114,25 +115,8 @@ def _bn_lif_fwd_kernel(
             x = b.to(tl.float32, bitcast=True)
         elif ROUND_Y == 2:  # fp16
             x = x.to(tl.float16).to(tl.float32)
-        # from here: _lif_fwd_kernel of lif_triton (same operation order as LIFMultiStep.forward)
-        if DECAY_INPUT:
-            a = x - v
-            if VR_NONZERO:
-                a = a + v_reset
-            h = tl.math.div_rn(a, tau_b) + v
-        else:
-            if VR_NONZERO:
-                a = v - v_reset
-            else:
-                a = v
-            h = (v - tl.math.div_rn(a, tau_b)) + x
-        spike = h >= v_th
-        s_f = tl.where(spike, 1.0, 0.0)
+        _h, s_f, v = lif_step(x, v, tau_b, v_th, v_reset, HARD, VR_NONZERO, DECAY_INPUT)
         tl.store(sp, s_f.to(s_ptr.dtype.element_ty), mask=mask)
-        if HARD:
-            v = tl.where(spike, v_reset, h)
-        else:
-            v = h - v_th * s_f
         xp += N
         sp += N
 

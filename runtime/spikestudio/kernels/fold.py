@@ -116,21 +116,29 @@ def _fold_pair(layer: nn.Module, bn: _BatchNorm) -> None:
 def fold_batchnorm(model: nn.Module) -> nn.Module:
     """A deep-copied eval-mode model with every foldable BatchNorm folded into its preceding Conv/Linear and replaced
     by nn.Identity. The argument is not modified. Raises FoldError if any module of `model` is in training mode."""
+    _require_eval(model, "fold_batchnorm")
+    folded = copy.deepcopy(model)
+    for layer_name, bn_name in foldable_pairs(folded):
+        _fold_pair(folded.get_submodule(layer_name), folded.get_submodule(bn_name))
+        _replace(folded, bn_name, nn.Identity())
+    return folded.eval()
+
+
+def _require_eval(model: nn.Module, what: str) -> None:
+    """Folding and fusing use the running BatchNorm statistics: refuse a model with a module in training mode."""
     training = [n or "<root>" for n, m in model.named_modules() if m.training]
     if training:
         raise FoldError(
-            "fold_batchnorm needs running BatchNorm statistics: call model.eval() first "
+            f"{what} needs running BatchNorm statistics: call model.eval() first "
             f"({len(training)} module(s) in training mode, e.g. {training[0]!r})"
         )
-    folded = copy.deepcopy(model)
-    for layer_name, bn_name in foldable_pairs(folded):
-        layer = folded.get_submodule(layer_name)
-        bn = folded.get_submodule(bn_name)
-        _fold_pair(layer, bn)
-        parent_name, _, child = bn_name.rpartition(".")
-        parent = folded.get_submodule(parent_name) if parent_name else folded
-        setattr(parent, child, nn.Identity())
-    return folded.eval()
+
+
+def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
+    """Puts `new` in place of the submodule called `name` (dotted path)."""
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, new)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -223,18 +231,10 @@ def fuse_bn_lif(model: nn.Module) -> nn.Module:
     and the LIF a :class:`BNLIF` holding that BN. The argument is not modified. Raises FoldError if any module of
     `model` is in training mode. The fused kernel runs where a LIF's backend is ``triton`` (switchable afterwards,
     like LIF.backend)."""
-    training = [n or "<root>" for n, m in model.named_modules() if m.training]
-    if training:
-        raise FoldError(
-            "fuse_bn_lif needs running BatchNorm statistics: call model.eval() first "
-            f"({len(training)} module(s) in training mode, e.g. {training[0]!r})"
-        )
+    _require_eval(model, "fuse_bn_lif")
     fused = copy.deepcopy(model)
     for bn_name, lif_name in bn_lif_pairs(fused):
         bn = fused.get_submodule(bn_name)
-        lif = fused.get_submodule(lif_name)
-        for name, new in ((lif_name, BNLIF(lif, bn).eval()), (bn_name, nn.Identity())):
-            parent_name, _, child = name.rpartition(".")
-            parent = fused.get_submodule(parent_name) if parent_name else fused
-            setattr(parent, child, new)
+        _replace(fused, lif_name, BNLIF(fused.get_submodule(lif_name), bn).eval())
+        _replace(fused, bn_name, nn.Identity())
     return fused.eval()

@@ -32,7 +32,7 @@ if os.environ.get("SPIKESTUDIO_TRITON_INTERPRET") == "1":
 import triton  # noqa: E402
 import triton.language as tl  # noqa: E402
 
-__all__ = ["SUPPORTED_DTYPES", "interpreting", "supports", "LIFMultiStepTriton", "lif_multistep_triton"]
+__all__ = ["SUPPORTED_DTYPES", "interpreting", "supports", "lif_step", "LIFMultiStepTriton", "lif_multistep_triton"]
 
 SUPPORTED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 _SURR = {"sigmoid": 0, "atan": 1}
@@ -47,6 +47,30 @@ def supports(x: torch.Tensor) -> bool:
     if x.dtype not in SUPPORTED_DTYPES or x.dim() < 1 or x.shape[0] == 0:
         return False
     return x.is_cuda or (interpreting() and x.device.type == "cpu")
+
+
+@triton.jit
+def lif_step(x, v, tau_b, v_th, v_reset, HARD: tl.constexpr, VR_NONZERO: tl.constexpr, DECAY_INPUT: tl.constexpr):
+    """One time step of LIFMultiStep.forward in its operation order (bit-identical fp32 results): charge H, fire
+    S = H >= V_th, reset. Returns (H, S as 0.0/1.0 fp32, the next V). Shared by every fused forward kernel."""
+    if DECAY_INPUT:  # H = ((X - V) + vr) / tau + V
+        a = x - v
+        if VR_NONZERO:
+            a = a + v_reset
+        h = tl.math.div_rn(a, tau_b) + v
+    else:  # H = (-((V - vr) / tau) + V) + X
+        if VR_NONZERO:
+            a = v - v_reset
+        else:
+            a = v
+        h = (v - tl.math.div_rn(a, tau_b)) + x
+    spike = h >= v_th
+    s_f = tl.where(spike, 1.0, 0.0)  # via fp32: bool -> bf16 directly breaks Triton's CPU interpreter
+    if HARD:
+        v_next = tl.where(spike, v_reset, h)
+    else:
+        v_next = h - v_th * s_f
+    return h, s_f, v_next
 
 
 @triton.jit
@@ -66,29 +90,13 @@ def _lif_fwd_kernel(
         v = tl.zeros([BLOCK], dtype=tl.float32) + v_reset
     else:
         v = tl.zeros([BLOCK], dtype=tl.float32)
+    tau_b = tl.zeros([BLOCK], dtype=tl.float32) + tau
     for _t in range(T):
         x = tl.load(xp, mask=mask, other=0.0).to(tl.float32)
-        # operation order of LIFMultiStep.forward (bit-identical fp32 results)
-        if DECAY_INPUT:  # H = ((X - V) + vr) / tau + V
-            a = x - v
-            if VR_NONZERO:
-                a = a + v_reset
-            h = tl.math.div_rn(a, tl.zeros([BLOCK], dtype=tl.float32) + tau) + v
-        else:  # H = (-((V - vr) / tau) + V) + X
-            if VR_NONZERO:
-                a = v - v_reset
-            else:
-                a = v
-            h = (v - tl.math.div_rn(a, tl.zeros([BLOCK], dtype=tl.float32) + tau)) + x
-        spike = h >= v_th
-        s_f = tl.where(spike, 1.0, 0.0)  # via fp32: bool -> bf16 directly breaks Triton's CPU interpreter
+        h, s_f, v = lif_step(x, v, tau_b, v_th, v_reset, HARD, VR_NONZERO, DECAY_INPUT)
         tl.store(sp, s_f.to(s_ptr.dtype.element_ty), mask=mask)
         if STORE_Z:
             tl.store(zp, (h - v_th).to(z_ptr.dtype.element_ty), mask=mask)
-        if HARD:
-            v = tl.where(spike, v_reset, h)
-        else:
-            v = h - v_th * s_f
         xp += N
         sp += N
         zp += N

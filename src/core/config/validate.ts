@@ -139,12 +139,20 @@ function checkMapping(path: string, spec: FieldSpec, value: Record<string, unkno
       out.push(error(entryPath, 'wrong-type', `${entryPath} must be a mapping of settings (${known.join(', ')}), but it is ${describeValue(entry)}.`, locate(entryPath, 'value')));
       continue;
     }
-    for (const [k, v] of Object.entries(entry)) {
-      const childPath = `${entryPath}.${k}`;
-      const child = spec.values[k];
-      if (!child) out.push(unknownKey(childPath, k, known, locate));
-      else out.push(...validateField(childPath, child, v, locate));
-    }
+    out.push(...checkKeys(entryPath, spec.values, entry, locate));
+  }
+  return out;
+}
+
+/** Each key of `value` must be one of `fields` (else "did you mean"); each known value is checked against its field. */
+function checkKeys(path: string, fields: Record<string, FieldSpec>, value: Record<string, unknown>, locate: Locate): ConfigDiagnostic[] {
+  const out: ConfigDiagnostic[] = [];
+  const known = Object.keys(fields);
+  for (const [key, child] of Object.entries(value)) {
+    const childPath = `${path}.${key}`;
+    const childSpec = fields[key];
+    if (!childSpec) out.push(unknownKey(childPath, key, known, locate));
+    else out.push(...validateField(childPath, childSpec, child, locate));
   }
   return out;
 }
@@ -171,15 +179,7 @@ function checkRange(path: string, spec: FieldSpec, value: [number, number], loca
 /** An object field: known keys only, each value checked against its field. */
 function checkObject(path: string, spec: FieldSpec, value: Record<string, unknown>, locate: Locate): ConfigDiagnostic[] {
   if (spec.type !== 'object') return [];
-  const out: ConfigDiagnostic[] = [];
-  const known = Object.keys(spec.fields);
-  for (const [key, child] of Object.entries(value)) {
-    const childPath = `${path}.${key}`;
-    const childSpec = spec.fields[key];
-    if (!childSpec) out.push(unknownKey(childPath, key, known, locate));
-    else out.push(...validateField(childPath, childSpec, child, locate));
-  }
-  return out;
+  return checkKeys(path, spec.fields, value, locate);
 }
 
 function checkPattern(path: string, spec: FieldSpec, value: string, locate: Locate): ConfigDiagnostic[] {
