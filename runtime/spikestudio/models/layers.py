@@ -116,17 +116,15 @@ def attention_product(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: 
     N > d); with binary inputs the sums are integers, so both orders give identical results in float32."""
     n, d = q.shape[-2], q.shape[-1]
     kt = k.transpose(-2, -1)
-    if q.dim() > 3 and memory.tracking():
+    lead = q.shape[:-2]
+    packing = q.dim() > 3 and memory.tracking()
+    if packing:
         # train.pack_spikes: the (batch, n, d) reshape that matmul makes inside, done here so that its copies of the
         # binary Q/K/V are registered as spikes and saved as bits; same bmm calls on the same layouts, same numbers
-        lead = q.shape[:-2]
         q, kt, v = (memory.reshape_binary(t, (-1, *t.shape[-2:])) for t in (q, kt, v))
-        y = q @ (kt @ v) if n > d else (q @ kt) @ v
-        return y.reshape(*lead, n, d) * scale
-    if n > d:
-        y = q @ (kt @ v)
-    else:
-        y = (q @ kt) @ v
+    y = q @ (kt @ v) if n > d else (q @ kt) @ v
+    if packing:
+        y = y.reshape(*lead, n, d)
     return y * scale
 
 
