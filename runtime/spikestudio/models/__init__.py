@@ -62,40 +62,82 @@ def _apply_neuron_overrides(model, cfg: dict) -> None:
 
 
 def load_init_checkpoint(model, path: str) -> dict:
-    """Load `path` (our checkpoint, a bare state_dict, or a reference-repo state_dict, converted on the fly) into
-    `model`. Keys of the reference's dead modules are tolerated either way; anything else missing or unexpected is
-    a ConfigError on model.init_from that lists the names. Returns {"converted": bool, "ignored": [...]}."""
-    import torch
+    """Load `path` into `model`: our training checkpoint, a file written by `import-checkpoint`, a bare state_dict,
+    or a reference-repository state_dict (recognised by its key names and converted on the fly; one of another
+    architecture is rejected with the command that converts it). Only the modules dead in this architecture may be
+    missing or extra; anything else is a ConfigError on model.init_from that names every key. STSA weights carry
+    the qkv_layout they were trained with; loading them into the other layout is a ConfigError.
 
+    Returns (and sets as `model.init_report`) where the weights came from: {"path", "kind" (checkpoint | imported |
+    reference | state_dict), "converted_from", "source", "ignored", "rebuilt", "qkv_layout"}."""
     from spikestudio import checkpoint_import as ci
+    from spikestudio.train.checkpoint import FORMAT, UnreadableCheckpoint, load_checkpoint_file
 
+    key = "model.init_from"
     if not os.path.isfile(path):
-        raise ConfigError("model.init_from", f"checkpoint not found: {path}",
-                          "paths in the config are relative to the config file's folder")
+        raise ConfigError(key, f"checkpoint not found: {path}", "paths in the config are relative to the config file's folder")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - unreadable/unsafe file: report, never a traceback
-        raise ConfigError("model.init_from", f"cannot read checkpoint {path}: {exc}".splitlines()[0],
-                          "expected a file written by torch.save containing a state_dict") from None
+        obj = load_checkpoint_file(path)
+    except UnreadableCheckpoint as exc:
+        raise ConfigError(key, exc.message, exc.hint) from None
     sd = ci.extract_state_dict(obj)
     if sd is None:
-        raise ConfigError("model.init_from", f"{path} holds no state_dict (looked for keys model/state_dict)")
-    converted = False
-    if ci.looks_like_reference(sd):
-        sd, unknown = ci.convert_state_dict(sd, model.arch)
-        converted = True
-        if unknown:
-            raise ConfigError("model.init_from", f"unknown reference keys: {', '.join(unknown[:20])}"
-                              + (" ..." if len(unknown) > 20 else ""))
-    report = ci.load_into(model, sd)
-    if report["missing"] or report["unexpected"] or report["shape"]:
+        raise ConfigError(key, f"{path} holds no state_dict: it is {ci.describe_contents(obj)}",
+                          "expected the weights under model / state_dict / state_dict_ema, or a bare state_dict")
+    arch = getattr(model, "arch", None)
+    meta = obj if isinstance(obj, dict) else {}
+    report = {"path": os.path.abspath(path), "kind": "state_dict", "converted_from": None, "source": None,
+              "ignored": [], "rebuilt": [], "qkv_layout": None}
+    rebuilt: dict = {}
+    if meta.get("format") == "spikestudio.import":
+        report.update(kind="imported", converted_from=meta.get("converted_from"), source=meta.get("source"),
+                      qkv_layout=meta.get("qkv_layout"), rebuilt=list(meta.get("rebuilt") or []))
+        if meta.get("arch") and arch and meta["arch"] != arch:
+            raise ConfigError(key, f"{path} holds {meta['arch']} weights but model.arch is {arch}",
+                              f"set model.arch: {meta['arch']} (the file's inferred_model lists what it determines)")
+    elif meta.get("format") == FORMAT:
+        report["kind"] = "checkpoint"
+        mc = (meta.get("config") or {}).get("model") if isinstance(meta.get("config"), dict) else None
+        if isinstance(mc, dict) and mc.get("arch") == "stsa":
+            report["qkv_layout"] = mc.get("qkv_layout") or "paper"
+    elif ci.looks_like_reference(sd):
+        found = ci.detect_arch(sd)
+        if found and arch not in found:
+            raise ConfigError(key, f"{path} is a {found[0]} checkpoint in the layout of {ci.ARCHS[found[0]].repo}, "
+                                   f"but model.arch is {arch}",
+                              f"set model.arch: {found[0]}, or convert it: python -m spikestudio import-checkpoint "
+                              f"--arch {found[0]} {path} OUT.pth")
+        if arch not in ci.ARCHS:
+            raise ConfigError(key, f"{path} has a reference-repository layout, which {arch} has no conversion for",
+                              f"convert it: python -m spikestudio import-checkpoint --arch {'|'.join(ci.ARCHS)} {path} OUT.pth")
+        conv = ci.convert(sd, arch)
+        if conv.unknown:
+            raise ConfigError(key, f"{path}: {len(conv.unknown)} reference key(s) without a rule: {', '.join(conv.unknown)}",
+                              f"python -m spikestudio import-checkpoint --arch {arch} --allow-unknown {path} OUT.pth "
+                              "drops them (and says which)")
+        sd, rebuilt = conv.state_dict, conv.rebuilt
+        report.update(kind="reference", converted_from=f"{arch} reference layout ({ci.ARCHS[arch].repo})",
+                      rebuilt=sorted(rebuilt), qkv_layout="reference" if arch == "stsa" else None)
+    layout = getattr(model, "cfg", {}).get("qkv_layout") if arch == "stsa" else None
+    if layout and report["qkv_layout"] and report["qkv_layout"] != layout:
+        raise ConfigError(key, f"{path} holds STSA weights trained with qkv_layout: {report['qkv_layout']}, but "
+                               f"model.qkv_layout is {layout}: the same tensors compute a different function",
+                          f"set model.qkv_layout: {report['qkv_layout']} (what reproduces the weights' predictions), "
+                          f"or re-convert with import-checkpoint --qkv-layout {layout} to fine-tune them under {layout}")
+    rep = ci.load_into(model, sd)
+    rep["shape"] += ci.check_rebuilt(model, rebuilt)
+    if rep["missing"] or rep["unexpected"] or rep["shape"]:
         parts = []
-        if report["missing"]:
-            parts.append("missing: " + ", ".join(report["missing"][:20]))
-        if report["unexpected"]:
-            parts.append("unexpected: " + ", ".join(report["unexpected"][:20]))
-        if report["shape"]:
-            parts.append("shape mismatch: " + ", ".join(report["shape"][:20]))
-        raise ConfigError("model.init_from", f"checkpoint does not fit the model ({'; '.join(parts)})",
-                          "check arch, variant, embed_dim, depth, mlp_ratio, in_channels and num_classes")
-    return {"converted": converted, "ignored": report["ignored"]}
+        if rep["missing"]:
+            parts.append(f"missing ({len(rep['missing'])}): " + ", ".join(rep["missing"]))
+        if rep["unexpected"]:
+            parts.append(f"unexpected ({len(rep['unexpected'])}): " + ", ".join(rep["unexpected"]))
+        if rep["shape"]:
+            parts.append("shape mismatch: " + ", ".join(rep["shape"]))
+        raise ConfigError(key, f"{path} does not fit the model ({'; '.join(parts)})",
+                          "check arch, variant, embed_dim, depth, mlp_ratio, in_channels, num_classes, img_size and "
+                          "time_steps; only modules the reference never uses may be absent")
+    report["ignored"] = rep["ignored"]
+    report["converted"] = report["kind"] == "reference"
+    model.init_report = report
+    return report

@@ -3,13 +3,15 @@
 * Convolutional tokenizer: a stack of SEW blocks. conv unit = Conv2d(k, stride, pad k//2, no bias) -> BN2d -> PLIF
   (time folded into the batch for conv/BN). SEW block: residual = unit(in->out, s) -> unit(out->out, 1);
   shortcut = identity if s == 1 and in == out, else AvgPool(s, s) -> unit 1x1 (in->out); output = sum (ADD of
-  spikes). Kaiming-normal conv init.
+  spikes). Kaiming-normal conv init with fan_in (the reference's kaiming_normal_ defaults).
 * Embeddings: spatial position (N, D) trunc-normal 0.02 added per frame, temporal (T, D) zero-init added per
-  token.
+  token. Another input size resizes the position embedding by 2-D nearest interpolation over the token grid, another
+  T the time embedding by nearest over T (as the reference).
 * Encoder block (pre-norm, LayerNorm eps 1e-6, DropPath rising linearly to `drop_path`):
   temporal attention over each token's T steps (LN_t -> MHSA_t -> DropPath -> Linear_tfc, zero-init) + residual;
   spatial attention over each frame's N tokens (LN_1 -> MHSA_s -> DropPath) + residual;
-  MLP: LN_2 -> FC1 -> PLIF over T -> FC2 (-> Dropout(0)) -> DropPath + residual.
+  MLP: LN_2 -> FC1 -> PLIF over T -> FC2 (-> Dropout(0)) -> DropPath + residual. The reference's MLP DropPath drops
+  whole time steps (the same steps for every sample); `model.mlp_drop_path: sample` drops whole samples instead.
 * Head: LayerNorm -> attention pooling (softmax over all N*T tokens of Linear(D->1)) -> Linear(D->classes).
   `per_step=True` pools each time step's N tokens separately and gives (T, B, classes) (not in the reference,
   which has one logit vector per sample).
@@ -42,8 +44,10 @@ DEFAULTS = {
     "attention": "softmax",
     "neuron_kind": "plif",
     "drop_path": 0.1,
+    "mlp_drop_path": "step",
 }
 ATTENTIONS = ("softmax", "spiking")
+MLP_DROP_PATHS = ("step", "sample")
 NEURON_KINDS = ("plif", "liaf")
 
 
@@ -74,6 +78,8 @@ def normalize(cfg: dict) -> dict:
         raise ConfigError("model.attention", f"must be one of {', '.join(ATTENTIONS)}, got {cfg['attention']!r}")
     if cfg["neuron_kind"] not in NEURON_KINDS:
         raise ConfigError("model.neuron_kind", f"must be one of {', '.join(NEURON_KINDS)}, got {cfg['neuron_kind']!r}")
+    if cfg["mlp_drop_path"] not in MLP_DROP_PATHS:
+        raise ConfigError("model.mlp_drop_path", f"must be one of {', '.join(MLP_DROP_PATHS)}, got {cfg['mlp_drop_path']!r}")
     dp = cfg["drop_path"]
     if not isinstance(dp, numbers.Real) or isinstance(dp, bool) or not 0 <= dp < 1:
         raise ConfigError("model.drop_path", f"must be a number in [0, 1), got {dp!r}")
@@ -161,13 +167,18 @@ class Tokenizer(nn.Module):
         chans = [cfg["in_channels"]] + cfg["tokenizer_channels"]
         self.blocks = nn.ModuleList(SEWBlock(chans[i], chans[i + 1], k, s, cfg)
                                     for i, s in enumerate(cfg["tokenizer_strides"]))
-        h, w = as_hw(cfg["img_size"])
-        for s in cfg["tokenizer_strides"]:
-            h, w = (h + 2 * (k // 2) - k) // s + 1, (w + 2 * (k // 2) - k) // s + 1
-        self.grid = (h, w)
-        for m in self.modules():
+        self.kernel, self.strides = k, list(cfg["tokenizer_strides"])
+        self.grid = self.grid_for(*as_hw(cfg["img_size"]))
+        for m in self.modules():  # the reference: kaiming_normal_ with its defaults (fan_in, gain sqrt(2))
             if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+
+    def grid_for(self, h: int, w: int) -> tuple[int, int]:
+        """The token grid (rows, cols) of an h x w input."""
+        k = self.kernel
+        for s in self.strides:
+            h, w = (h + 2 * (k // 2) - k) // s + 1, (w + 2 * (k // 2) - k) // s + 1
+        return h, w
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         T = x.shape[0]
@@ -178,15 +189,18 @@ class Tokenizer(nn.Module):
 
 
 class DropPath(nn.Module):
+    """Stochastic depth: zeroes the residual branch of whole slices along `dim` (rescaling the kept ones), timm's
+    drop_path on the tensor's dimension `dim`."""
+
     def __init__(self, p: float):
         super().__init__()
         self.p = p
 
-    def forward(self, x: torch.Tensor, batch_dim: int = 0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, dim: int = 0) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
         shape = [1] * x.dim()
-        shape[batch_dim] = x.shape[batch_dim]
+        shape[dim] = x.shape[dim]
         keep = x.new_empty(shape).bernoulli_(1.0 - self.p)
         return x * keep / (1.0 - self.p)
 
@@ -246,6 +260,9 @@ class Block(nn.Module):
         self.mlp_lif = make_neuron(cfg)
         self.fc2 = nn.Linear(hidden, D)
         self.drop_path = DropPath(drop_path)
+        # the reference runs its DropPath on the MLP branch laid out (T, B, N, D): it drops whole time steps, the same
+        # steps for every sample; `sample` drops whole samples instead
+        self.mlp_drop_dim = 0 if cfg["mlp_drop_path"] == "step" else 1
         for m in (self.attn_t.qkv, self.attn_t.proj, self.attn.qkv, self.attn.proj, self.fc1, self.fc2):
             trunc_normal_init(m)
         nn.init.zeros_(self.temporal_fc.weight)
@@ -271,7 +288,7 @@ class Block(nn.Module):
         x = x + self.drop_path(r).reshape(T, B, N, D)
         # MLP with the neuron running over T
         y = self.fc2(self.mlp_lif(self.fc1(self.norm2(x))))
-        return x + self.drop_path(y, batch_dim=1)
+        return x + self.drop_path(y, dim=self.mlp_drop_dim)
 
 
 class AttentionPoolHead(nn.Module):
@@ -335,16 +352,25 @@ class Spikeformer(nn.Module):
         if static:
             x = x.unsqueeze(0).expand(self.time_steps, *x.shape)
         T = x.shape[0]
+        grid = self.tokenizer.grid_for(x.shape[-2], x.shape[-1])
         x = self.tokenizer(x)  # (T, B, N, D)
         pos, tim = self.pos_embed, self.time_embed
-        if pos.shape[0] != x.shape[2]:  # nearest resize when N differs
-            pos = nn.functional.interpolate(pos.t()[None], size=x.shape[2], mode="nearest")[0].t()
-        if tim.shape[0] != T:
+        if tuple(grid) != tuple(self.token_grid):  # another input size
+            pos = resize_pos_embed(pos, self.token_grid, grid)
+        if tim.shape[0] != T:  # nearest over the time steps, as the reference
             tim = nn.functional.interpolate(tim.t()[None], size=T, mode="nearest")[0].t()
         x = x + pos + tim[:, None, None, :]
         for blk in self.blocks:
             x = blk(x)
         return self.head(x, per_step)
+
+
+def resize_pos_embed(pos: torch.Tensor, grid: tuple[int, int], new_grid: tuple[int, int]) -> torch.Tensor:
+    """(h*w, D) position embedding of a token grid (h, w) -> (H*W, D) for another input size: 2-D nearest
+    interpolation over the grid, as the reference does (not 1-D over the flattened tokens)."""
+    (h, w), (H, W) = grid, new_grid
+    g = pos.t().reshape(1, pos.shape[1], h, w)
+    return nn.functional.interpolate(g, size=(H, W), mode="nearest").reshape(pos.shape[1], H * W).t()
 
 
 def closed_form_params(cfg: dict) -> int:
@@ -370,4 +396,4 @@ def closed_form_params(cfg: dict) -> int:
     return tok + cfg["depth"] * block + h * w * D + cfg["time_steps"] * D + 2 * D + D + 1 + D * K + K
 
 
-__all__ = ["Spikeformer", "closed_form_params", "normalize"]
+__all__ = ["Spikeformer", "closed_form_params", "normalize", "resize_pos_embed"]

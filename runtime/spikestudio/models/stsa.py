@@ -33,7 +33,8 @@ import torch
 from torch import nn
 
 from spikestudio.errors import ConfigError
-from spikestudio.models.layers import SpikeAdd, as_hw, from_time, maxpool, pooled, prepare_input, to_time
+from spikestudio.models.layers import (SpikeAdd, as_hw, from_time, maxpool, pooled, prepare_input, to_time,
+                                      trunc_normal_init)
 from spikestudio.models.registry import register_model
 from spikestudio.neurons import STSANeuron
 
@@ -220,6 +221,10 @@ class STSA(nn.Module):
         self.token_grid = self.stem.grid
         self.blocks = nn.ModuleList(Block(cfg, self.token_grid) for _ in range(cfg["depth"]))
         self.head = nn.Linear(cfg["embed_dim"], cfg["num_classes"])
+        # the reference's init applies to every Linear: the classifier (and the unused to_qkv_proj)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                trunc_normal_init(m)
 
     def spiking_inputs(self) -> set:
         """Names of the weight/pool layers whose input is binary spikes (structural, spec §6): every stem pool (a

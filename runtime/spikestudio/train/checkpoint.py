@@ -73,3 +73,82 @@ def _to_lists(v: Any) -> Any:
     if isinstance(v, tuple):
         return [_to_lists(x) for x in v]
     return v
+
+
+# ------------------------------------------------------------------ reading checkpoints written elsewhere
+
+_ANSI = __import__("re").compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _numpy_scalar_globals() -> list:
+    """The globals a pickled numpy scalar (e.g. a metric saved as np.float64) needs: reconstructing one runs no code."""
+    out = []
+    try:
+        from numpy._core.multiarray import scalar  # numpy >= 2
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core.multiarray import scalar  # type: ignore[no-redef]
+    out += [scalar, np.dtype]
+    dtypes = getattr(np, "dtypes", None)
+    if dtypes is not None:
+        out += [getattr(dtypes, n) for n in ("Float64DType", "Float32DType", "Int64DType", "Int32DType", "BoolDType")
+                if hasattr(dtypes, n)]
+    return out
+
+
+def safe_globals() -> list:
+    """Exactly what the reference training scripts put beside the weights that is not a tensor, number, string or
+    container: their argparse.Namespace (`args`, in timm's and torchvision's checkpoint dicts) and numpy scalars."""
+    import argparse
+
+    return [argparse.Namespace, *_numpy_scalar_globals()]
+
+
+def _global_name(obj) -> str:
+    """The name torch's unpickler reports for a global (module.qualname, numpy's private module spelled as pickled)."""
+    mod = getattr(obj, "__module__", None) or "builtins"
+    return f"{mod}.{getattr(obj, '__qualname__', getattr(obj, '__name__', ''))}"
+
+
+class UnreadableCheckpoint(Exception):
+    """`message` says what the file is and why it was not read (one line, no terminal colour codes); `hint` how to
+    proceed."""
+
+    def __init__(self, message: str, hint: str):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+def load_checkpoint_file(path: str | os.PathLike) -> Any:
+    """torch.load(path) with weights_only=True, also allowing `safe_globals()`. Anything else raises
+    UnreadableCheckpoint naming what the file holds (the globals its pickle would import) and how to proceed."""
+    path = str(path)
+    try:
+        with torch.serialization.safe_globals(safe_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UnreadableCheckpoint(f"{path} not found", "check the path (relative paths start at the config file's folder)") from None
+    except Exception as exc:  # noqa: BLE001
+        detail = " ".join(_ANSI.sub("", str(exc)).split())
+        if "WeightsUnpickler error:" in detail:  # torch's advice around it is about weights_only=False: keep the cause
+            detail = detail.split("WeightsUnpickler error:", 1)[1].split(" Check the documentation", 1)[0].strip()
+    needs: list[str] = []
+    try:
+        allowed = {_global_name(c) for c in safe_globals()}
+        needs = [g for g in torch.serialization.get_unsafe_globals_in_checkpoint(path) if g not in allowed]
+    except Exception:  # noqa: BLE001 - not a zip checkpoint (legacy format, or not torch.save at all)
+        needs = []
+    if needs:
+        shown = ", ".join(needs[:8]) + (f" and {len(needs) - 8} more" if len(needs) > 8 else "")
+        msg = (f"{path} is a pickled checkpoint that needs {shown} to load; a safe load (weights_only) allows tensors, "
+               f"numbers, strings, containers, argparse.Namespace and numpy scalars only")
+    elif "Unsupported global" in detail:
+        msg = f"{path} holds objects a safe load (weights_only) does not allow"
+    else:
+        msg = f"{path} cannot be read by torch.load: {detail}"
+        raise UnreadableCheckpoint(msg, "expected a file written by torch.save (a state_dict, or a dict holding one "
+                                        "under model / state_dict / state_dict_ema)")
+    raise UnreadableCheckpoint(msg, "if you trust the file, keep only its weights: python -c \"import torch; "
+                                    "c = torch.load('{path}', weights_only=False); "
+                                    "torch.save(c.get('state_dict') or c.get('model') or c, 'weights.pth')\" "
+                                    "and use weights.pth".replace("{path}", path))

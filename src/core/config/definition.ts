@@ -288,6 +288,15 @@ export const CONFIG_DEFINITION = {
         archs: ['spikeformer'],
         description: 'Spikeformer stochastic depth: DropPath rate rising linearly to this over the blocks, in [0, 1). null = 0.1.',
       },
+      mlp_drop_path: {
+        type: 'enum',
+        values: ['step', 'sample'],
+        default: null,
+        nullable: true,
+        archs: ['spikeformer'],
+        description:
+          "Spikeformer: what the MLP branch's DropPath drops. step = whole time steps, the same steps for every sample (the reference code: its DropPath runs on the (T, B, N, D) layout); sample = whole samples. null = step.",
+      },
       // --- STSA (arch stsa)
       qkv_layout: {
         type: 'enum',
