@@ -152,8 +152,7 @@ register(ArchSpec(
         (r"pos_embed", lambda m: "pos_embed"),
         (r"norm\.(.+)", lambda m: f"norm.{m[1]}"),
     ],
-    detect=lambda sd: any(k.startswith(("patch_embed.rpe_conv.", "patch_embed.proj_conv1.")) or
-                          re.match(r"block\.\d+\.mlp\.fc[12]_", k) for k in sd),
+    detect=lambda sd: any(k.startswith(("patch_embed.rpe_conv.", "patch_embed.proj_conv1.")) for k in sd),
     dead=re.compile(r"^(blocks\.\d+\.norm[12]\.(weight|bias)|pos_embed|norm\.(weight|bias))$"),
     infer=_spikformer_infer,
     reshape=_linear_reshape(r"^blocks\.\d+\.(attn\.([qkv]_proj|proj)|mlp\.fc[12])\.weight$"),
@@ -189,8 +188,7 @@ register(ArchSpec(
         (r"block\.(\d+)\.norm([12])\.(.+)", lambda m: f"blocks.{m[1]}.norm{m[2]}.{m[3]}"),
         (r"head\.(.+)", lambda m: f"head.{m[1]}"),
     ],
-    detect=lambda sd: any(k.startswith(("patch_embed.proj1_conv.", "patch_embed.block0_conv.")) or
-                          re.match(r"block\.\d+\.mlp\.mlp[12]_", k) for k in sd),
+    detect=lambda sd: any(k.startswith(("patch_embed.proj1_conv.", "patch_embed.block0_conv.")) for k in sd),
     dead=re.compile(r"^blocks\.\d+\.norm[12]\.(weight|bias)$"),
     infer=_spikingformer_infer,
     reshape=_linear_reshape(r"^blocks\.\d+\.(attn\.([qkv]_proj|proj)|mlp\.fc[12])\.weight$"),
