@@ -44,6 +44,35 @@ EVENT_TYPES = (
     "done",
 )
 
+INIT_FROM_KINDS = ("checkpoint", "imported", "reference", "state_dict")
+
+
+def init_from_field(report: dict) -> dict:
+    """The `model` event's `init_from` object (events.schema.json) from a load report
+    (spikestudio.models.load_init_checkpoint): which file, what it was converted from, what was ignored."""
+    kind = report.get("kind")
+    if kind not in INIT_FROM_KINDS:
+        raise ValueError(f"init_from kind must be one of {INIT_FROM_KINDS}, got {kind!r}")
+    return {"path": str(report["path"]), "kind": kind, "converted_from": report.get("converted_from"),
+            "source": report.get("source"), "ignored": [str(k) for k in report.get("ignored") or []],
+            "rebuilt": [str(k) for k in report.get("rebuilt") or []], "qkv_layout": report.get("qkv_layout")}
+
+
+def init_from_summary(info: dict) -> str:
+    """One log line for an `init_from` object."""
+    text = f"weights from {info['path']} ({info['kind']}"
+    if info.get("converted_from"):
+        text += f", converted from the {info['converted_from']}"
+    if info.get("source"):
+        text += f" of {info['source']}"
+    text += ")"
+    if info.get("ignored"):
+        text += f"; ignored {len(info['ignored'])} unused key(s): {', '.join(info['ignored'])}"
+    if info.get("rebuilt"):
+        text += f"; rebuilt {len(info['rebuilt'])} buffer(s): {', '.join(info['rebuilt'])}"
+    return text
+
+
 _claimed: IO[str] | None = None
 _stderr_fallback: Path | None = None
 _reader_gone_logged = False

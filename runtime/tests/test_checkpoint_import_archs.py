@@ -7,6 +7,7 @@ recorded; and the reference's initialisation (tokenizer fan_in, STSA classifier,
 import argparse
 import json
 import random
+import re
 
 import numpy as np
 import pytest
@@ -450,3 +451,34 @@ def test_position_embedding_resize_is_2d_nearest():
     finally:
         resize_pos_embed.__globals__["resize_pos_embed"] = orig
     assert y.shape == (2, 5) and seen["args"] == ((4, 4), (8, 8))
+
+
+# ---------------------------------------------------------------- a run says where its weights came from
+
+def test_run_with_init_from_emits_and_logs_the_source(tmp_path):
+    from test_train_run import run, tiny_config
+
+    cfg = tiny_config(train={"epochs": 1, "max_steps_per_epoch": 2}, data={"limit_eval": 64})
+    mcfg = dict(cfg["model"], reference_compat=True)
+    a = build_model(mcfg)
+    ref = {}
+    for k, v in a.state_dict().items():  # Spikformer cifar10/model.py names (spec §2.1)
+        r = (k.replace("blocks.", "block.").replace("tokenizer.stages.0.conv", "patch_embed.proj_conv")
+             .replace("tokenizer.stages.0.bn", "patch_embed.proj_bn").replace("tokenizer.rpe.conv", "patch_embed.rpe_conv")
+             .replace("tokenizer.rpe.bn", "patch_embed.rpe_bn"))
+        r = re.sub(r"tokenizer\.stages\.(\d)\.(conv|bn)", lambda m: f"patch_embed.proj_{m[2]}{m[1]}", r)
+        r = re.sub(r"attn\.([qkv])_proj", r"attn.\1_linear", r).replace("attn.proj.", "attn.proj_linear.")
+        r = re.sub(r"mlp\.fc([12])\.", r"mlp.fc\1_linear.", r)
+        ref[r] = v
+    assert ci.detect_arch(ref) == ["spikformer"]
+    torch.save({"state_dict": ref, "args": argparse.Namespace(model="spikformer"), "epoch": 0}, tmp_path / "ref.pth")
+    cfg["model"]["init_from"] = str(tmp_path / "ref.pth")
+    p, events = run(tmp_path, cfg)
+    assert p.returncode == 0, p.stderr
+    model = next(e for e in events if e["type"] == "model")
+    info = model["init_from"]
+    assert info["path"] == str((tmp_path / "ref.pth").resolve()) and info["kind"] == "reference"
+    assert "ZK-Zhou/spikformer" in info["converted_from"]
+    assert sorted(info["ignored"]) == ["blocks.0.norm1.bias", "blocks.0.norm1.weight", "blocks.0.norm2.bias",
+                                       "blocks.0.norm2.weight"]
+    assert "weights from" in p.stderr and "ZK-Zhou/spikformer" in p.stderr and "ignored 4 unused key(s)" in p.stderr

@@ -46,6 +46,25 @@ export interface LayerInfo {
   spiking?: boolean;
 }
 
+/** Where a run's initial weights came from (`model.init_from`). */
+export interface InitFromInfo {
+  /** the file loaded (absolute) */
+  path: string;
+  /** checkpoint: a Spike Studio training checkpoint; imported: written by import-checkpoint; reference: a
+   * reference-repository state_dict converted while loading; state_dict: a bare state_dict in our names */
+  kind: 'checkpoint' | 'imported' | 'reference' | 'state_dict';
+  /** e.g. "stsa reference layout (ppppps/STSA_4_Asyn_SNN)", null when not converted */
+  converted_from?: string | null;
+  /** the reference file an imported checkpoint was converted from */
+  source?: string | null;
+  /** keys in the file this model does not have and that are dead in its architecture (not loaded) */
+  ignored: string[];
+  /** reference buffers rebuilt from the config instead of loaded */
+  rebuilt?: string[];
+  /** STSA: the qkv_layout the weights were trained with */
+  qkv_layout?: string | null;
+}
+
 export interface ModelEvent extends EventBase {
   type: 'model';
   arch: string;
@@ -53,6 +72,8 @@ export interface ModelEvent extends EventBase {
   time_steps: number;
   num_classes: number;
   layers: LayerInfo[];
+  /** present when the run started from model.init_from */
+  init_from?: InitFromInfo;
 }
 
 export interface EpochEvent extends EventBase {

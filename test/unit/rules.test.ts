@@ -124,3 +124,33 @@ describe('schemas/spike-config.schema.json (drift check)', () => {
     }
   });
 });
+
+describe('init-from-checkpoint: the sidecar import-checkpoint writes beside a converted checkpoint', () => {
+  const file = path.join(RULES_DIR, 'init-from-checkpoint.bad.spike.yaml');
+
+  it('a reference-layout STSA checkpoint in the paper layout: an error on init_from whose quick fix sets qkv_layout', () => {
+    const { diagnostics } = loadConfig(fs.readFileSync(file, 'utf8'), file);
+    const d = diagnostics.find((x) => x.code === 'init-from-checkpoint');
+    assert.ok(d, JSON.stringify(diagnostics));
+    assert.equal(d.severity, 'error');
+    assert.match(d.message, /qkv_layout: reference/);
+    assert.match(d.message, /ppppps\/STSA_4_Asyn_SNN/);
+    assert.deepEqual(d.fix && { path: d.fix.path, replaceWith: d.fix.replaceWith, range: d.fix.range }, { path: 'model.qkv_layout', replaceWith: 'reference', range: null });
+  });
+
+  it('weights of another architecture: an error whose quick fix sets model.arch', () => {
+    const text = 'extends: spikformer-tiny/mnist\nmodel:\n  init_from: checkpoints/stsa-reference.pth\n';
+    const d = loadConfig(text, file).diagnostics.find((x) => x.code === 'init-from-checkpoint');
+    assert.ok(d);
+    assert.match(d.message, /holds stsa weights/);
+    assert.equal(d.fix?.path, 'model.arch');
+    assert.equal(d.fix?.replaceWith, 'stsa');
+  });
+
+  it('no sidecar, or checkPaths off: nothing to say', () => {
+    const text = 'extends: stsa-2-256-t10/dvs128-gesture\nmodel:\n  init_from: init-from-checkpoint.good.spike.yaml\n';
+    assert.deepEqual(loadConfig(text, file).diagnostics.filter((x) => x.code === 'init-from-checkpoint'), []);
+    const off = loadConfig(fs.readFileSync(file, 'utf8'), file, { checkPaths: false });
+    assert.deepEqual(off.diagnostics.filter((x) => x.code === 'init-from-checkpoint'), []);
+  });
+});

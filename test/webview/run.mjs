@@ -264,6 +264,26 @@ try {
     await waitPoints('#loss-chart', n);
   });
 
+  await test('the header says where the weights came from (model event init_from), and nothing when absent', async () => {
+    assert(await p.locator('#run-init').evaluate((e) => e.hidden), '#run-init shown for a run without init_from');
+    const init = { path: '/ws/ckpt/stsa.pth', kind: 'imported', converted_from: 'stsa reference layout (ppppps/STSA_4_Asyn_SNN)',
+      source: '/ws/ref/STSTrans_dvs128.pth', ignored: ['blocks.0.attn.to_qkv_proj.weight', 'blocks.1.attn.to_qkv_proj.weight'],
+      rebuilt: [], qkv_layout: 'reference' };
+    const withInit = events.slice(0, 12).map((e) => (e.type === 'model' ? { ...e, init_from: init } : e));
+    const run = { ...RUN, id: 'run-init', name: 'from-reference', status: 'running' };
+    await post({ type: 'init', v: 1, runs: [run], events: { 'run-init': withInit } });
+    await p.waitForFunction(() => document.querySelector('#run-name')?.textContent === 'from-reference');
+    await p.waitForFunction(() => !document.querySelector('#run-init')?.hidden);
+    const t = await textOf('#run-init');
+    for (const s of ['stsa.pth', 'converted from the stsa reference layout (ppppps/STSA_4_Asyn_SNN)', 'STSTrans_dvs128.pth', 'qkv_layout reference', '2 unused keys ignored']) {
+      assert(t.includes(s), `#run-init "${t}" lacks "${s}"`);
+    }
+    const title = await p.$eval('#run-init', (e) => e.title);
+    assert(title.includes('blocks.1.attn.to_qkv_proj.weight'), `title ${title}`);
+    await post({ type: 'init', v: 1, runs: [RUN], events: { [RUN_ID]: events.slice(0, 12) } });
+    await p.waitForFunction(() => document.querySelector('#run-init')?.hidden === true);
+  });
+
   await test('a live run whose events arrive one at a time draws from its first point (single-point ranges)', async () => {
     // a fresh page at the width of an editor-split webview, as when VS Code opens the dashboard at Train: no saved
     // state, charts created empty

@@ -79,6 +79,8 @@ const nameEl = el('h1', { id: 'run-name' }, 'Spike Studio');
 const statusEl = badge('no run', 'run-status');
 const stopBtn = button('Stop', onStop, { id: 'stop', appearance: 'secondary', title: 'Stop training after the current step', disabled: true });
 const infoEl = el('div', { id: 'run-info', class: 'muted' });
+/** where the run's initial weights came from (model.init_from), under the header */
+const initEl = el('div', { id: 'run-init', class: 'muted', hidden: '' });
 const errorEl = el('div', { id: 'run-error', class: 'error', hidden: '' });
 const emptyEl = el('div', { id: 'empty', class: 'muted' }, 'No run to show yet. Open a *.spike.yaml file and run “Spike Studio: Train”, or pick a run in the Spike Studio view.');
 
@@ -131,6 +133,7 @@ const firingCaption = el('span', { id: 'firing-caption', class: 'muted' });
 app.append(
   el('header', { class: 'header' }, el('div', { class: 'title' }, nameEl, statusEl), stopBtn),
   infoEl,
+  initEl,
   errorEl,
   emptyEl,
   kpis,
@@ -398,6 +401,7 @@ function render(withCharts = true): void {
   if (m.hello) info.push(m.hello.gpu ? `${m.hello.device} (${m.hello.gpu.name})` : m.hello.device, `torch ${m.hello.torch}`);
   if (m.done) info.push(`${m.done.status} after ${fmtDuration(m.done.duration_s)}`);
   infoEl.textContent = info.join(' · ');
+  renderInitFrom(m);
 
   if (m.error) {
     errorEl.hidden = false;
@@ -414,6 +418,27 @@ function render(withCharts = true): void {
   text('kpi-eta', status === 'running' ? fmtDuration(m.etaS) : '–');
 
   renderFiring(m);
+}
+
+/** The header's weights line: which file, what it was converted from, what was ignored (model event's init_from). */
+function renderInitFrom(m: RunModel): void {
+  const init = m.model?.init_from;
+  initEl.hidden = !init;
+  if (!init) {
+    initEl.textContent = '';
+    initEl.title = '';
+    return;
+  }
+  const base = (p: string) => p.split(/[\\/]/).pop() ?? p;
+  const parts = [`weights: ${base(init.path)}`];
+  if (init.converted_from) parts.push(`converted from the ${init.converted_from}${init.source ? ` (${base(init.source)})` : ''}`);
+  else parts.push(init.kind === 'checkpoint' ? 'a Spike Studio checkpoint' : 'a state_dict');
+  if (init.qkv_layout) parts.push(`qkv_layout ${init.qkv_layout}`);
+  parts.push(init.ignored.length ? `${init.ignored.length} unused key${init.ignored.length === 1 ? '' : 's'} ignored` : 'nothing ignored');
+  initEl.textContent = parts.join(' · ');
+  initEl.title = [init.path, ...(init.source ? [`source: ${init.source}`] : []),
+    ...(init.ignored.length ? [`ignored: ${init.ignored.join(', ')}`] : []),
+    ...(init.rebuilt?.length ? [`rebuilt: ${init.rebuilt.join(', ')}`] : [])].join('\n');
 }
 
 let shownFiring: RunModel['firing'] | undefined;

@@ -394,6 +394,12 @@ class Trainer:
         for key in ("arch", "params", "time_steps", "num_classes", "layers"):
             desc.setdefault(key, fallback[key])
         n_params = fallback["params"]
+        init_report = getattr(model, "init_report", None)
+        if init_report:
+            from spikestudio.protocol import init_from_field, init_from_summary
+
+            desc["init_from"] = init_from_field(init_report)
+            log(init_from_summary(desc["init_from"]))
         self.em.emit("model", **desc)
         if int(desc["params"]) != n_params:
             self.em.emit("warning", message=f"describe_model reports {desc['params']} parameters but the built model has {n_params}")

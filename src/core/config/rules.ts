@@ -30,9 +30,20 @@ export interface RuleContext {
   /** whether to check that data.root / model.init_from exist */
   checkPaths: boolean;
   fileExists(absolutePath: string): boolean;
+  /** a small text file's content (null: absent, unreadable or over 1 MB); used for checkpoint sidecars */
+  readSmallText?(absolutePath: string): string | null;
 }
 
-export const DEFAULT_RULE_CONTEXT: RuleContext = { gpuMemoryMb: null, checkPaths: true, fileExists: (p) => fs.existsSync(p) };
+function readSmallText(p: string): string | null {
+  try {
+    if (fs.statSync(p).size > 1 << 20) return null;
+    return fs.readFileSync(p, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+export const DEFAULT_RULE_CONTEXT: RuleContext = { gpuMemoryMb: null, checkPaths: true, fileExists: (p) => fs.existsSync(p), readSmallText };
 
 export interface SemanticRule {
   code: string;
@@ -412,6 +423,52 @@ const pathsExist: SemanticRule = {
   },
 };
 
+/** What `import-checkpoint` records beside a converted checkpoint (OUT.json): read instead of the .pth itself. */
+interface CheckpointSidecar {
+  arch?: string;
+  qkv_layout?: string;
+  converted_from?: string | null;
+}
+
+function checkpointSidecar(initFrom: string, ctx: RuleContext): CheckpointSidecar | null {
+  const text = ctx.readSmallText?.(`${initFrom}.json`);
+  if (!text) return null;
+  try {
+    const v = JSON.parse(text) as unknown;
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as CheckpointSidecar) : null;
+  } catch {
+    return null;
+  }
+}
+
+const initFromFits: SemanticRule = {
+  code: 'init-from-checkpoint',
+  check({ model }, ctx) {
+    if (!ctx.checkPaths || model.init_from === null) return [];
+    const meta = checkpointSidecar(model.init_from, ctx);
+    if (!meta) return [];
+    const from = meta.converted_from ? ` (converted from the ${meta.converted_from})` : '';
+    if (typeof meta.arch === 'string' && meta.arch !== model.arch) {
+      return [{
+        severity: 'error',
+        path: 'model.init_from',
+        message: `model.init_from: ${model.init_from} holds ${meta.arch} weights${from}, but model.arch is ${model.arch}. Set model.arch: ${meta.arch} or choose another checkpoint.`,
+        fix: { title: `Set model.arch to ${meta.arch}`, path: 'model.arch', replaceWith: meta.arch },
+      }];
+    }
+    const layout = model.qkv_layout ?? 'paper';
+    if (model.arch === 'stsa' && (meta.qkv_layout === 'paper' || meta.qkv_layout === 'reference') && meta.qkv_layout !== layout) {
+      return [{
+        severity: 'error',
+        path: 'model.init_from',
+        message: `model.init_from: ${model.init_from} holds STSA weights trained with qkv_layout: ${meta.qkv_layout}${from}, but model.qkv_layout is ${layout}: the same tensors compute a different function under the other layout. Set model.qkv_layout: ${meta.qkv_layout} (or re-convert with import-checkpoint --qkv-layout ${layout} to fine-tune them under ${layout}).`,
+        fix: { title: `Set model.qkv_layout to ${meta.qkv_layout}`, path: 'model.qkv_layout', replaceWith: meta.qkv_layout },
+      }];
+    }
+    return [];
+  },
+};
+
 const memoryFits: SemanticRule = {
   code: 'gpu-memory',
   check({ model, data, train }, ctx) {
@@ -504,6 +561,7 @@ export const SEMANTIC_RULES: readonly SemanticRule[] = [
   ampNeedsGpu,
   pathsExist,
   memoryFits,
+  initFromFits,
 ];
 
 export function runSemanticRules(config: ResolvedConfig, ctx: Partial<RuleContext> = {}): Array<RuleFinding & { code: string }> {
