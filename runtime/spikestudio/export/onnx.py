@@ -92,10 +92,12 @@ def load_checkpoint(path: str | Path, config: Optional[str | Path] = None):
     path = Path(path)
     if not path.is_file():
         raise SpikeStudioError(f"checkpoint not found: {path}")
+    from spikestudio.train.checkpoint import UnreadableCheckpoint, load_checkpoint_file
+
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001
-        raise SpikeStudioError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0]}") from None
+        ck = load_checkpoint_file(path)
+    except UnreadableCheckpoint as exc:
+        raise SpikeStudioError(exc.message, exc.hint) from None
     cfg = None
     if config is not None:
         cfg = json.loads(Path(config).read_text(encoding="utf-8"))

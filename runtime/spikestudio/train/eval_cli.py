@@ -48,10 +48,12 @@ def main(args) -> int:
         try:
             if not ck_path.is_file():
                 raise ConfigError("--checkpoint", f"file not found: {ck_path}")
+            from spikestudio.train.checkpoint import UnreadableCheckpoint, load_checkpoint_file
+
             try:
-                ck = torch.load(ck_path, map_location="cpu", weights_only=True)
-            except Exception as exc:  # noqa: BLE001
-                raise ConfigError("--checkpoint", f"{ck_path} cannot be read as a checkpoint: {exc}") from None
+                ck = load_checkpoint_file(ck_path)
+            except UnreadableCheckpoint as exc:
+                raise ConfigError("--checkpoint", exc.message, exc.hint) from None
             if not isinstance(ck, dict) or "model" not in ck:
                 raise ConfigError("--checkpoint", f"{ck_path} is not a Spike Studio checkpoint (no `model` entry)")
             raw = load_config_file(args.config) if args.config else ck.get("config")
