@@ -482,3 +482,33 @@ def test_run_with_init_from_emits_and_logs_the_source(tmp_path):
     assert sorted(info["ignored"]) == ["blocks.0.norm1.bias", "blocks.0.norm1.weight", "blocks.0.norm2.bias",
                                        "blocks.0.norm2.weight"]
     assert "weights from" in p.stderr and "ZK-Zhou/spikformer" in p.stderr and "ignored 4 unused key(s)" in p.stderr
+
+
+# ---------------------------------------------------------------- the presets' full sizes (shapes only, meta device)
+
+PRESETS = json.load(open(__import__("os").path.join(__import__("os").path.dirname(__file__), "..", "spikestudio",
+                                                     "presets", "presets.json")))
+
+
+@pytest.mark.parametrize("name", sorted(n for n, p in PRESETS.items() if p["model"]["arch"] in ("spikeformer", "stsa")))
+def test_preset_sized_reference_layouts_map_onto_every_key(name):
+    cfg = dict(PRESETS[name]["model"], reference_compat=True)
+    with torch.device("meta"):
+        m = build_model(cfg)
+    own = m.state_dict()
+    if cfg["arch"] == "spikeformer":
+        ref = spikeformer_reference_sd(m)
+    else:
+        ref = {k: v for k, v in stsa_reference_sd(m, cfg["time_steps"], *m.token_grid).items()}
+    conv = ci.convert(ref, cfg["arch"])
+    assert conv.unknown == []
+    assert set(conv.state_dict) == set(own)
+    assert all(tuple(conv.state_dict[k].shape) == tuple(own[k].shape) for k in own)
+    inferred, und, _ = ci.ARCHS[cfg["arch"]].infer(conv.state_dict, ref)
+    for key in ("embed_dim", "depth", "num_classes", "in_channels", "time_steps"):
+        assert inferred[key] == cfg[key], key
+    assert "img_size" in und and "img_size" not in inferred
+    if cfg["arch"] == "stsa":
+        assert inferred["num_heads"] == cfg["num_heads"]
+    else:
+        assert inferred["tokenizer_channels"] == cfg["tokenizer_channels"] and "num_heads" not in inferred

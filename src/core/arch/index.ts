@@ -65,6 +65,7 @@ export const SPIKEFORMER_DEFAULTS = {
   attention: 'softmax',
   neuron_kind: 'plif',
   drop_path: 0.1,
+  mlp_drop_path: 'step',
 } as const;
 
 /** runtime/spikestudio/models/stsa.py DEFAULTS. */
