@@ -220,7 +220,9 @@ def test_onnxruntime_matches_pytorch(tmp_path, case):
             for g_, r_ in zip(got[1:1 + nf], one[1:1 + nf], strict=True):
                 np.testing.assert_array_equal(g_[:, b:b + 1], r_.numpy())
     for g_, want in zip(got[1 + nf:], _expected_attention(model, xb, kind), strict=True):
-        np.testing.assert_allclose(g_, want.numpy(), atol=1e-5, rtol=1e-5)
+        # float32 sums of products: the rounding follows the map's magnitude (LIAF maps reach ~10)
+        mag = max(1.0, float(want.abs().max()))
+        np.testing.assert_allclose(g_, want.numpy(), atol=1e-5 * mag, rtol=1e-5)
 
 
 def _run_original(m, x):
