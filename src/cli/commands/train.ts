@@ -38,6 +38,7 @@ function reportDoctor(ctx: CliContext, report: DoctorReport): boolean {
     println(ctx.stderr, `${fatal ? 'error' : 'warning'}: ${problem.message}`);
     if (problem.hint) println(ctx.stderr, `  fix: ${problem.hint}`);
   }
+  if (fatal) println(ctx.stderr, '  or: spike-studio setup   (makes ./.venv with the PyTorch build for this machine and numpy; train then uses it)');
   return !fatal;
 }
 
