@@ -107,8 +107,9 @@ async function runSetup(ctx: Ctx, args: SetupPythonArgs): Promise<string | undef
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   ctx.log.info(`Set Up Python Environment: ${result.status} in ${seconds} s${result.message ? `: ${result.message}` : ''}`);
   if (result.status === 'ready' || result.status === 'already-ready') {
-    await savePythonPath(ctx, result.python);
+    // the report first: the settings change that follows then needs no second doctor run
     if (result.report) ctx.setDoctorReport(result.report);
+    await savePythonPath(ctx, result.python);
     const r = result.report;
     const what = r ? `torch ${r.torch ?? '?'} on ${r.device ?? 'cpu'}` : 'ready';
     void vscode.window.showInformationMessage(
@@ -149,7 +150,11 @@ export class PythonStatus extends Disposable {
     this._register(ctx.onDidChangeDoctorReport((report) => this.show(report)));
     this._register(
       vscode.workspace.onDidChangeConfiguration((e) => {
-        if (e.affectsConfiguration('spikeStudio.pythonPath')) void this.check();
+        // the setup's own write: its doctor report already says this interpreter can train
+        const known = ctx.doctorReport;
+        if (!e.affectsConfiguration('spikeStudio.pythonPath')) return;
+        if (known && isInterpreterUsable(known) && known.executable === config.pythonPath()) return;
+        void this.check();
       }),
     );
     this._register(vscode.workspace.onDidGrantWorkspaceTrust(() => void this.check()));
