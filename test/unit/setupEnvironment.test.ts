@@ -1,6 +1,9 @@
 import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { runCli } from '../../src/cli/main';
 import {
   chooseTorchBuild,
   compareDriverVersions,
@@ -324,3 +327,54 @@ function readStatus(pid: number): string {
     return 'State: Z';
   }
 }
+
+describe('cli: spike-studio setup (a real venv; pip offline)', function () {
+  this.timeout(180_000);
+  let root: string;
+  before(function () {
+    if (process.platform === 'win32' || spawnSync('python3', ['-c', 'import venv, ensurepip']).status !== 0) this.skip();
+  });
+  beforeEach(() => (root = tempDir()));
+  afterEach(() => removeDir(root));
+
+  it('creates the venv, runs pip with the --pip-arg values, marks it ready; the second run is a no-op', async () => {
+    // a runtime whose requirements pip already has in a new venv (so no network), and whose doctor says ok
+    const runtimeRoot = path.join(root, 'runtime');
+    fs.cpSync(path.join(REPO_ROOT, 'test/fixtures/fake-runtime'), runtimeRoot, { recursive: true });
+    // torch → SPIKE_STUDIO_TORCH_SPEC=pip (already in a new venv); numpy with a marker that never holds (pip skips it)
+    fs.writeFileSync(path.join(runtimeRoot, 'pyproject.toml'), `[project]\nname = "fake"\ndependencies = ["torch>=2.1", "numpy; python_version < '3'"]\n`);
+    const run = async (argv: string[]) => {
+      let err = '';
+      let out = '';
+      const stderr = new PassThrough();
+      const stdout = new PassThrough();
+      stderr.on('data', (c: Buffer) => (err += c.toString()));
+      stdout.on('data', (c: Buffer) => (out += c.toString()));
+      const env = { ...process.env, FAKE_MODE: 'ok', SPIKE_STUDIO_TORCH_SPEC: 'pip', SPIKE_STUDIO_TORCH_INDEX: '' };
+      const code = await runCli(['setup', ...argv], { stdout, stderr, cwd: root, env, runtimeRoot });
+      return { code, err, out };
+    };
+    const first = await run(['--python', 'python3', '--pip-arg', '--no-index', '--verbose']);
+    assert.equal(first.code, 0, first.err);
+    const venv = path.join(root, '.venv');
+    assert.equal(first.out.trim(), path.join(venv, 'bin', 'python'));
+    assert.match(first.err, /-m pip install .* pip --no-index/);
+    assert.match(first.err, /Requirement already satisfied: pip/);
+    assert.match(first.err, /spike-studio train uses \.\/\.venv/);
+    assert.ok(fs.existsSync(path.join(venv, READY_MARKER)));
+    const second = await run(['--python', 'python3', '--pip-arg', '--no-index', '--verbose']);
+    assert.equal(second.code, 0, second.err);
+    assert.match(second.err, /already set up/);
+    assert.doesNotMatch(second.err, /pip install/);
+  });
+
+  it('refuses a folder that is not a venv, with a one-line error', async () => {
+    fs.writeFileSync(path.join(root, 'notes.txt'), 'x');
+    let err = '';
+    const stderr = new PassThrough();
+    stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const code = await runCli(['setup', '--dir', '.'], { stdout: new PassThrough(), stderr, cwd: root, env: {}, runtimeRoot: path.join(REPO_ROOT, 'runtime') });
+    assert.equal(code, 1);
+    assert.match(err, /error: .* is not a Python virtual environment/);
+  });
+});

@@ -364,7 +364,7 @@ export async function setupEnvironment(options: SetupOptions): Promise<SetupResu
     if (options.signal?.aborted) return done('cancelled', { plan, step: step.id });
     const progress = (detail?: string) => options.onProgress?.({ step: step.id, index: i + 1, total, title: step.title, ...(detail ? { detail } : {}) });
     progress();
-    out(`── ${step.title}${step.argv ? `: ${step.argv.join(' ')}` : ''}`);
+    out(`── ${step.title}${step.argv ? `: ${step.argv.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ')}` : ''}`);
     if (step.id === 'remove') {
       fs.rmSync(venvDir, { recursive: true, force: true });
       continue;
