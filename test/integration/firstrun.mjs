@@ -73,10 +73,14 @@ async function waitForToast(page, pattern, { timeout, failOn, ws, logsDir }) {
 }
 
 async function screenshotWalkthrough(page, resultsDir, repo, log) {
+  // the walkthrough alone, full width (its step media shows beside the steps), no toasts over it
+  await pick(page, '>Notifications: Clear All Notifications', 'Notifications: Clear All Notifications').catch((e) => log(e.message));
   const tab = page.locator('.tabs-container .tab', { hasText: /Welcome|Walkthrough|Get started/i }).first();
   if (await tab.count()) await tab.click().catch(() => {});
+  await pick(page, '>View: Close Editors in Other Groups', 'View: Close Editors in Other Groups').catch((e) => log(e.message));
+  if (await tab.count()) await tab.click().catch(() => {});
   await page.locator('.gettingStartedContainer').first().waitFor({ timeout: 20_000 });
-  await page.waitForTimeout(1_000); // the step media (markdown) renders in a webview
+  await page.waitForTimeout(2_000); // the step media (markdown) renders in a webview
   const file = join(resultsDir, 'walkthrough.png');
   await page.screenshot({ path: file });
   if (process.env.SPIKE_UPDATE_SCREENSHOTS === '1') {
