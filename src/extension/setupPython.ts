@@ -4,7 +4,7 @@
 // that decides it (and opens the walkthrough once when Python is not set up yet).
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { findPython, isInterpreterUsable, runDoctor, setupEnvironment, type DoctorReport, type SetupResult } from '../core/runtime';
+import { checkPython, findPython, isInterpreterUsable, setupEnvironment, type DoctorReport, type SetupResult } from '../core/runtime';
 import { config, SECTION } from './config';
 import type { Ctx } from './ctx';
 import { Disposable } from './dispose';
@@ -166,7 +166,7 @@ export class PythonStatus extends Disposable {
     this.checking ??= (async () => {
       const root = workspaceRoot() ?? process.cwd();
       const python = findPython({ configured: config.pythonPath(), pythonExtension: await pythonExtensionInterpreter(undefined, this.ctx.log), cwd: root });
-      const report = await runDoctor(python.path, this.ctx.runtimeRoot, { cwd: root });
+      const report = await checkPython(python.path, this.ctx.runtimeRoot, { cwd: root });
       this.ctx.log.info(`startup check: ${python.path} (from ${python.source}) ${isInterpreterUsable(report) ? 'can train' : `cannot train: ${report.problems.map((p) => p.message).join('; ')}`}`);
       this.ctx.setDoctorReport(report);
       if (!isInterpreterUsable(report)) await this.offerWalkthroughOnce();

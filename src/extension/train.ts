@@ -5,7 +5,7 @@ import * as vscode from 'vscode';
 import { loadConfig, type ConfigDiagnostic } from '../core/config';
 import type { ErrorEvent, RuntimeEvent } from '../core/protocol';
 import { createRun, describeFailure, isResumable, readRun, RESOLVED_CONFIG_FILE, EVENTS_FILE, type CreatedRun, type RunInfo } from '../core/runs';
-import { findPython, runDoctor, startTraining, trainingBlockedReason, type DoctorReport, type TrainingProcess } from '../core/runtime';
+import { checkPython, findPython, startTraining, trainingBlockedReason, type DoctorReport, type TrainingProcess } from '../core/runtime';
 import { config, isSpikeConfigPath } from './config';
 import { pickConfig } from './configs';
 import type { Ctx } from './ctx';
@@ -123,7 +123,7 @@ export async function train(ctx: Ctx, arg?: unknown): Promise<void> {
   ctx.log.info(`python: ${python.path} (from ${python.source})`);
   const report = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Window, title: 'Spike Studio: checking Python…' },
-    () => runDoctor(python.path, ctx.runtimeRoot, { cwd: root }),
+    () => checkPython(python.path, ctx.runtimeRoot, { cwd: root }),
   );
   ctx.setDoctorReport(report);
   ctx.log.info(`doctor: python ${report.python ?? '?'}, torch ${report.torch ?? 'missing'}, device ${report.device ?? '?'}${report.cuda ? ' (CUDA)' : ''}`);
@@ -299,7 +299,7 @@ export async function resumeRun(ctx: Ctx, arg?: unknown): Promise<void> {
   const python = findPython({ configured: config.pythonPath(scope), pythonExtension: await pythonExtensionInterpreter(scope, ctx.log), cwd: root });
   const report = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Window, title: 'Spike Studio: checking Python…' },
-    () => runDoctor(python.path, ctx.runtimeRoot, { cwd: root }),
+    () => checkPython(python.path, ctx.runtimeRoot, { cwd: root }),
   );
   ctx.setDoctorReport(report);
   if (!report.ok) {

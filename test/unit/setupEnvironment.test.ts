@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { runCli } from '../../src/cli/main';
 import {
+  checkPython,
   chooseTorchBuild,
   compareDriverVersions,
   cudaBuildForDriver,
@@ -21,6 +22,7 @@ import {
   type DoctorReport,
   type RunResult,
   type SetupProgress,
+  unfinishedEnvironmentProblem,
 } from '../../src/core/runtime';
 import { REPO_ROOT, removeDir, tempDir, waitFor } from './helpers';
 
@@ -376,5 +378,26 @@ describe('cli: spike-studio setup (a real venv; pip offline)', function () {
     const code = await runCli(['setup', '--dir', '.'], { stdout: new PassThrough(), stderr, cwd: root, env: {}, runtimeRoot: path.join(REPO_ROOT, 'runtime') });
     assert.equal(code, 1);
     assert.match(err, /error: .* is not a Python virtual environment/);
+  });
+});
+
+describe('runtime/setupEnvironment: an unfinished environment is never used', () => {
+  it('checkPython refuses an env of ours without the ready marker, and asks doctor otherwise', async () => {
+    const root = tempDir();
+    try {
+      const venvDir = path.join(root, 'env');
+      fs.mkdirSync(path.join(venvDir, 'bin'), { recursive: true });
+      fs.writeFileSync(path.join(venvDir, OWNER_MARKER), '');
+      const python = path.join(venvDir, 'bin', 'python');
+      const report = await checkPython(python, path.join(REPO_ROOT, 'test/fixtures/fake-runtime'));
+      assert.equal(report.ok, false);
+      assert.equal(report.problems[0].kind, 'environment-unfinished');
+      assert.match(report.problems[0].hint ?? '', /Set Up Python Environment/);
+      assert.equal(unfinishedEnvironmentProblem('/usr/bin/python3'), undefined);
+      fs.writeFileSync(path.join(venvDir, READY_MARKER), '{}');
+      assert.equal(unfinishedEnvironmentProblem(python), undefined);
+    } finally {
+      removeDir(root);
+    }
   });
 });

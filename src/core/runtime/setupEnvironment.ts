@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chooseTorchBuild, detectNvidiaGpus, type NvidiaGpu, type TorchBuildChoice } from './cuda';
-import { runDoctor, type DoctorReport } from './doctor';
+import { runDoctor, type DoctorProblem, type DoctorReport, type RunDoctorOptions } from './doctor';
 
 /** Written last, after doctor passed: its presence is the only thing that marks the environment usable. */
 export const READY_MARKER = '.spike-studio-ready.json';
@@ -45,6 +45,27 @@ export function readRuntimeRequirements(runtimeRoot: string): RuntimeRequirement
 
 export function venvPython(venvDir: string, platform: NodeJS.Platform = process.platform): string {
   return platform === 'win32' ? path.join(venvDir, 'Scripts', 'python.exe') : path.join(venvDir, 'bin', 'python');
+}
+
+/**
+ * For an interpreter inside an environment Spike Studio made: undefined when it is marked ready, else the problem
+ * (its setup was cancelled or failed, or a repair is under way). Interpreters elsewhere: always undefined.
+ */
+export function unfinishedEnvironmentProblem(python: string): DoctorProblem | undefined {
+  const venvDir = path.dirname(path.dirname(path.resolve(python)));
+  if (!fs.existsSync(path.join(venvDir, OWNER_MARKER)) || fs.existsSync(path.join(venvDir, READY_MARKER))) return undefined;
+  return {
+    kind: 'environment-unfinished',
+    message: `The Python environment ${venvDir} is not finished (its setup was cancelled or failed), so it is not used.`,
+    hint: 'Run Set Up Python Environment (spike-studio setup) again: it continues where it stopped.',
+  };
+}
+
+/** doctor, except for an environment Spike Studio made that is not marked ready (a cancelled or failed setup): never used. */
+export async function checkPython(python: string, runtimeRoot: string, options: RunDoctorOptions = {}): Promise<DoctorReport> {
+  const unfinished = unfinishedEnvironmentProblem(python);
+  if (unfinished) return { ok: false, executable: python, python: null, torch: null, numpy: null, cuda: false, device: null, gpus: [], problems: [unfinished] };
+  return runDoctor(python, runtimeRoot, options);
 }
 
 /** A doctor report that the training can start with (a missing embedded dataset or a broken CUDA query do not stop it). */
