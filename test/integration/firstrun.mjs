@@ -73,7 +73,9 @@ async function waitForToast(page, pattern, { timeout, failOn, ws, logsDir }) {
 }
 
 async function screenshotWalkthrough(page, resultsDir, repo, log) {
-  // the walkthrough alone, full width (its step media shows beside the steps), no toasts over it
+  // the walkthrough alone, full width (its step media shows beside the steps), no toasts over it (the run's
+  // "stopped" message comes a moment after the dashboard says so)
+  await page.locator('.notifications-toasts .notification-list-item-message', { hasText: /stopped|finished/ }).first().waitFor({ timeout: 15_000 }).catch(() => {});
   await pick(page, '>Notifications: Clear All Notifications', 'Notifications: Clear All Notifications').catch((e) => log(e.message));
   const tab = page.locator('.tabs-container .tab', { hasText: /Welcome|Walkthrough|Get started/i }).first();
   if (await tab.count()) await tab.click().catch(() => {});
