@@ -139,6 +139,7 @@ async function runSetup(ctx: Ctx, args: SetupPythonArgs): Promise<string | undef
 export class PythonStatus extends Disposable {
   private readonly item: vscode.StatusBarItem;
   private checking: Promise<void> | undefined;
+  private again = false;
 
   constructor(private readonly ctx: Ctx) {
     super();
@@ -163,14 +164,25 @@ export class PythonStatus extends Disposable {
   /** Runs doctor on the interpreter Train would use (trusted workspaces only: it runs that interpreter). */
   check(): Promise<void> {
     if (!vscode.workspace.isTrusted) return Promise.resolve();
-    this.checking ??= (async () => {
+    if (this.checking) {
+      // the setting changed while a check ran: check again afterwards
+      this.again = true;
+      return this.checking;
+    }
+    this.checking = (async () => {
       const root = workspaceRoot() ?? process.cwd();
       const python = findPython({ configured: config.pythonPath(), pythonExtension: await pythonExtensionInterpreter(undefined, this.ctx.log), cwd: root });
       const report = await checkPython(python.path, this.ctx.runtimeRoot, { cwd: root });
       this.ctx.log.info(`startup check: ${python.path} (from ${python.source}) ${isInterpreterUsable(report) ? 'can train' : `cannot train: ${report.problems.map((p) => p.message).join('; ')}`}`);
       this.ctx.setDoctorReport(report);
       if (!isInterpreterUsable(report)) await this.offerWalkthroughOnce();
-    })().finally(() => (this.checking = undefined));
+    })().finally(() => {
+      this.checking = undefined;
+      if (this.again) {
+        this.again = false;
+        void this.check();
+      }
+    });
     return this.checking;
   }
 
