@@ -1,10 +1,11 @@
-// spike-studio: validate | train | resume | eval | runs | describe | import, on the same src/core as the extension.
+// spike-studio: validate | train | resume | eval | runs | describe | import | setup, on the same src/core as the extension.
 
 import { UsageError } from './args';
 import { describeCommand, DESCRIBE_USAGE } from './commands/describe';
 import { evalCommand, EVAL_USAGE } from './commands/eval';
 import { importCommand, IMPORT_USAGE } from './commands/import';
 import { runsCommand } from './commands/runs';
+import { setupCommand, SETUP_USAGE } from './commands/setup';
 import { RESUME_USAGE, resumeCommand, trainCommand, TRAIN_USAGE } from './commands/train';
 import { validateCommand, VALIDATE_USAGE } from './commands/validate';
 import { type CliContext, defaultContext, println } from './context';
@@ -18,6 +19,7 @@ const USAGE = [
   '  spike-studio runs [--json]   list the runs of this folder (.spike-studio/runs)',
   `  ${DESCRIBE_USAGE}`,
   `  ${IMPORT_USAGE}`,
+  `  ${SETUP_USAGE}`,
 ].join('\n');
 
 type Command = (ctx: CliContext, argv: string[]) => number | Promise<number>;
@@ -30,6 +32,7 @@ const COMMANDS: Record<string, Command> = {
   runs: runsCommand,
   describe: describeCommand,
   import: importCommand,
+  setup: setupCommand,
 };
 
 export async function runCli(argv: string[], ctx: CliContext = defaultContext()): Promise<number> {

@@ -1,9 +1,11 @@
 // Every command of the extension, in one typed table: id → handler(ctx, ...args).
 import * as vscode from 'vscode';
 import { importReferenceConfigCommand } from './authoring';
+import { newConfigCommand, openExampleCommand, validateConfigCommand } from './configs';
 import type { Ctx } from './ctx';
 import { inspectOnnxCommand } from './onnx';
 import { deleteRunCommand } from './runActions';
+import { openWalkthrough, setupPythonCommand } from './setupPython';
 import { resumeRun, train } from './train';
 import { DashboardPanel } from './views/dashboard';
 import { openEnergy, openGraph, openRunPanel } from './views/panels';
@@ -22,7 +24,12 @@ export type CommandId =
   | 'spikeStudio.openFiring'
   | 'spikeStudio.openAttention'
   | 'spikeStudio.openEnergy'
-  | 'spikeStudio.inspectOnnx';
+  | 'spikeStudio.inspectOnnx'
+  | 'spikeStudio.setupPython'
+  | 'spikeStudio.newConfig'
+  | 'spikeStudio.validate'
+  | 'spikeStudio.openExample'
+  | 'spikeStudio.getStarted';
 
 type Handler = (ctx: Ctx, ...args: unknown[]) => unknown;
 
@@ -94,6 +101,11 @@ export const commands: Record<CommandId, Handler> = {
   'spikeStudio.refreshRuns': (ctx) => ctx.runs.refresh(),
   'spikeStudio.showOutput': (ctx) => ctx.log.show(),
   'spikeStudio.importReferenceConfig': (ctx, uri, arch, options) => importReferenceConfigCommand(ctx, uri, arch, (options ?? {}) as { overwrite?: boolean; noOpen?: boolean }),
+  'spikeStudio.setupPython': (ctx, arg) => setupPythonCommand(ctx, arg),
+  'spikeStudio.newConfig': (ctx, arg) => newConfigCommand(ctx, arg),
+  'spikeStudio.validate': (ctx, arg) => validateConfigCommand(ctx, arg),
+  'spikeStudio.openExample': (ctx) => openExampleCommand(ctx),
+  'spikeStudio.getStarted': (ctx) => openWalkthrough(ctx),
 };
 
 export function registerCommands(ctx: Ctx): void {

@@ -9,6 +9,11 @@ export const config = {
   pythonPath(scope?: vscode.Uri): string {
     return vscode.workspace.getConfiguration(SECTION, scope).get<string>('pythonPath', '').trim();
   },
+  /** spikeStudio.pipArgs: extra arguments for every `pip install` of Set Up Python Environment */
+  pipArgs(scope?: vscode.Uri): string[] {
+    const value = vscode.workspace.getConfiguration(SECTION, scope).get<unknown>('pipArgs', []);
+    return Array.isArray(value) ? value.filter((a): a is string => typeof a === 'string' && a.trim() !== '').map((a) => a.trim()) : [];
+  },
   /** absolute runs folder for a workspace folder, or undefined for the default <root>/.spike-studio/runs */
   runsDirectory(root: string, scope?: vscode.Uri): string | undefined {
     const value = vscode.workspace.getConfiguration(SECTION, scope).get<string>('runsDirectory', '').trim();

@@ -17,6 +17,9 @@ export class Ctx extends Disposable {
   readonly statusBar: TrainStatusBar;
   readonly diagnostics: ConfigDiagnostics;
   private _doctorReport: DoctorReport | undefined;
+  private readonly _onDidChangeDoctorReport = this._register(new vscode.EventEmitter<DoctorReport>());
+  /** a new doctor report (Train's check, the startup check, Set Up Python Environment) */
+  readonly onDidChangeDoctorReport = this._onDidChangeDoctorReport.event;
 
   constructor(readonly extension: vscode.ExtensionContext) {
     super();
@@ -46,6 +49,7 @@ export class Ctx extends Disposable {
     const before = this.gpuMemoryMb();
     this._doctorReport = report;
     if (this.gpuMemoryMb() !== before) this.diagnostics.revalidateAll();
+    this._onDidChangeDoctorReport.fire(report);
   }
 
   /** Memory of the GPU that trains (the last doctor report's `cuda:N`, else its first GPU), MB; null if unknown. */

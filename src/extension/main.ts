@@ -6,6 +6,8 @@ import { Ctx } from './ctx';
 import { TrainCodeLensProvider } from './diagnostics';
 import { registerDashboardSerializer } from './views/dashboard';
 import { registerPanelSerializers } from './views/panels';
+import { PythonStatus } from './setupPython';
+import { registerWalkthroughKeys } from './walkthrough';
 import { RunsTreeProvider, RUNS_VIEW_ID } from './views/runsTree';
 import { SidePanelProvider } from './views/sidePanel';
 
@@ -29,6 +31,10 @@ export function activate(extension: vscode.ExtensionContext): SpikeStudioApi | u
 
     registerCommands(c);
     registerAuthoring(c);
+    registerWalkthroughKeys(c);
+    // the status-bar item "set up Python" while the interpreter Train would use cannot train (doctor, in the background)
+    const pythonStatus = c.own(new PythonStatus(c));
+    void pythonStatus.check().catch((error: unknown) => c.log.warn(`startup Python check failed: ${String(error)}`));
     c.own(registerDashboardSerializer(c));
     for (const d of registerPanelSerializers(c)) c.own(d);
 

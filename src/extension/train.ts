@@ -5,11 +5,13 @@ import * as vscode from 'vscode';
 import { loadConfig, type ConfigDiagnostic } from '../core/config';
 import type { ErrorEvent, RuntimeEvent } from '../core/protocol';
 import { createRun, describeFailure, isResumable, readRun, RESOLVED_CONFIG_FILE, EVENTS_FILE, type CreatedRun, type RunInfo } from '../core/runs';
-import { findPython, runDoctor, startTraining, trainingBlockedReason, type DoctorReport, type TrainingProcess } from '../core/runtime';
-import { config, isSpikeConfig, isSpikeConfigPath } from './config';
+import { checkPython, findPython, startTraining, trainingBlockedReason, type DoctorReport, type TrainingProcess } from '../core/runtime';
+import { config, isSpikeConfigPath } from './config';
+import { pickConfig } from './configs';
 import type { Ctx } from './ctx';
 import { toVscodeDiagnostic } from './diagnostics';
 import { pythonExtensionInterpreter } from './python';
+import { setupPythonCommand } from './setupPython';
 import type { ActiveRun } from './runs';
 import { pct } from './statusBar';
 import { DashboardPanel } from './views/dashboard';
@@ -17,30 +19,17 @@ import { DashboardPanel } from './views/dashboard';
 const OPEN_OUTPUT = 'Open Output';
 const COPY_COMMAND = 'Copy Command';
 const OPEN_SETTING = 'Set Python Path';
+const SET_UP_PYTHON = 'Set Up Python Environment';
 
-/** Finds the config to train: the argument, else the active editor, else the one visible config, else a pick. */
+/** Problems that a new environment fixes: no interpreter, no torch or numpy, torch or Python too old, doctor not starting. */
+function setupFixes(report: DoctorReport): boolean {
+  return report.problems.some((p) => p.kind !== 'data' && !/CUDA query failed/i.test(p.message));
+}
+
+/** The config to train: the argument, else the active editor, else the one visible config, else the workspace's only one, else a pick. */
 async function resolveConfigDocument(arg: unknown): Promise<vscode.TextDocument | undefined> {
-  if (arg instanceof vscode.Uri) return vscode.workspace.openTextDocument(arg);
-  const active = vscode.window.activeTextEditor?.document;
-  if (active && isSpikeConfig(active)) return active;
-  // Focus in a panel, the terminal or a webview leaves no active editor: a single visible config is the one meant.
-  const visible = [...new Set(vscode.window.visibleTextEditors.map((e) => e.document).filter(isSpikeConfig))];
-  if (visible.length === 1) return visible[0];
-  const files = await vscode.workspace.findFiles('**/*.spike.{yaml,yml}', '**/{node_modules,.spike-studio}/**', 50);
-  if (files.length === 0) {
-    void vscode.window.showInformationMessage('Spike Studio: open a *.spike.yaml config to train (see the examples folder).');
-    return undefined;
-  }
-  const pick =
-    files.length === 1
-      ? files[0]
-      : (
-          await vscode.window.showQuickPick(
-            files.map((uri) => ({ label: path.basename(uri.fsPath), description: vscode.workspace.asRelativePath(uri), uri })),
-            { title: 'Spike Studio: Train', placeHolder: 'Which config?' },
-          )
-        )?.uri;
-  return pick ? vscode.workspace.openTextDocument(pick) : undefined;
+  const uri = await pickConfig(arg, 'Spike Studio: Train');
+  return uri ? vscode.workspace.openTextDocument(uri) : undefined;
 }
 
 function workspaceRootFor(uri: vscode.Uri): string {
@@ -51,7 +40,8 @@ function firstError(diagnostics: readonly ConfigDiagnostic[]): ConfigDiagnostic 
   return diagnostics.find((d) => d.severity === 'error');
 }
 
-async function showDoctorProblems(ctx: Ctx, report: DoctorReport, pythonSource: string): Promise<void> {
+/** Says why this Python cannot train; true when the user then set up a Python environment that can. */
+async function showDoctorProblems(ctx: Ctx, report: DoctorReport, pythonSource: string): Promise<boolean> {
   ctx.log.error(`Python ${report.executable} cannot train:`);
   for (const p of report.problems) ctx.log.error(`  ${p.kind}: ${p.message}${p.hint ? ` (fix: ${p.hint})` : ''}`);
   const first = report.problems[0];
@@ -63,9 +53,11 @@ async function showDoctorProblems(ctx: Ctx, report: DoctorReport, pythonSource: 
   const message = first
     ? `Spike Studio: ${first.message}${command ? ` Install with: ${command}` : ''}${choose}`
     : `Spike Studio: ${report.executable} cannot run the training runtime.${choose}`;
-  const actions = [...(command ? [COPY_COMMAND] : []), ...(guessed ? [OPEN_SETTING] : []), OPEN_OUTPUT];
+  const actions = [...(setupFixes(report) ? [SET_UP_PYTHON] : []), ...(command ? [COPY_COMMAND] : []), ...(guessed ? [OPEN_SETTING] : []), OPEN_OUTPUT];
   const choice = await vscode.window.showErrorMessage(message, ...actions);
-  if (choice === OPEN_SETTING) {
+  if (choice === SET_UP_PYTHON) {
+    return (await setupPythonCommand(ctx)) !== undefined;
+  } else if (choice === OPEN_SETTING) {
     await vscode.commands.executeCommand('workbench.action.openSettings', 'spikeStudio.pythonPath');
   } else if (choice === COPY_COMMAND && command) {
     await vscode.env.clipboard.writeText(command);
@@ -73,6 +65,7 @@ async function showDoctorProblems(ctx: Ctx, report: DoctorReport, pythonSource: 
   } else if (choice === OPEN_OUTPUT) {
     ctx.log.show(true);
   }
+  return false;
 }
 
 export async function showRuntimeError(ctx: Ctx, run: { name: string }, error: ErrorEvent): Promise<void> {
@@ -130,12 +123,13 @@ export async function train(ctx: Ctx, arg?: unknown): Promise<void> {
   ctx.log.info(`python: ${python.path} (from ${python.source})`);
   const report = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Window, title: 'Spike Studio: checking Python…' },
-    () => runDoctor(python.path, ctx.runtimeRoot, { cwd: root }),
+    () => checkPython(python.path, ctx.runtimeRoot, { cwd: root }),
   );
   ctx.setDoctorReport(report);
   ctx.log.info(`doctor: python ${report.python ?? '?'}, torch ${report.torch ?? 'missing'}, device ${report.device ?? '?'}${report.cuda ? ' (CUDA)' : ''}`);
   if (!report.ok) {
-    await showDoctorProblems(ctx, report, python.source);
+    // Set Up Python Environment from the error, then the training the user asked for
+    if (await showDoctorProblems(ctx, report, python.source)) await train(ctx, doc.uri);
     return;
   }
 
@@ -305,11 +299,11 @@ export async function resumeRun(ctx: Ctx, arg?: unknown): Promise<void> {
   const python = findPython({ configured: config.pythonPath(scope), pythonExtension: await pythonExtensionInterpreter(scope, ctx.log), cwd: root });
   const report = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Window, title: 'Spike Studio: checking Python…' },
-    () => runDoctor(python.path, ctx.runtimeRoot, { cwd: root }),
+    () => checkPython(python.path, ctx.runtimeRoot, { cwd: root }),
   );
   ctx.setDoctorReport(report);
   if (!report.ok) {
-    await showDoctorProblems(ctx, report, python.source);
+    if (await showDoctorProblems(ctx, report, python.source)) await resumeRun(ctx, info.id);
     return;
   }
   ctx.log.info(`run ${info.id}: resuming from ${info.dir} (python ${python.path})`);

@@ -7,10 +7,14 @@
 //    payload (extensionDevelopmentPath + extensionTestsPath); its exit code arrives via codeAutomationExit.
 // B. UI test: open smoke.spike.yaml, run "Spike Studio: Train" from the palette (click the row), watch the
 //    dashboard webview's #loss-chart[data-points] grow, screenshot, "Spike Studio: Stop Training", #run-status.
+// C. First run (test/integration/firstrun.mjs), in a code-server of its own where only the system python3 (no
+//    torch) is on PATH and spikeStudio.pythonPath is unset: walkthrough → Set Up Python Environment (clicked in the
+//    walkthrough) → Train the MNIST example → the dashboard shows step points. It installs torch==2.13.0 with pip
+//    (SPIKE_STUDIO_TORCH_SPEC; SPIKE_STUDIO_TORCH_INDEX empty: pip's configured index, its cache in ~/.cache/pip).
 //
 // Prints `integration: N passed, M failed` and exits non-zero on any failure. code-server, Chromium and any
 // training process started under the temp dir are always ended (finally + signal handlers + an 8-minute guard).
-// Environment: SPIKE_IT_ONLY=A|B, SPIKE_IT_KEEP=1 (keep the temp dir), SPIKE_IT_TIMEOUT_S (default 480),
+// Environment: SPIKE_IT_ONLY=A|B|C|AB, SPIKE_IT_KEEP=1 (keep the temp dir), SPIKE_IT_TIMEOUT_S (default 1080),
 // SPIKE_IT_HEADFUL=1, CHROMIUM=/path/to/chromium.
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, copyFileSync, createWriteStream } from 'node:fs';
@@ -19,14 +23,16 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runUiTest } from './ui.mjs';
+import { runFirstRunTest, firstRunPath } from './firstrun.mjs';
 import { endAll, killAllSync as killAll } from './processes.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CODE_SERVER = join(REPO, '.cache/code-server/node_modules/.bin/code-server');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const RESULTS_DIR = join(REPO, 'test-results');
-const TIMEOUT_S = Number(process.env.SPIKE_IT_TIMEOUT_S || 480);
+const TIMEOUT_S = Number(process.env.SPIKE_IT_TIMEOUT_S || 1080);
 const ONLY = (process.env.SPIKE_IT_ONLY || '').toUpperCase();
+const runs = (phase) => ONLY === '' || ONLY.includes(phase);
 const PYTHON = join(REPO, '.venv/bin/python');
 
 const results = []; // { name, ok, detail }
@@ -102,16 +108,17 @@ function makeWorkspace(name, steps) {
   return ws;
 }
 
-async function startCodeServer() {
+/** firstRun (C): its own user data, no spikeStudio.pythonPath anywhere, and only the system python3 on PATH. */
+async function startCodeServer({ firstRun = false } = {}) {
   const port = await freePort();
-  const ud = join(tmp, 'user-data');
+  const ud = join(tmp, firstRun ? 'user-data-c' : 'user-data');
   mkdirSync(join(ud, 'User'), { recursive: true });
   const settings = {
     'workbench.startupEditor': 'none',
     'telemetry.telemetryLevel': 'off',
     'extensions.autoCheckUpdates': false,
     'extensions.autoUpdate': false,
-    'spikeStudio.pythonPath': PYTHON,
+    ...(firstRun ? {} : { 'spikeStudio.pythonPath': PYTHON }),
     'security.workspace.trust.enabled': false,
     'workbench.tips.enabled': false,
   };
@@ -120,8 +127,10 @@ async function startCodeServer() {
   // default)" → "PyTorch is not installed"): user settings, remote machine settings (the scope of
   // spikeStudio.pythonPath) and, as a last resort, the venv's bin first on code-server's PATH.
   writeFileSync(join(ud, 'User/settings.json'), JSON.stringify(settings, null, 2));
-  mkdirSync(join(ud, 'Machine'), { recursive: true });
-  writeFileSync(join(ud, 'Machine/settings.json'), JSON.stringify({ 'spikeStudio.pythonPath': PYTHON }, null, 2));
+  if (!firstRun) {
+    mkdirSync(join(ud, 'Machine'), { recursive: true });
+    writeFileSync(join(ud, 'Machine/settings.json'), JSON.stringify({ 'spikeStudio.pythonPath': PYTHON }, null, 2));
+  }
   for (const d of ['xdg-config', 'xdg-data', 'xdg-cache', 'xdg-state', 'tmp', 'extensions']) mkdirSync(join(tmp, d), { recursive: true });
   const env = {
     ...process.env,
@@ -132,14 +141,16 @@ async function startCodeServer() {
     TMPDIR: join(tmp, 'tmp'),
     SPIKE_IT_RESULTS: join(tmp, 'results-a.json'),
     PATH: `${dirname(PYTHON)}:${process.env.PATH ?? ''}`,
+    ...(firstRun ? firstRunPath(tmp) : {}),
   };
   delete env.VSCODE_IPC_HOOK_CLI;
+  if (firstRun) for (const k of ['VIRTUAL_ENV', 'PYENV_VERSION', 'PYENV_ROOT', 'CONDA_PREFIX', 'PYTHONHOME', 'PYTHONPATH', 'SPIKE_STUDIO_PYTHON']) delete env[k];
   const args = [
     '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
     '--disable-workspace-trust', '--disable-getting-started-override', '--ignore-last-opened',
     '--user-data-dir', ud, '--extensions-dir', join(tmp, 'extensions'),
   ];
-  const out = createWriteStream(join(RESULTS_DIR, 'integration-code-server.log'));
+  const out = createWriteStream(join(RESULTS_DIR, `integration-code-server${firstRun ? '-c' : ''}.log`));
   const started = Date.now();
   server = spawn(CODE_SERVER, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   server.stdout.pipe(out);
@@ -241,7 +252,8 @@ function saveArtifacts() {
   try {
     rmSync(dest, { recursive: true, force: true });
     if (existsSync(join(tmp, 'user-data/logs'))) cpSync(join(tmp, 'user-data/logs'), join(dest, 'vscode-logs'), { recursive: true });
-    for (const ws of ['ws-a', 'ws-b']) {
+    if (existsSync(join(tmp, 'user-data-c/logs'))) cpSync(join(tmp, 'user-data-c/logs'), join(dest, 'vscode-logs-c'), { recursive: true });
+    for (const ws of ['ws-a', 'ws-b', 'ws-c']) {
       const runs = join(tmp, ws, '.spike-studio/runs');
       if (!existsSync(runs)) continue;
       for (const id of readdirSync(runs)) {
@@ -267,9 +279,9 @@ async function main() {
 
   tmp = mkdtempSync(join(tmpdir(), 'spike-it-'));
   log(`temp dir ${tmp}`);
-  const cs = await startCodeServer();
+  const cs = runs('A') || runs('B') ? await startCodeServer() : undefined;
 
-  if (ONLY !== 'B') {
+  if (runs('A')) {
     try {
       context = await launchBrowser('chromium-profile-a');
       await runSuiteA(cs);
@@ -277,7 +289,7 @@ async function main() {
       results.push({ name: 'A in-host suite', ok: false, detail: String(e?.stack ?? e) });
     }
   }
-  if (ONLY !== 'A') {
+  if (runs('B')) {
     // B gets a browser profile of its own, as a user's fresh window would: no service worker or cache left by A's
     // webviews (VS Code web's webview service worker is per origin and A's tabs used the same one).
     const previous = context;
@@ -297,6 +309,36 @@ async function main() {
       await page.screenshot({ path: join(RESULTS_DIR, 'integration-B-failure.png') }).catch(() => {});
       const toasts = await page.locator('.notifications-toasts .notification-list-item-message').allInnerTexts().catch(() => []);
       if (toasts.length) log(`B: notifications at failure: ${toasts.join(' | ')}`);
+    }
+    await page.close().catch(() => {});
+  }
+  if (runs('C')) {
+    // C: a code-server of its own (fresh user data, no pythonPath, no .venv on PATH); the first one is ended first.
+    const previous = context;
+    context = undefined;
+    await previous?.close().catch(() => {});
+    if (server) {
+      await endAll({ server, context: undefined, tmp: undefined });
+      server = undefined;
+    }
+    const csc = await startCodeServer({ firstRun: true });
+    context = await launchBrowser('chromium-profile-c');
+    const ws = join(tmp, 'ws-c');
+    mkdirSync(join(ws, 'examples'), { recursive: true });
+    copyFileSync(join(REPO, 'examples/mnist-spikformer.spike.yaml'), join(ws, 'examples/mnist-spikformer.spike.yaml'));
+    const page = await context.newPage();
+    wireConsole(page, 'C');
+    const tc = Date.now();
+    const name = 'C first run: walkthrough → Set Up Python Environment → Train the MNIST example → step points';
+    try {
+      await runFirstRunTest({ page, url: workbenchUrl(csc.base, csc.port, ws), ws, repo: REPO, logsDir: join(tmp, 'user-data-c/logs'), resultsDir: RESULTS_DIR, log });
+      results.push({ name, ok: true });
+      log(`C: passed in ${((Date.now() - tc) / 1000).toFixed(1)} s`);
+    } catch (e) {
+      results.push({ name, ok: false, detail: String(e?.stack ?? e) });
+      await page.screenshot({ path: join(RESULTS_DIR, 'integration-C-failure.png') }).catch(() => {});
+      const toasts = await page.locator('.notifications-toasts .notification-list-item-message').allInnerTexts().catch(() => []);
+      if (toasts.length) log(`C: notifications at failure: ${toasts.join(' | ')}`);
     }
     await page.close().catch(() => {});
   }

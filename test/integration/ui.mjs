@@ -121,7 +121,7 @@ export async function diagnose(page, { ws, logsDir } = {}) {
  * click Train again) and a webview that never reports ready in VS Code web (a run exists but no ready webview
  * after 30 s: "Developer: Reload Webviews"). Anything else fails with what the workbench and the extension show.
  */
-export async function waitForTrainDashboard(page, { ws, logsDir, log, timeout = 90_000 }) {
+export async function waitForTrainDashboard(page, { ws, logsDir, log, timeout = 90_000, clickAgainAfterMs = 20_000 }) {
   const start = Date.now();
   let clickedAgain = false;
   let reloaded = false;
@@ -134,9 +134,9 @@ export async function waitForTrainDashboard(page, { ws, logsDir, log, timeout = 
     if (toasts.some((t) => /Spike Studio: .*(failed|error|cannot|could not)/i.test(t))) {
       throw new Error(`Train reported an error instead of opening the dashboard\n${await diagnose(page, { ws, logsDir })}`);
     }
-    if (!clickedAgain && elapsed > 20_000 && runs.length === 0 && toasts.length === 0) {
+    if (!clickedAgain && elapsed > clickAgainAfterMs && runs.length === 0 && toasts.length === 0) {
       clickedAgain = true;
-      log(`no run folder 20 s after clicking Train; the click ran nothing, clicking it again\n${await diagnose(page, { ws, logsDir })}`);
+      log(`no run folder ${clickAgainAfterMs / 1000} s after clicking Train; the click ran nothing, clicking it again\n${await diagnose(page, { ws, logsDir })}`);
       await pick(page, '>Spike Studio: Train', 'Spike Studio: Train');
     } else if (!reloaded && elapsed > 30_000 && runs.length > 0) {
       reloaded = true;

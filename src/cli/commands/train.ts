@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import type { ResolvedConfig } from '../../core/config';
 import type { DoneEvent, ErrorEvent } from '../../core/protocol';
 import { createRun, type CreatedRun, EVENTS_FILE, RESOLVED_CONFIG_FILE } from '../../core/runs';
-import { type DoctorReport, findPython, runDoctor, startTraining, type TrainingProcess } from '../../core/runtime';
+import { checkPython, type DoctorReport, findPython, startTraining, type TrainingProcess } from '../../core/runtime';
 import { parseArgs, UsageError } from '../args';
 import { type CliContext, println } from '../context';
 import { formatDuration, formatPercent } from '../format';
@@ -38,6 +38,7 @@ function reportDoctor(ctx: CliContext, report: DoctorReport): boolean {
     println(ctx.stderr, `${fatal ? 'error' : 'warning'}: ${problem.message}`);
     if (problem.hint) println(ctx.stderr, `  fix: ${problem.hint}`);
   }
+  if (fatal) println(ctx.stderr, '  or: spike-studio setup   (makes ./.venv with the PyTorch build for this machine and numpy; train then uses it)');
   return !fatal;
 }
 
@@ -146,7 +147,7 @@ function existingRun(ctx: CliContext, dirArg: string): CreatedRun {
 
 async function train(ctx: CliContext, resolved: ResolvedConfig | null, options: TrainOptions): Promise<number> {
   const python = findPython({ configured: options.python, cwd: ctx.cwd, mode: 'cli', env: ctx.env });
-  const report = await runDoctor(python.path, ctx.runtimeRoot, { env: ctx.env });
+  const report = await checkPython(python.path, ctx.runtimeRoot, { env: ctx.env });
   if (!reportDoctor(ctx, report)) return 1;
   const runsDir = options.runsDir ? path.resolve(ctx.cwd, options.runsDir) : undefined;
   const run = options.resume ? existingRun(ctx, options.resume) : createRun(ctx.cwd, resolved as ResolvedConfig, undefined, { runsDir });

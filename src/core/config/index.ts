@@ -186,3 +186,4 @@ export function formatDiagnostics(file: string, diagnostics: readonly ConfigDiag
 
 export { completionsAt, hoverAt, modelSummaryMarkdown, type AuthoringOptions, type CompletionEntry, type HoverResult } from './authoring';
 export { importReferenceConfig, type ImportOptions, type ImportResult } from './import';
+export { chooseConfig, configFileName, defaultConfigName, newConfigText, paperRowText, presetGroups, validateConfigName, type ConfigCandidates, type ConfigChoice, type PresetGroup, type PresetPickItem } from './newConfig';

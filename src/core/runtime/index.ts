@@ -3,3 +3,5 @@ export * from './doctor';
 export * from './process';
 export * from './jsonlines';
 export * from './guard';
+export * from './cuda';
+export * from './setupEnvironment';

@@ -12,6 +12,7 @@ import * as vscode from 'vscode';
 import { ArchError, predictModel } from '../../core/arch';
 import { loadConfig } from '../../core/config';
 import type { GraphModel, HostToWebview, RuntimeEvent, WebviewToHost } from '../../core/protocol';
+import { pickConfig } from '../configs';
 import { isSpikeConfigPath } from '../config';
 import type { Ctx } from '../ctx';
 import { Disposable } from '../dispose';
@@ -341,17 +342,17 @@ function runIdOf(arg: unknown): string | undefined {
   return undefined;
 }
 
-/** spikeStudio.openGraph: the active (or given) *.spike.yaml; a run argument shows its config, coloured by its firing. */
-export function openGraph(ctx: Ctx, arg?: unknown): void {
+/**
+ * spikeStudio.openGraph: the given *.spike.yaml, else the one pickConfig finds (active editor, the workspace's only
+ * config, a pick); a run argument shows its config, coloured by its firing.
+ */
+export async function openGraph(ctx: Ctx, arg?: unknown): Promise<void> {
   let source: string | undefined;
   let runId: string | undefined;
   if (arg instanceof vscode.Uri) source = arg.fsPath;
   else if ((runId = runIdOf(arg)) !== undefined) source = ctx.runs.get(runId)?.source ?? undefined;
-  source ??= activeConfigPath();
-  if (!source) {
-    void vscode.window.showInformationMessage('Spike Studio: open a *.spike.yaml config to see its architecture graph.');
-    return;
-  }
+  source ??= (await pickConfig(undefined, 'Spike Studio: Open Architecture Graph'))?.fsPath;
+  if (!source) return;
   runId ??= latestRunOf(ctx, source);
   VizPanel.createOrShow(ctx, 'graph', { source, runId });
 }
