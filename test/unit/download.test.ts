@@ -77,3 +77,18 @@ describe('download events', () => {
     ]);
   });
 });
+
+describe('config: data.download and a data.root that does not exist yet', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { loadConfig } = require('../../src/core/config') as typeof import('../../src/core/config');
+  const warnings = (text: string) => loadConfig(text, '/nowhere/x.spike.yaml').diagnostics.filter((d) => d.message.includes('does not exist'));
+
+  it('no warning when the runtime will download into it; a warning with download: false or a manual dataset', () => {
+    const base = 'extends: spikformer-4-384/cifar10\ndata:\n  root: /nowhere/datasets\n';
+    assert.deepEqual(warnings(base), []);
+    assert.equal(warnings(base + '  download: false\n').length, 1);
+    assert.equal(warnings('extends: spikformer-4-384/cifar10\ndata:\n  dataset: imagenet\n  root: /nowhere/in\n').length, 1);
+    const { resolved } = loadConfig(base, '/nowhere/x.spike.yaml');
+    assert.equal(resolved?.data.download, true, 'data.download defaults to true');
+  });
+});

@@ -27,6 +27,8 @@ export function run(): Promise<void> {
   require('./panels.test');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require('./onnx.test');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('./firstrun.test');
 
   const results: TestResult[] = [];
   const write = (): void => {
