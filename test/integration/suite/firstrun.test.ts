@@ -14,57 +14,11 @@ import type { AddressInfo } from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import * as vscode from 'vscode';
+import { listRuns, readEvents, waitFor, type RunEvent } from './helpers';
 
 const EXTENSION_ID = 'spike-studio.spike-studio';
 const ARCHIVE = 'cifar-10-python.tar.gz';
 const PRESET = 'spikformer-4-384/cifar10';
-
-interface RunEvent {
-  type: string;
-  status?: string;
-  stage?: string;
-  [k: string]: unknown;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, ms: number, probe: () => T | undefined | false, check?: () => void): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    check?.();
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(250);
-  }
-}
-
-function readEvents(runDir: string): RunEvent[] {
-  let text = '';
-  try {
-    text = fs.readFileSync(path.join(runDir, 'events.jsonl'), 'utf8');
-  } catch {
-    return [];
-  }
-  const out: RunEvent[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      out.push(JSON.parse(line) as RunEvent);
-    } catch {
-      /* a torn last line */
-    }
-  }
-  return out;
-}
-
-function listRuns(runsDir: string): string[] {
-  try {
-    return fs.readdirSync(runsDir);
-  } catch {
-    return [];
-  }
-}
 
 /** A static server with HTTP Range (206 / Content-Range, If-Range on the ETag) that records every request. */
 function fixtureServer(files: Map<string, Buffer>): Promise<{ url: string; requests: { name: string; range: string | null }[]; close: () => Promise<void> }> {
