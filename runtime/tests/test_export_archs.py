@@ -3,9 +3,9 @@ Spikingformer: ONNX Runtime reproduces PyTorch, the probes cover every neuron la
 attention outputs hold.
 
 Same protocol as test_export_onnx.py: inputs are drawn until no neuron's membrane (LIF, PLIF, LIAF, STSA) lies within
-1e-4 of its threshold (`min_margin`); then spike counts must be equal exactly, logits within 1e-4 (absolute),
-attention maps exactly where they are integer-valued (Q K^T of spikes) and within 1e-5 (absolute and relative)
-otherwise (softmax, STSA's bias, LIAF's analog Q/K). BatchNorm constants, PLIF time constants and Linear weights are
+1e-4 of its threshold (`min_margin`); then spike counts must be equal exactly, attention maps exactly where they
+are integer-valued (Q K^T of spikes), logits and the other maps (softmax, STSA's bias, LIAF's analog Q/K) within
+spikestudio.tolerance's float_tol (K·eps·sqrt(accumulation depth)·max|ref|). BatchNorm constants, PLIF time constants and Linear weights are
 drawn so that layers fire and no membrane sits at a threshold for every input."""
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from spikestudio.errors import SpikeStudioError  # noqa: E402
 from spikestudio.export import onnx as exporter  # noqa: E402
 from spikestudio.export.onnx import ExportWrapper, export_mode, export_onnx, inputs_clear_of_threshold  # noqa: E402
 from spikestudio.models import build_model  # noqa: E402
+from spikestudio.tolerance import accumulation_depth, assert_float_close  # noqa: E402
 
 torch.set_num_threads(1)
 RUNTIME = Path(__file__).resolve().parents[1]
@@ -166,6 +167,7 @@ def test_onnxruntime_matches_pytorch(tmp_path, case):
 
     wrapper = ExportWrapper(model, True).eval()
     T = mc["time_steps"]
+    depth = accumulation_depth(model)
     fired = set()
     for x in _inputs(model, (1, *_input_shape(mc, dataset))):
         with torch.no_grad():
@@ -175,9 +177,9 @@ def test_onnxruntime_matches_pytorch(tmp_path, case):
         assert torch.equal(plain, ref[0])  # export mode computes the same function
         nf = len(probes["firing"])
         for want, r_ in zip(_expected_attention(model, x, kind), ref[1 + nf:], strict=True):
-            torch.testing.assert_close(r_, want, atol=1e-5, rtol=1e-5)  # the maps are what the metadata says
+            assert_float_close(r_, want, depth, "attention map (metadata)")  # the maps are what the metadata says
         got = sess.run(None, {"input": x.numpy()})
-        np.testing.assert_allclose(got[0], ref[0].numpy(), atol=1e-4, rtol=0)
+        assert_float_close(got[0], ref[0], depth, "logits")
         for f, g_, r_ in zip(probes["firing"], got[1:1 + nf], ref[1:1 + nf]):
             assert g_.shape == (T, 1)
             np.testing.assert_array_equal(g_, r_.numpy(), err_msg=f["name"])
@@ -189,16 +191,16 @@ def test_onnxruntime_matches_pytorch(tmp_path, case):
             if kind == "qk" and mc.get("neuron_kind") != "liaf":  # Q K^T of spikes: integers
                 np.testing.assert_array_equal(g_, r_.numpy())
             else:
-                np.testing.assert_allclose(g_, r_.numpy(), atol=1e-5, rtol=1e-5)
-            if kind == "softmax":
-                np.testing.assert_allclose(g_.sum(-1), 1.0, atol=1e-5)
+                assert_float_close(g_, r_, depth, "attention map")
+            if kind == "softmax":  # N terms summed to 1
+                assert_float_close(g_.sum(-1), np.ones(g_.shape[:-1]), g_.shape[-1], "softmax row sums")
     assert len(fired) >= len(lifs) // 2, f"only {sorted(fired)} of {len(lifs)} layers fire"
     # dynamic batch: per-sample spike counts and maps (STSA's reference layout mixes the samples of a batch)
     (xb,) = _inputs(model, (3, *_input_shape(mc, dataset)), count=1)
     got = sess.run(None, {"input": xb.numpy()})
     assert got[0].shape == (3, mc["num_classes"])
     with torch.no_grad():
-        np.testing.assert_allclose(got[0], model(xb).numpy(), atol=1e-4, rtol=0)
+        assert_float_close(got[0], model(xb), depth, "logits (batch of 3)")
         with export_mode(model):
             ref = wrapper(xb)
     for g_, r_ in zip(got[1:1 + nf], ref[1:1 + nf], strict=True):
@@ -220,9 +222,7 @@ def test_onnxruntime_matches_pytorch(tmp_path, case):
             for g_, r_ in zip(got[1:1 + nf], one[1:1 + nf], strict=True):
                 np.testing.assert_array_equal(g_[:, b:b + 1], r_.numpy())
     for g_, want in zip(got[1 + nf:], _expected_attention(model, xb, kind), strict=True):
-        # float32 sums of products: the rounding follows the map's magnitude (LIAF maps reach ~10)
-        mag = max(1.0, float(want.abs().max()))
-        np.testing.assert_allclose(g_, want.numpy(), atol=1e-5 * mag, rtol=1e-5)
+        assert_float_close(g_, want, depth, "attention map (batch of 3)")
 
 
 def _run_original(m, x):
@@ -295,7 +295,7 @@ def test_spikeformer_and_stsa_checkpoints_export_from_the_cli(tmp_path):
         x = _inputs(model, (1, *_input_shape(mc, dataset)), count=1)[0]
         with torch.no_grad():
             ref = model(x)
-        np.testing.assert_allclose(sess.run(["logits"], {"input": x.numpy()})[0], ref.numpy(), atol=1e-4, rtol=0)
+        assert_float_close(sess.run(["logits"], {"input": x.numpy()})[0], ref, accumulation_depth(model), "logits")
 
 
 def test_without_probes_the_metadata_lists_none(tmp_path):

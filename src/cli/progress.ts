@@ -1,6 +1,7 @@
 // The live training display: one line redrawn in place on a TTY, plain periodic lines otherwise.
 
 import type { EvalEvent, RuntimeEvent, StepEvent } from '../core/protocol';
+import { downloadFinished, downloadMessage } from '../core/runtime/download';
 import { bar, formatCount, formatDuration, formatLoss, formatPercent } from './format';
 
 export interface ProgressOutput {
@@ -26,6 +27,8 @@ export class TrainingProgress {
   private lastEval: EvalEvent | null = null;
   private liveLineShown = false;
   private lastPlainAt = -Infinity;
+  /** the live dataset download / frame-cache line, until the download ends or the first epoch starts */
+  private downloadLine: string | null = null;
   private readonly now: () => number;
   readonly startedAt: number;
 
@@ -48,6 +51,7 @@ export class TrainingProgress {
       case 'model':
         return this.println(`model ${event.arch} · ${formatCount(event.params)} params · T=${event.time_steps} · ${event.num_classes} classes`);
       case 'epoch':
+        this.downloadLine = null;
         this.epoch = event.epoch;
         this.epochs = event.epochs;
         this.stepsPerEpoch = event.steps_per_epoch;
@@ -68,6 +72,24 @@ export class TrainingProgress {
         }
         if (event.ok === false) return; // the warning said why
         return this.println(`compiled: first step ${typeof event.seconds === 'number' ? formatDuration(event.seconds) : '?'}${event.cache ? ` (cache ${event.cache})` : ''}`);
+      case 'download': {
+        const text = downloadMessage(event);
+        if ((event.stage !== 'download' && event.stage !== 'frames') || downloadFinished(event)) {
+          this.downloadLine = null;
+          return this.println(text);
+        }
+        this.downloadLine = text;
+        if (this.out.isTTY) {
+          this.out.write(CLEAR_LINE + this.fitToWidth(text));
+          this.liveLineShown = true;
+          return;
+        }
+        const first = !event.done || event.resumed_from !== undefined;
+        if (!first && this.now() - this.lastPlainAt < (this.options.plainIntervalMs ?? 10_000)) return;
+        this.lastPlainAt = this.now();
+        this.out.write(text + '\n');
+        return;
+      }
       case 'warning':
         return this.println(`warning: ${event.message}${event.hint ? `\n  hint: ${event.hint}` : ''}`);
       case 'error':
@@ -81,7 +103,10 @@ export class TrainingProgress {
   println(text: string): void {
     this.clearLiveLine();
     this.out.write(text + '\n');
-    if (this.out.isTTY && (this.epoch > 0 || this.lastStep)) this.redraw(true);
+    if (this.out.isTTY && this.downloadLine !== null) {
+      this.out.write(this.fitToWidth(this.downloadLine));
+      this.liveLineShown = true;
+    } else if (this.out.isTTY && (this.epoch > 0 || this.lastStep)) this.redraw(true);
   }
 
   /** Removes the live line (before the final summary). */

@@ -209,6 +209,28 @@ export interface PhaseEvent extends EventBase {
   graphs?: number;
 }
 
+/**
+ * Fetching a dataset (data.download) or building an event dataset's frame cache, before the first epoch. stage
+ * wait: another run holds the dataset's lock (this one then reuses its download); download: bytes of `file` from
+ * `url` with rate and ETA (resumed_from: an interrupted download resumed with HTTP Range); verify: the publisher's
+ * checksum; extract: unpacking; frames: the frame cache (samples); done: in place; reused: another run fetched it.
+ * Readers ignore stages they do not know.
+ */
+export interface DownloadEvent extends EventBase {
+  type: 'download';
+  dataset: string;
+  stage: 'wait' | 'download' | 'verify' | 'extract' | 'frames' | 'done' | 'reused' | string;
+  file?: string;
+  url?: string;
+  done?: number;
+  total?: number | null;
+  unit?: 'bytes' | 'samples' | 'files';
+  /** unit per second since this file's download (or build) started */
+  rate?: number | null;
+  eta_s?: number | null;
+  resumed_from?: number;
+}
+
 export interface WarningEvent extends EventBase {
   type: 'warning';
   message: string;
@@ -255,6 +277,7 @@ export type RuntimeEvent =
   | EnergyEvent
   | CheckpointEvent
   | PhaseEvent
+  | DownloadEvent
   | WarningEvent
   | ErrorEvent
   | DoneEvent;
@@ -273,6 +296,7 @@ export const RUNTIME_EVENT_TYPES: readonly RuntimeEventType[] = [
   'energy',
   'checkpoint',
   'phase',
+  'download',
   'warning',
   'error',
   'done',

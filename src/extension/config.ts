@@ -21,6 +21,10 @@ export const config = {
     const expanded = value.startsWith('~/') ? path.join(process.env.HOME ?? '~', value.slice(2)) : value;
     return path.resolve(root, expanded);
   },
+  /** spikeStudio.datasetMirror: base URL replacing the dataset publishers' (the runtime's SPIKE_STUDIO_DATASET_MIRROR) */
+  datasetMirror(): string {
+    return vscode.workspace.getConfiguration(SECTION).get<string>('datasetMirror', '').trim();
+  },
 };
 
 /** *.spike.yaml / *.spike.yml */

@@ -2,9 +2,9 @@
 // processes it started (one per run id), and each opened run's events (kept in memory, appended live).
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { RunStatus, RunSummary, RuntimeEvent } from '../core/protocol';
+import type { DownloadEvent, RunStatus, RunSummary, RuntimeEvent } from '../core/protocol';
 import { EVENTS_FILE, EventTailer, listRuns, readEvents, SkippedLinesReporter, type CreatedRun, type RunInfo } from '../core/runs';
-import type { TrainingProcess } from '../core/runtime';
+import { downloadFinished, type TrainingProcess } from '../core/runtime';
 import { config } from './config';
 import { Disposable } from './dispose';
 
@@ -21,6 +21,8 @@ export interface Progress {
   imgPerS: number | null;
   /** train.compile: set from the compile `phase` start until its end (or the first step); cacheDir: where it caches */
   compiling: { cacheDir: string | null } | null;
+  /** data.download: the latest `download` event while a dataset is fetched or its frame cache built; null after */
+  download: DownloadEvent | null;
 }
 
 export interface ActiveRun {
@@ -197,7 +199,7 @@ export class RunRegistry extends Disposable {
       process,
       status: 'running',
       stopRequested: false,
-      progress: { epoch: 0, epochs: 0, step: 0, stepsPerEpoch: 0, loss: null, acc: null, top1: null, bestTop1: null, imgPerS: null, compiling: null },
+      progress: { epoch: 0, epochs: 0, step: 0, stepsPerEpoch: 0, loss: null, acc: null, top1: null, bestTop1: null, imgPerS: null, compiling: null, download: null },
     };
     this.active.set(run.id, active);
     const log: EventLog = { events: [], lastSeq: -1 };
@@ -281,6 +283,7 @@ export class RunRegistry extends Disposable {
     const p = run.progress;
     switch (e.type) {
       case 'epoch':
+        p.download = null;
         p.epoch = e.epoch;
         p.epochs = e.epochs;
         p.stepsPerEpoch = e.steps_per_epoch;
@@ -289,7 +292,11 @@ export class RunRegistry extends Disposable {
         if (e.name !== 'compile') return; // other phases: not shown
         p.compiling = e.state === 'start' ? { cacheDir: typeof e.cache_dir === 'string' ? e.cache_dir : null } : null;
         break;
+      case 'download':
+        p.download = downloadFinished(e) ? null : e;
+        break;
       case 'step':
+        p.download = null;
         p.compiling = null;
         p.epoch = e.epoch;
         p.step = e.step;

@@ -5,7 +5,7 @@ import * as vscode from 'vscode';
 import { loadConfig, type ConfigDiagnostic } from '../core/config';
 import type { ErrorEvent, RuntimeEvent } from '../core/protocol';
 import { createRun, describeFailure, isResumable, readRun, RESOLVED_CONFIG_FILE, EVENTS_FILE, type CreatedRun, type RunInfo } from '../core/runs';
-import { checkPython, findPython, startTraining, trainingBlockedReason, type DoctorReport, type TrainingProcess } from '../core/runtime';
+import { checkPython, DATASET_MIRROR_ENV, downloadMessage, findPython, startTraining, trainingBlockedReason, type DoctorReport, type TrainingProcess } from '../core/runtime';
 import { config, isSpikeConfigPath } from './config';
 import { pickConfig } from './configs';
 import type { Ctx } from './ctx';
@@ -144,8 +144,15 @@ export async function train(ctx: Ctx, arg?: unknown): Promise<void> {
   }
   ctx.log.info(`run ${created.id}: ${created.dir}`);
   // detached: the run outlives a window reload (README "When things go wrong"); Stop and the notification stop it
-  const proc = startTraining({ python: python.path, runtimeRoot: ctx.runtimeRoot, resolvedConfigPath: created.configPath, runDir: created.dir, cwd: root, detached: true });
+  const proc = startTraining({ python: python.path, runtimeRoot: ctx.runtimeRoot, resolvedConfigPath: created.configPath, runDir: created.dir, cwd: root, detached: true, env: datasetEnv() });
   await follow(ctx, created, resolved.name, file, proc);
+}
+
+/** spikeStudio.datasetMirror → SPIKE_STUDIO_DATASET_MIRROR for the runtime (empty: the publishers' URLs, or the variable
+ * already in the extension host's environment). */
+function datasetEnv(): Record<string, string> {
+  const mirror = config.datasetMirror();
+  return mirror ? { [DATASET_MIRROR_ENV]: mirror } : {};
 }
 
 /** Tracks a started process: logs, error messages, the dashboard, a progress notification, the end message. */
@@ -212,7 +219,8 @@ function progressFraction(run: ActiveRun): number {
 
 function progressMessage(run: ActiveRun): string {
   const p = run.progress;
-  if (run.stopRequested) return 'stopping after this step…';
+  if (run.stopRequested) return p.download ? 'stopping the download (it resumes next time)…' : 'stopping after this step…';
+  if (p.download) return `${downloadMessage(p.download)} — Cancel stops the run`;
   if (p.compiling) return compilingMessage(p.compiling.cacheDir);
   if (!p.epochs) return 'starting…';
   const parts = [`epoch ${p.epoch}/${p.epochs}`];
@@ -308,6 +316,6 @@ export async function resumeRun(ctx: Ctx, arg?: unknown): Promise<void> {
   }
   ctx.log.info(`run ${info.id}: resuming from ${info.dir} (python ${python.path})`);
   const created: CreatedRun = { id: info.id, dir: info.dir, configPath: path.join(info.dir, RESOLVED_CONFIG_FILE), eventsPath: path.join(info.dir, EVENTS_FILE) };
-  const proc = startTraining({ python: python.path, runtimeRoot: ctx.runtimeRoot, resolvedConfigPath: created.configPath, runDir: info.dir, cwd: root, detached: true, resume: true });
+  const proc = startTraining({ python: python.path, runtimeRoot: ctx.runtimeRoot, resolvedConfigPath: created.configPath, runDir: info.dir, cwd: root, detached: true, env: datasetEnv(), resume: true });
   await follow(ctx, created, info.name, info.source, proc);
 }

@@ -36,3 +36,15 @@ export function waitFor(predicate: () => boolean, timeoutMs = 5000, stepMs = 20)
     tick();
   });
 }
+
+/**
+ * Tolerance for accumulated float32 outputs (logits, analog attention maps) compared across runtimes: the rule of
+ * runtime/spikestudio/tolerance.py, K · eps · sqrt(depth) · max|ref|, depth = the terms summed on the way to the output
+ * (accumulation_depth there: every Conv/Linear fan-in plus the time steps). Never a fixed 1e-5.
+ */
+export const FLOAT_TOL_K = 32;
+export function floatTol(ref: ArrayLike<number>, depth: number, k = FLOAT_TOL_K): number {
+  let scale = 0;
+  for (let i = 0; i < ref.length; i++) scale = Math.max(scale, Math.abs(ref[i]));
+  return k * 2 ** -23 * Math.sqrt(Math.max(1, depth)) * scale;
+}

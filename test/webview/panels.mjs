@@ -146,6 +146,41 @@ export async function runPanelTests({ ctx, root, test, assert, results }) {
       await p.close();
     }
 
+    // ------------------------------------------------------------------------------------- firing, live
+    // the first minutes of a run: the recorded stream up to its first evaluation, then the rest as a live batch
+    {
+      const { p, errors, post } = await openPanel('firing');
+      const firstEval = events.findIndex((e) => e.type === 'firing' && e.split === 'eval');
+      const early = events.slice(0, firstEval);
+      const trains = early.filter((e) => e.type === 'firing' && e.split === 'train');
+      const live = { ...RUN, status: 'running' };
+      await test('firing (live): training firing events, labelled as training, before the first evaluation', async () => {
+        assert(trains.length >= 1, 'the fixture has a training firing event before its first evaluation');
+        await post({ type: 'init', v: 1, runs: [live], events: { [RUN_ID]: early } });
+        await p.waitForFunction(() => document.querySelector('#heatmap')?.dataset.split === 'train');
+        assert((await p.$eval('#heatmap', (e) => e.dataset.cols)) === String(trains.length), 'one column per training sample');
+        assert((await p.$eval('#firing-empty', (e) => e.hidden)) === true, 'the empty note is hidden');
+        assert((await p.$eval('#firing-title', (e) => e.textContent)) === 'Firing rates — training', 'title');
+        const badge = await p.$eval('#firing-phase', (e) => (e.hidden ? '' : e.textContent));
+        assert(/^training · every .* · until the first evaluation$/.test(badge), `badge: ${badge}`);
+        assert(/training \(no evaluation yet\)/.test(await p.$eval('.legend', (e) => e.textContent)), 'legend');
+        assert(/training batch/.test(await p.$eval('#firing-selected', (e) => e.textContent)), 'selected note');
+        assert(/training, epoch 1, step /.test(await p.$eval('#pert-title', (e) => e.textContent)), 'per-t title');
+        await nonBlank(p, '#heatmap canvas');
+        await nonBlank(p, '#pert canvas');
+      });
+      await test('firing (live): the first evaluation replaces the training samples', async () => {
+        await post({ type: 'events', runId: RUN_ID, events: events.slice(firstEval) });
+        const evals = events.filter((e) => e.type === 'firing' && e.split === 'eval');
+        await p.waitForFunction((n) => document.querySelector('#heatmap')?.dataset.split === 'eval' && document.querySelector('#heatmap')?.dataset.cols === String(n), evals.length);
+        assert((await p.$eval('#firing-phase', (e) => e.hidden)) === true, 'the training badge is gone');
+        assert((await p.$eval('#firing-title', (e) => e.textContent)) === 'Firing rates', 'title');
+      });
+      await shot(p, 'firing-live');
+      await clean('firing (live)', p, errors);
+      await p.close();
+    }
+
     // ------------------------------------------------------------------------------------- firing
     {
       const { p, errors, post } = await openPanel('firing');

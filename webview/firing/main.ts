@@ -1,5 +1,6 @@
-// Firing rates: a layer × evaluation heatmap (canvas) from the `firing` events of split eval (train ones when a run
-// has no eval yet), a per-time-step view for the selected evaluation (click a column, or ←/→ on the focused
+// Firing rates: a layer × evaluation heatmap (canvas) from the `firing` events of split eval; in the first minutes
+// of a live run, before its first evaluation, the training-phase ones (sent every telemetry.firing_every steps),
+// labelled as training (title, badge, columns by step) until the first evaluation replaces them; a per-time-step view for the selected evaluation (click a column, or ←/→ on the focused
 // heatmap), and dead (< 1 %) / saturated (> 90 %) layers of the selected evaluation highlighted, with why.
 import type { FiringEvent } from '../../src/core/protocol';
 import { PanelClient, app, el, fmtPct, onResize, rgb, sizeCanvas, theme, viridis } from '../shared/panel';
@@ -26,7 +27,8 @@ const client = new PanelClient<Ui>({
 const root = app();
 const title = el('h1', { id: 'firing-title' }, 'Firing rates');
 const sub = el('span', { id: 'firing-sub', class: 'muted' });
-const empty = el('div', { id: 'firing-empty', class: 'empty muted' }, 'No firing rates yet: they arrive with each evaluation of a run.');
+const phase = el('span', { id: 'firing-phase', class: 'badge' });
+const empty = el('div', { id: 'firing-empty', class: 'empty muted' }, 'No firing rates yet: training sends them every telemetry.firing_every steps, and each evaluation of a run.');
 const heatBox = el('div', { id: 'heatmap', class: 'canvas-box' });
 const heat = el('canvas', { tabindex: '0', 'aria-label': 'firing rate per layer and evaluation; click a column or use the arrow keys to pick an evaluation' });
 heatBox.append(heat);
@@ -36,7 +38,7 @@ const perBox = el('div', { id: 'pert', class: 'canvas-box' });
 const per = el('canvas', { 'aria-label': 'firing rate per layer and time step of the selected evaluation' });
 perBox.append(per);
 const legend = el('div', { class: 'legend' });
-root.append(el('header', { class: 'header' }, title, sub), empty, legend, heatBox, notes, perTitle, perBox);
+root.append(el('header', { class: 'header' }, title, phase, sub), empty, legend, heatBox, notes, perTitle, perBox);
 
 function columns(): { events: FiringEvent[]; split: 'eval' | 'train' } {
   const all = client.events.filter((e): e is FiringEvent => e.type === 'firing' && Array.isArray(e.layers));
@@ -67,6 +69,11 @@ function draw(): void {
   empty.hidden = events.length > 0;
   sub.textContent = client.run ? `${client.run.name} · ${client.run.status}` : '';
   heatBox.dataset.cols = String(events.length);
+  heatBox.dataset.split = events.length ? split : '';
+  const training = events.length > 0 && split === 'train';
+  title.textContent = training ? 'Firing rates — training' : 'Firing rates';
+  phase.hidden = !training;
+  phase.textContent = training ? `training · every ${stepGap(events)} · until the first evaluation` : '';
   if (!events.length) {
     heatBox.hidden = perBox.hidden = perTitle.hidden = true;
     notes.replaceChildren();
@@ -119,7 +126,7 @@ function draw(): void {
   events.forEach((e, c) => {
     if (c % every === 0 || c === sel) {
       g.fillStyle = c === sel ? th.fg : th.muted;
-      g.fillText(`e${e.epoch}`, LABEL_W + c * cellW + cellW / 2, TOP / 2);
+      g.fillText(split === 'train' ? `s${e.step}` : `e${e.epoch}`, LABEL_W + c * cellW + cellW / 2, TOP / 2);
     }
   });
   g.strokeStyle = th.focus;
@@ -135,15 +142,16 @@ function draw(): void {
   // --- dead / saturated notes for the selected evaluation
   const dead = names.filter((n) => (rateIn(selEv, n) ?? 1) < DEAD);
   const sat = names.filter((n) => (rateIn(selEv, n) ?? 0) > SATURATED);
-  const list: HTMLElement[] = [el('div', { class: 'note muted', id: 'firing-selected' }, `Selected: epoch ${selEv.epoch}, step ${selEv.step} (${split}). Click a column for its per-time-step rates.`)];
+  const what = split === 'train' ? 'training sample' : 'evaluation';
+  const list: HTMLElement[] = [el('div', { class: 'note muted', id: 'firing-selected' }, `Selected: epoch ${selEv.epoch}, step ${selEv.step} (${split === 'train' ? 'training batch; the first evaluation replaces these' : 'eval'}). Click a column for its per-time-step rates.`)];
   if (dead.length) list.push(el('div', { class: 'note err', id: 'firing-dead' }, `✕ Dead (< 1 %): ${dead.join(', ')} — almost no neuron fires, so no signal (and no surrogate gradient) passes; lower neuron.v_threshold or check the input scale.`));
   if (sat.length) list.push(el('div', { class: 'note warn', id: 'firing-saturated' }, `▲ Saturated (> 90 %): ${sat.join(', ')} — nearly every neuron fires every step, so spikes carry little information and SOPs are high; raise neuron.v_threshold.`));
-  if (!dead.length && !sat.length) list.push(el('div', { class: 'note muted', id: 'firing-ok' }, 'No dead (< 1 %) or saturated (> 90 %) layers in this evaluation.'));
+  if (!dead.length && !sat.length) list.push(el('div', { class: 'note muted', id: 'firing-ok' }, `No dead (< 1 %) or saturated (> 90 %) layers in this ${what}.`));
   notes.replaceChildren(...list);
 
   // --- per time step of the selected evaluation
   const T = Math.max(0, ...selEv.layers.map((l) => l.per_t?.length ?? 0));
-  perTitle.textContent = `Per time step — epoch ${selEv.epoch}, step ${selEv.step}`;
+  perTitle.textContent = `Per time step — ${split === 'train' ? 'training, ' : ''}epoch ${selEv.epoch}, step ${selEv.step}`;
   perBox.dataset.t = String(T);
   perBox.dataset.epoch = String(selEv.epoch);
   const tW = Math.max(24, Math.min(80, Math.floor((avail - LABEL_W - 80) / Math.max(1, T))));
@@ -179,6 +187,12 @@ function draw(): void {
     p.textAlign = 'left';
     p.fillText('this event has no per-time-step rates', LABEL_W, TOP / 2);
   }
+}
+
+/** "10 steps" between training samples (telemetry.firing_every as the run shows it), or "few steps" with one sample */
+function stepGap(events: FiringEvent[]): string {
+  const n = events.length > 1 ? events[events.length - 1].step - events[events.length - 2].step : 0;
+  return n > 0 ? `${n} step${n === 1 ? '' : 's'}` : 'telemetry.firing_every steps';
 }
 
 function ramp(): HTMLElement {

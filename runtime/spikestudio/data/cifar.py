@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spikestudio.data import download
 from spikestudio.data.registry import Dataset, register
 from spikestudio.errors import ConfigError, DataError
 
@@ -29,9 +30,11 @@ LAYOUT = {
     100: {"dir": "cifar-100-python", "train": ["train"], "test": ["test"], "meta": "meta",
           "labels": b"fine_labels", "names": b"fine_label_names"},
 }
-HINT = {10: "Download cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and extract it; "
+HINT = {10: "With data.download: true (the default) it is downloaded into data.root; or download "
+            "cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and extract it; "
             "set data.root to the cifar-10-batches-py folder.",
-        100: "Download cifar-100-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and extract it; "
+        100: "With data.download: true (the default) it is downloaded into data.root; or download "
+             "cifar-100-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and extract it; "
              "set data.root to the cifar-100-python folder."}
 
 
@@ -59,6 +62,12 @@ def _load(path: Path, what: str, classes: int) -> dict:
     if not isinstance(obj, dict):
         raise DataError(f"{path}: expected a pickled dict ({what}), got {type(obj).__name__}", HINT[classes])
     return obj
+
+
+def _present(r: Path, classes: int) -> bool:
+    """Something of the dataset is there (then it is read, never downloaded over)."""
+    lay = LAYOUT[classes]
+    return any((cand / lay["test"][0]).is_file() for cand in (r, r / lay["dir"])) or (r / lay["dir"]).exists()
 
 
 def locate(root, classes: int) -> Path:
@@ -126,7 +135,8 @@ def normalise(x_uint8):
 
 def _reader(classes: int):
     def read(data_cfg: dict) -> Dataset:
-        folder = locate(data_cfg.get("root"), classes)
+        root = download.ensure(f"cifar{classes}", data_cfg, lambda r: _present(r, classes))
+        folder = locate(str(root), classes)
         d = read_cifar(folder, classes)
         return Dataset(name=f"cifar{classes}", train_x=normalise(d["train"][0]), train_y=d["train"][1],
                        eval_x=normalise(d["test"][0]), eval_y=d["test"][1], num_classes=classes, in_channels=3,

@@ -16,11 +16,17 @@ import numpy as np
 
 from spikestudio.data.aedat import read_cifar10dvs_aedat
 from spikestudio.data.frames import FrameCache, frames_settings, integrate
+from spikestudio.data import download
 from spikestudio.data.registry import Dataset, register
 from spikestudio.errors import ConfigError, DataError
 
 TRAIN_RATIO = 0.9
-HINT = "Download the ten class zips of CIFAR10-DVS (figshare) and extract each into its class folder under data.root."
+HINT = "With data.download: true (the default) they are downloaded into data.root; or download the ten class zips of CIFAR10-DVS (figshare) and extract each into its class folder under data.root."
+
+
+def _present(r: Path) -> bool:
+    """Class folders of .aedat files at r or r/extract (or the extract folder a download renames into place)."""
+    return (r / "extract").exists() or (r.is_dir() and any(d.is_dir() and any(d.glob("*.aedat")) for d in r.iterdir()))
 
 
 def locate(root) -> Path:
@@ -56,7 +62,7 @@ def split_indices(labels: list[int], num_classes: int, ratio: float = TRAIN_RATI
 def read(data_cfg: dict) -> Dataset:
     import torch
 
-    folder = locate(data_cfg.get("root"))
+    folder = locate(str(download.ensure("cifar10-dvs", data_cfg, _present)))
     T, split_by, H, W = frames_settings(data_cfg, default_T=16)
     classes, samples = list_samples(folder)
     train, test = split_indices([y for _, y in samples], len(classes))
@@ -68,7 +74,7 @@ def read(data_cfg: dict) -> Dataset:
                 f, label = samples[i]
                 yield split, label, integrate(read_cifar10dvs_aedat(f), T, H, W, split_by, str(f))
 
-    got = cache.load_or_build(make)
+    got = cache.load_or_build(make, len(train) + len(test), "cifar10-dvs")
     empty = (np.zeros((0, T, 2, H, W), np.float32), np.zeros(0, np.int64))
     (trx, try_), (tex, tey) = got.get("train", empty), got.get("test", empty)
     return Dataset(name="cifar10-dvs", train_x=torch.from_numpy(trx), train_y=torch.from_numpy(try_),

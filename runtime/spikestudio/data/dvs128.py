@@ -17,12 +17,17 @@ import numpy as np
 
 from spikestudio.data.aedat import read_aedat3
 from spikestudio.data.frames import FrameCache, frames_settings, integrate
+from spikestudio.data import download
 from spikestudio.data.registry import Dataset, register
 from spikestudio.errors import ConfigError, DataError
 
 NUM_CLASSES = 11
 HINT = "DvsGesture.tar.gz must be downloaded by hand from IBM (https://research.ibm.com/interactive/dvsgesture/) " \
        "and extracted; set data.root to the extracted DvsGesture folder."
+
+
+def _present(r: Path) -> bool:
+    return any((c / "trials_to_train.txt").is_file() for c in (r, r / "DvsGesture", r / "extract" / "DvsGesture"))
 
 
 def locate(root) -> Path:
@@ -97,7 +102,7 @@ def iter_samples(folder: Path, split: str):
 def read(data_cfg: dict) -> Dataset:
     import torch
 
-    folder = locate(data_cfg.get("root"))
+    folder = locate(str(download.ensure("dvs128-gesture", data_cfg, _present)))
     T, split_by, H, W = frames_settings(data_cfg)
     cache = FrameCache(data_cfg.get("cache_dir") or folder, T, split_by, H, W)
 
@@ -106,7 +111,7 @@ def read(data_cfg: dict) -> Dataset:
             for s, label, ev, name in iter_samples(folder, split):
                 yield s, label, integrate(ev, T, H, W, split_by, name)
 
-    got = cache.load_or_build(make)
+    got = cache.load_or_build(make, dataset="dvs128-gesture")
     empty = (np.zeros((0, T, 2, H, W), np.float32), np.zeros(0, np.int64))
     (trx, try_), (tex, tey) = got.get("train", empty), got.get("test", empty)
     return Dataset(name="dvs128-gesture", train_x=torch.from_numpy(trx), train_y=torch.from_numpy(try_),

@@ -84,19 +84,28 @@ class FrameCache:
     def complete(self) -> bool:
         return (self.dir / MARKER).is_file()
 
-    def build(self, samples: Iterable[tuple[str, int, np.ndarray]]) -> None:
-        """Write (split, label, frames) samples, then the marker. Any half-written folder is removed first."""
+    def build(self, samples: Iterable[tuple[str, int, np.ndarray]], total: int | None = None,
+              dataset: str = "") -> None:
+        """Write (split, label, frames) samples, then the marker. Any half-written folder is removed first.
+        Progress (`download` events, stage frames, with ETA) goes to spikestudio.data.download's reporter."""
+        from spikestudio.data.download import DownloadCancelled, cancelled, frame_progress
+
         if self.dir.exists():
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True)
         counts: dict[str, int] = {}
-        for split, label, frames in samples:
+        prog = frame_progress(dataset, self.dir.name, total)
+        for n, (split, label, frames) in enumerate(samples, 1):
+            if cancelled():  # the run was stopped: the folder has no marker and is rebuilt next time
+                raise DownloadCancelled()
+            prog.update(n)
             i = counts.get(split, 0)
             counts[split] = i + 1
             buf = io.BytesIO()
             np.savez(buf, frames=frames.astype(np.float32), label=np.int64(label))
             _atomic_write_bytes(self.dir / f"{split}_{i:06d}.npz", buf.getvalue())
         _atomic_write_bytes(self.dir / MARKER, json.dumps({**self.settings, "counts": counts}).encode())
+        prog.update(sum(counts.values()), force=True)
 
     def read(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         meta = json.loads((self.dir / MARKER).read_text())
@@ -117,9 +126,10 @@ class FrameCache:
                                                            np.float32), np.asarray(ys, dtype=np.int64))
         return out
 
-    def load_or_build(self, make: Callable[[], Iterable[tuple[str, int, np.ndarray]]]):
+    def load_or_build(self, make: Callable[[], Iterable[tuple[str, int, np.ndarray]]], total: int | None = None,
+                      dataset: str = ""):
         if not self.complete:
-            self.build(make())
+            self.build(make(), total, dataset)
         return self.read()
 
 

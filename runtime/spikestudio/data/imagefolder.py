@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spikestudio.data import download
 from spikestudio.data.registry import Dataset, register
 from spikestudio.errors import ConfigError, DataError
 
@@ -121,10 +122,7 @@ def load_images(samples, size: int):
 
 @register("imagenet")
 def read(data_cfg: dict) -> Dataset:
-    root = data_cfg.get("root")
-    if not root:
-        raise ConfigError("data.root", "imagenet needs data.root (a folder with train/ and val/ class folders)")
-    r = Path(root)
+    r = download.ensure("imagenet", data_cfg, lambda p: (p / "train").is_dir())
     size = data_cfg.get("image_size") or 224
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         raise ConfigError("data.image_size", f"must be an integer >= 1, got {size!r}")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spikestudio.data import download
 from spikestudio.data.registry import Dataset, register
 from spikestudio.errors import ConfigError, DataError
 
@@ -32,9 +33,9 @@ V2_WORDS = sorted(V1_WORDS + "backward follow forward learn visual".split())
 KEYWORDS = "yes no up down left right on off stop go".split()
 SAMPLE_RATE = 16000
 BACKGROUND = "_background_noise_"
-HINT = {1: "Download speech_commands_v0.01.tar.gz (http://download.tensorflow.org/data/speech_commands_v0.01.tar.gz) "
+HINT = {1: "With data.download: true (the default) it is downloaded into data.root; or download speech_commands_v0.01.tar.gz (http://download.tensorflow.org/data/speech_commands_v0.01.tar.gz) "
            "and extract it; set data.root to that folder.",
-        2: "Download speech_commands_v0.02.tar.gz (http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz) "
+        2: "With data.download: true (the default) it is downloaded into data.root; or download speech_commands_v0.02.tar.gz (http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz) "
            "and extract it; set data.root to that folder."}
 
 
@@ -119,15 +120,26 @@ def list_split(root: Path, version: int) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
+def _final(version: int) -> str:
+    return f"speech_commands_v0.0{version}"
+
+
+def _present(r: Path, version: int) -> bool:
+    """The extracted archive (or part of it) is at r or r/speech_commands_v0.0N: read it, never download over it."""
+    return (r / _final(version)).exists() or (r.is_dir() and any(
+        (r / n).exists() for n in ("testing_list.txt", "validation_list.txt", *V1_WORDS)))
+
+
+def locate(root: Path, version: int) -> Path:
+    """r, or the r/speech_commands_v0.0N folder a download extracts into."""
+    return root / _final(version) if (root / _final(version)).is_dir() else root
+
+
 def _reader(version: int):
     def read(data_cfg: dict) -> Dataset:
         import torch
 
-        root = data_cfg.get("root")
-        if not root:
-            raise ConfigError("data.root", f"speech-commands-v{version} needs data.root (the extracted archive)",
-                              HINT[version])
-        root = Path(root)
+        root = locate(download.ensure(f"speech-commands-v{version}", data_cfg, lambda r: _present(r, version)), version)
         if not root.is_dir():
             raise DataError(f"{root}: folder not found (expected the extracted Speech Commands v{version})", HINT[version])
         classes = str(data_cfg.get("classes") or "all")

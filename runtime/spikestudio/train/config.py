@@ -24,6 +24,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "num_workers": 0,
         "limit_train": None,  # runtime extension: use a fixed subset of N training samples
         "limit_eval": None,  # runtime extension: use a fixed subset of N evaluation samples
+        "download": True,  # fetch a public dataset into data.root (null: ~/.cache/spike-studio/datasets/<dataset>)
     },
     "train": {
         "epochs": 3,
@@ -225,6 +226,8 @@ def check_config(raw: dict) -> dict:
     _int(d, "data", "num_workers", 0)
     _int(d, "data", "limit_train", 1, nullable=True)
     _int(d, "data", "limit_eval", 1, nullable=True)
+    if not isinstance(d["download"], bool):
+        raise ConfigError("data.download", f"must be true or false, got {json.dumps(d['download'])}")
 
     t = cfg["train"]
     _int(t, "train", "epochs", 1)

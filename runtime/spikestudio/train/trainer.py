@@ -36,6 +36,7 @@ from spikestudio.errors import (
     OutOfMemory,
     SpikeStudioError,
 )
+from spikestudio.data.download import DownloadCancelled
 from spikestudio.protocol import ControlReader, Emitter, claim_stdout
 from spikestudio.train.compiled import CompiledTraining, skip_reason  # (no torch import) before torch._dynamo's
 
@@ -203,6 +204,10 @@ class Trainer:
             self.em.emit("warning", message="interrupted: stopped without writing a checkpoint")
             self.done("stopped")
             return 130
+        except DownloadCancelled:
+            self.em.emit("warning", message="stopped while downloading the dataset; the next run resumes the download")
+            self.done("stopped")
+            return 0
         except BaseException as exc:  # noqa: BLE001 - the protocol must always end with done
             if isinstance(exc, SystemExit):
                 raise
@@ -318,7 +323,7 @@ class Trainer:
         import numpy as np
         import torch.nn.functional as F
 
-        from spikestudio.data import load_dataset
+        from spikestudio.data import download, load_dataset
         from spikestudio.telemetry import clean_rates, make_firing_recorder
         from spikestudio.train.augment import (AugRNG, AutoAugment, Mixup, RandAugment, channel_range, dvs_augment, dvs_cutout,
                                                hflip, random_erasing, random_resized_crop, snn_augment_wide, soft_target_ce)
@@ -349,7 +354,8 @@ class Trainer:
         if dcfg["root"] and not Path(dcfg["root"]).is_absolute():  # resolved configs hold absolute paths; be lenient
             base = Path(cfg["source"]).parent if isinstance(cfg.get("source"), str) else self.config_path.parent
             dcfg["root"] = str((base / dcfg["root"]).resolve())
-        ds = load_dataset(dcfg, time_steps=mcfg["time_steps"])
+        with download.reporting(lambda **f: self.em.emit("download", **f) if main_rank else None, self.stop_event.is_set):
+            ds = load_dataset(dcfg, time_steps=mcfg["time_steps"])
         log(f"data {ds.name}: {ds.train_size} train / {ds.eval_size} eval samples from {ds.source} ({time.time() - t0:.1f}s)")
         if mcfg["in_channels"] != ds.in_channels:
             raise ConfigError("model.in_channels", f"is {mcfg['in_channels']} but {ds.name} images have {ds.in_channels} channel(s)")

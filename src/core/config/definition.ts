@@ -426,6 +426,12 @@ export const CONFIG_DEFINITION = {
         datasets: SPEECH_DATASETS,
         description: 'Speech Commands: STFT hop in samples (10 ms); the feature width is 1 + 16000 // hop_length (101).',
       },
+      download: {
+        type: 'boolean',
+        default: true,
+        description:
+          'Download the dataset from its publisher into data.root (null: the shared cache ~/.cache/spike-studio/datasets/<dataset>) when it is not there: cifar10, cifar100, speech-commands-v1/v2, cifar10-dvs (checksums verified; resumes an interrupted download; spikeStudio.datasetMirror replaces the base URL). dvs128-gesture and imagenet must be downloaded by hand.',
+      },
     },
   },
   train: {

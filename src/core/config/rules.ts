@@ -408,12 +408,16 @@ const mixupOffEpoch: SemanticRule = {
   },
 };
 
+/** Datasets the runtime downloads into data.root when it is missing (runtime/spikestudio/data/download.py SOURCES). */
+export const DOWNLOADABLE_DATASETS: readonly string[] = ['cifar10', 'cifar100', 'speech-commands-v1', 'speech-commands-v2', 'cifar10-dvs'];
+
 const pathsExist: SemanticRule = {
   code: 'path-not-found',
   check({ model, data }, ctx) {
     if (!ctx.checkPaths) return [];
     const out: RuleFinding[] = [];
-    if (data.root !== null && !ctx.fileExists(data.root)) {
+    const downloads = data.download !== false && DOWNLOADABLE_DATASETS.includes(data.dataset);
+    if (data.root !== null && !downloads && !ctx.fileExists(data.root)) {
       out.push({ severity: 'warning', path: 'data.root', message: `data.root: folder ${data.root} does not exist (relative paths start at the config file's folder). Create it, fix the path, or delete data.root to use the default location.` });
     }
     if (model.init_from !== null && !ctx.fileExists(model.init_from)) {

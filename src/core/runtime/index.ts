@@ -5,3 +5,4 @@ export * from './jsonlines';
 export * from './guard';
 export * from './cuda';
 export * from './setupEnvironment';
+export * from './download';

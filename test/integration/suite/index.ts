@@ -29,6 +29,8 @@ export function run(): Promise<void> {
   require('./onnx.test');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require('./firstrun.test');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('./download.test');
 
   const results: TestResult[] = [];
   const write = (): void => {
