@@ -19,7 +19,8 @@ import sys
 from typing import Callable
 
 # dead modules of the reference code: tolerated on either side when loading
-DEAD_KEY = re.compile(r"^(blocks\.\d+\.norm[12]\.(weight|bias)|pos_embed|norm\.(weight|bias))$")
+DEAD_KEY = re.compile(r"^(blocks\.\d+\.norm[12]\.(weight|bias)|pos_embed|norm\.(weight|bias)"
+                      r"|block\.\d+\.attn\.talking_heads\.weight)$")  # + SDT v1's unused talking_heads
 
 _SPIKFORMER_RULES: list[tuple[str, Callable[[re.Match], str]]] = [
     (r"patch_embed\.proj_conv\.(.+)", lambda m: f"tokenizer.stages.0.conv.{m[1]}"),
@@ -57,6 +58,51 @@ _SPIKINGFORMER_RULES: list[tuple[str, Callable[[re.Match], str]]] = [
 ]
 
 RULES = {"spikformer": _SPIKFORMER_RULES, "spikingformer": _SPIKINGFORMER_RULES}
+
+
+# QKFormer, Spike-driven Transformer v1 and Meta-SpikeFormer (reference spec 2 §2.6, §3.6, §4.5): our module names ARE
+# the released keys, so each rule keeps its key; a key no rule accepts is listed as unknown.
+def _same(m: re.Match) -> str:
+    return m[0]
+
+
+_BN = r"(?:weight|bias|running_mean|running_var|num_batches_tracked)"
+_CONV = r"(?:weight|bias)"
+_QKFORMER_KEYS = [
+    rf"patch_embed\d\.proj(?:\d|_res)?_conv\.{_CONV}",
+    rf"patch_embed\d\.proj(?:\d|_res)?_bn\.{_BN}",
+    rf"stage\d\.\d+\.(?:tssa|attn|ssa)\.(?:[qkv]|proj)_conv\.{_CONV}",
+    rf"stage\d\.\d+\.(?:tssa|attn|ssa)\.(?:[qkv]|proj)_bn\.{_BN}",
+    rf"stage\d\.\d+\.mlp\.(?:fc|mlp)[12]_conv\.{_CONV}",
+    rf"stage\d\.\d+\.mlp\.(?:fc|mlp)[12]_bn\.{_BN}",
+    rf"head\.{_CONV}",
+]
+_SDT_KEYS = [
+    rf"patch_embed\.(?:proj|rpe)_conv\d?\.weight",
+    rf"patch_embed\.(?:proj_bn\d?|rpe_bn)\.{_BN}",
+    rf"block\.\d+\.attn\.(?:[qkv]|proj)_conv\.{_CONV}",
+    rf"block\.\d+\.attn\.(?:[qkv]|proj)_bn\.{_BN}",
+    r"block\.\d+\.attn\.talking_heads\.weight",
+    rf"block\.\d+\.mlp\.fc[12]_conv\.{_CONV}",
+    rf"block\.\d+\.mlp\.fc[12]_bn\.{_BN}",
+    rf"head\.{_CONV}",
+]
+_META_KEYS = [
+    rf"downsample(?:1_1|1_2|2|3|4)\.encode_conv\.{_CONV}",
+    rf"downsample(?:1_1|1_2|2|3|4)\.encode_bn\.{_BN}",
+    r"ConvBlock(?:1_1|1_2|2_1|2_2)\.0\.Conv\.(?:pwconv1|dwconv|pwconv2)\.weight",
+    rf"ConvBlock(?:1_1|1_2|2_1|2_2)\.0\.Conv\.bn[12]\.{_BN}",
+    r"ConvBlock(?:1_1|1_2|2_1|2_2)\.0\.conv[12]\.weight",
+    rf"ConvBlock(?:1_1|1_2|2_1|2_2)\.0\.bn[12]\.{_BN}",
+    r"block[34]\.\d+\.attn\.(?:[qkv]|proj)_conv\.0\.body\.(?:0|2\.0|2\.1)\.weight",
+    rf"block[34]\.\d+\.attn\.(?:[qkv]|proj)_conv\.0\.body\.(?:1\.bn|2\.2)\.{_BN}",
+    rf"block[34]\.\d+\.attn\.(?:[qkv]|proj)_conv\.1\.{_BN}",
+    rf"block[34]\.\d+\.mlp\.fc[12]_conv\.{_CONV}",
+    rf"block[34]\.\d+\.mlp\.fc[12]_bn\.{_BN}",
+    rf"head(?:_kd)?\.{_CONV}",
+]
+RULES.update({arch: [(p, _same) for p in keys] for arch, keys in
+              (("qkformer", _QKFORMER_KEYS), ("sdt", _SDT_KEYS), ("meta-spikeformer", _META_KEYS))})
 _COMPILED = {arch: [(re.compile(p + r"\Z"), f) for p, f in rules] for arch, rules in RULES.items()}
 
 # our keys that are nn.Linear weights (the reference may hold them as k=1 Conv1d or 1x1 Conv2d weights)
@@ -131,6 +177,8 @@ def load_into(model, sd: dict) -> dict:
 def infer_model_cfg(sd: dict, arch: str) -> dict:
     """A model section that fits a converted state_dict (heads and pool placement are not visible in weights:
     num_heads is a divisor guess; variant guessed from biases / pos_embed)."""
+    if arch in _INFER:
+        return _INFER[arch](sd)
     head_w = sd["head.weight"]
     D = head_w.shape[1]
     depth = 1 + max((int(k.split(".")[1]) for k in sd if k.startswith("blocks.")), default=-1)
@@ -156,6 +204,57 @@ def infer_model_cfg(sd: dict, arch: str) -> dict:
     return cfg
 
 
+def _count(sd: dict, prefix: str) -> int:
+    """Number of ModuleList entries `prefix.{i}.` in sd."""
+    return 1 + max((int(k[len(prefix) + 1:].split(".")[0]) for k in sd if k.startswith(prefix + ".")), default=-1)
+
+
+def _infer_qkformer(sd: dict) -> dict:
+    if "patch_embed1.proj3_conv.weight" in sd:
+        variant, heads, img, T = "dvs", 16, 128, 16
+    elif "patch_embed1.proj2_conv.weight" in sd:
+        variant, heads, img, T = "imagenet", None, 224, 4
+    else:
+        variant, heads, img, T = "cifar", 8, 32, 4
+    head_w = sd["head.weight"]
+    D = int(head_w.shape[1])
+    stages = [s for s in (1, 2, 3) if _count(sd, f"stage{s}")]
+    mlp = "fc1" if variant == "imagenet" else "mlp1"
+    fc1 = sd.get(f"stage1.0.mlp.{mlp}_conv.weight")
+    w1 = int(sd["patch_embed1.proj_res_bn.weight"].shape[0])
+    return {"arch": "qkformer", "variant": variant, "embed_dim": D, "num_heads": heads or max(1, D // 64),
+            "depth": sum(_count(sd, f"stage{s}") for s in stages), "mlp_ratio": (fc1.shape[0] / w1) if fc1 is not None else 4,
+            "in_channels": int(sd["patch_embed1.proj_conv.weight"].shape[1]), "num_classes": int(head_w.shape[0]),
+            "img_size": img, "time_steps": T}
+
+
+def _infer_sdt(sd: dict) -> dict:
+    head_w = sd["head.weight"]
+    D, K = int(head_w.shape[1]), int(head_w.shape[0])
+    th = sd.get("block.0.attn.talking_heads.weight")
+    cin = int(sd["patch_embed.proj_conv.weight"].shape[1])
+    variant = "dvs" if cin == 2 else ("imagenet" if K == 1000 else "cifar")
+    fc1 = sd.get("block.0.mlp.fc1_conv.weight")
+    return {"arch": "sdt", "variant": variant, "embed_dim": D, "num_heads": int(th.shape[0]) if th is not None else 8,
+            "depth": _count(sd, "block"), "mlp_ratio": (fc1.shape[0] / D) if fc1 is not None else 4, "in_channels": cin,
+            "num_classes": K, "img_size": {"dvs": 128, "imagenet": 224}.get(variant, 32),
+            "time_steps": 10 if variant == "dvs" else 4, "reference_compat": th is not None}
+
+
+def _infer_meta(sd: dict) -> dict:
+    head_w = sd["head.weight"]
+    dims = [int(sd[f"downsample{s}.encode_conv.weight"].shape[0]) for s in ("1_2", "2", "3", "4")]
+    fc1 = sd.get("block3.0.mlp.fc1_conv.weight")
+    return {"arch": "meta-spikeformer", "variant": "imagenet", "embed_dim": dims[2], "stage_dims": dims, "num_heads": 8,
+            "depth": _count(sd, "block3") + _count(sd, "block4"),
+            "mlp_ratio": (fc1.shape[0] / dims[2]) if fc1 is not None else 4,
+            "in_channels": int(sd["downsample1_1.encode_conv.weight"].shape[1]), "num_classes": int(head_w.shape[0]),
+            "img_size": 224, "time_steps": 1, "distillation_head": "head_kd.weight" in sd}
+
+
+_INFER = {"qkformer": _infer_qkformer, "sdt": _infer_sdt, "meta-spikeformer": _infer_meta}
+
+
 def convert_file(src: str, dst: str, arch: str, allow_unknown: bool = False, allow_missing: bool = False) -> dict:
     import torch
 
@@ -170,7 +269,7 @@ def convert_file(src: str, dst: str, arch: str, allow_unknown: bool = False, all
     sd = extract_state_dict(obj)
     if sd is None:
         return {"ok": False, "error": f"{src} holds no state_dict"}
-    is_ref = looks_like_reference(sd)
+    is_ref = looks_like_reference(sd) or arch in _INFER  # spec-2 archs: always checked against their key table
     if is_ref:
         new, unknown = convert_state_dict(sd, arch)
     else:
@@ -198,7 +297,8 @@ def convert_file(src: str, dst: str, arch: str, allow_unknown: bool = False, all
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m spikestudio import-checkpoint",
-                                description="Convert a reference Spikformer/Spikingformer checkpoint to Spike Studio.")
+                                description="Convert a reference-code checkpoint (Spikformer, Spikingformer, QKFormer, "
+                                            "Spike-driven Transformer v1, Meta-SpikeFormer) to Spike Studio.")
     p.add_argument("--arch", required=True, choices=sorted(RULES))
     p.add_argument("input")
     p.add_argument("output")
