@@ -60,7 +60,7 @@ def _is_binary(x: torch.Tensor) -> bool:
 
 def _attention_flops(m, N: int) -> int:
     h = m.num_heads
-    D = m.q_proj.out_features
+    D = getattr(m, "dim", None) or m.q_proj.out_features  # `dim`: attention modules with conv projections
     d = D // h
     # the cheaper association (what attention_product runs): Q K^T then .V (2 N^2 d) or K^T V then Q. (2 N d^2)
     return int(h * 2 * N * d * min(N, d))

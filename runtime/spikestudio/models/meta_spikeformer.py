@@ -82,9 +82,6 @@ def normalize(cfg: dict) -> dict:
 class MS_DownSampling(nn.Module):
     """[LIF ->] Conv2d (bias) -> BN on (T*B, C, H, W)."""
 
-    describe_kind = "downsample"
-    time_layout = False
-
     def __init__(self, cin: int, cout: int, k: int, s: int, p: int, first: bool, neuron: dict):
         super().__init__()
         self.encode_conv = nn.Conv2d(cin, cout, k, s, p)
@@ -100,9 +97,6 @@ class MS_DownSampling(nn.Module):
 
 
 class SepConv(nn.Module):
-    describe_kind = "sepconv"
-    time_layout = False
-
     def __init__(self, c: int, neuron: dict):
         super().__init__()
         self.lif1 = make_lif(neuron)
@@ -165,9 +159,6 @@ class BNAndPadLayer(nn.Module):
 
 
 class RepConv(nn.Module):
-    describe_kind = "repconv"
-    time_layout = False
-
     def __init__(self, cin: int, cout: int):
         super().__init__()
         self.body = nn.Sequential(

@@ -93,9 +93,6 @@ def normalize(cfg: dict) -> dict:
 class _ConvPath(nn.Module):
     """Shared forward of the embeddings: a list of (conv, bn, pool-or-None, lif) attribute-name groups."""
 
-    describe_kind = "embed"
-    time_layout = False
-
     def _unit(self, prefix: str, x: torch.Tensor, T: int) -> torch.Tensor:
         y = getattr(self, f"{prefix}_bn")(getattr(self, f"{prefix}_conv")(x))
         pool = getattr(self, f"{prefix}_mp", None)
@@ -207,7 +204,7 @@ class QKAttention(_QKV):
     (`mode` channel: A_c = LIF_0.5(sum of Q over the N tokens), one mask per channel); X' = A * K; no V; output
     LIF(BN(Conv1d with bias)). `mask_kind` names what `attn_lif` emits (token / channel masks, not N x N maps)."""
 
-    describe_kind = "qk_attention"
+    describe_kind = "ssa"  # the attention module (its products are masks: no dense flops)
     time_layout = True
 
     def __init__(self, C: int, heads: int, cfg: dict, mode: str):

@@ -50,9 +50,6 @@ def _erode() -> nn.MaxPool3d:
 
 
 class MS_SPS(nn.Module):
-    describe_kind = "embed"
-    time_layout = False
-
     def __init__(self, cfg: dict):
         super().__init__()
         D, n = cfg["embed_dim"], cfg["neuron"]
@@ -90,7 +87,7 @@ class SDSA(nn.Module):
     """Spike-driven self-attention (version 1: mask and addition only). `mask_kind` = what talking_heads_lif emits:
     one binary mask per channel (column mask over the tokens), not an N x N map."""
 
-    describe_kind = "sdsa"
+    describe_kind = "ssa"  # the attention module (mask and sum only: no dense flops)
     time_layout = True
     mask_kind = "column_mask"
 
