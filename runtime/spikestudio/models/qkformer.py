@@ -33,6 +33,7 @@ from spikestudio.errors import ConfigError
 from spikestudio.models.layers import (
     AttentionProbeMixin,
     SpikeAdd,
+    TokenTimeMean,
     as_hw,
     attention_product,
     from_time,
@@ -311,11 +312,8 @@ class Block(nn.Module):
         return self.add2(x, self.mlp(x))
 
 
-class HeadPool(nn.Module):
+class HeadPool(TokenTimeMean):
     """(T, B, C, H, W) -> mean over tokens -> (T, B, C) -> mean over T (unless per_step)."""
-
-    describe_kind = "pool"
-    time_layout = True
 
     def forward(self, x: torch.Tensor, per_step: bool = False) -> torch.Tensor:
         x = x.flatten(3).mean(3)
