@@ -1,7 +1,9 @@
 """`python -m spikestudio export --checkpoint FILE --out model.onnx [--probes]`: a checkpoint as an ONNX model.
 
-All four architectures export: Spikformer, Spikingformer, Spikeformer (softmax or spiking attention, PLIF or LIAF
-neurons) and STSA (both qkv layouts). The T-loop of every spiking neuron is unrolled in the trace (the legacy
+All architectures export: Spikformer, Spikingformer, Spikeformer (softmax or spiking attention, PLIF or LIAF
+neurons), STSA (both qkv layouts), QKFormer (`ssa_neuron: per_sample` only: the reference neuron couples the samples
+of a batch), SDT v1 and Meta-SpikeFormer (attention maps: Q K^T of their SSA blocks; QKTA/QKCA and SDSA masks are not
+N x N maps and are not exported as such). The T-loop of every spiking neuron is unrolled in the trace (the legacy
 TorchScript exporter, `dynamo=False`, so no onnxscript is needed; the `onnx` package is). Graph:
 
 * input  ``input``: (B, C, H, W) float32, already normalised ((x/255 - mean) / std per channel) -- or
@@ -260,6 +262,10 @@ class _UnknownNeuron(Exception):
     pass
 
 
+class _Unexportable(Exception):
+    pass
+
+
 def _export_forward_for(m: nn.Module):
     """The export-mode forward for a module, None to keep its own; raises for a neuron the exporter does not know."""
     from spikestudio.models import spikeformer, stsa
@@ -270,6 +276,12 @@ def _export_forward_for(m: nn.Module):
         return _plif_export_forward
     if type(m) is neurons.STSANeuron:
         return _stsa_neuron_export_forward
+    if type(m) is neurons.BatchCoupledLIF:
+        if m.couple:
+            raise _Unexportable("QKFormer's SSA neuron with model.ssa_neuron: reference integrates across the samples "
+                                "of a batch (spec 2 §2.1), which a graph with a dynamic batch axis cannot express; "
+                                "export a per_sample model")
+        return _lif_export_forward
     if isinstance(m, neurons.LIF):
         raise _UnknownNeuron(type(m).__name__)
     if type(m) is spikeformer.MHSA:
@@ -291,6 +303,10 @@ def export_mode(model: nn.Module):
         for name, m in model.named_modules():
             try:
                 fwd = _export_forward_for(m)
+            except _Unexportable as exc:
+                arch = getattr(model, "arch", type(model).__name__)
+                raise SpikeStudioError(f"export: cannot export the {arch} model to ONNX: its layer {name}: {exc}") \
+                    from None
             except _UnknownNeuron as exc:
                 arch = getattr(model, "arch", type(model).__name__)
                 raise SpikeStudioError(

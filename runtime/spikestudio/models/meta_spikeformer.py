@@ -153,9 +153,9 @@ class BNAndPadLayer(nn.Module):
         bn = self.bn
         value = bn.bias.detach() - bn.running_mean * bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
         n, c, h, w = y.shape
-        out = value.to(y.dtype).reshape(1, c, 1, 1).expand(n, c, h + 2 * p, w + 2 * p).clone()
-        out[:, :, p:p + h, p:p + w] = y
-        return out
+        v = value.to(y.dtype).reshape(1, c, 1, 1)
+        y = torch.cat([v.expand(n, c, h, p), y, v.expand(n, c, h, p)], dim=3)  # concatenation: exact, exportable
+        return torch.cat([v.expand(n, c, p, w + 2 * p), y, v.expand(n, c, p, w + 2 * p)], dim=2)
 
 
 class RepConv(nn.Module):
