@@ -429,3 +429,22 @@ def test_sdt_dead_talking_heads_are_tolerated_by_init_from(tmp_path):
     plain = build_model(dict(REF_CASES["sdt"], reference_compat=False))
     rep = load_init_checkpoint(plain, str(tmp_path / "ref.pth"))
     assert rep["converted"] and rep["ignored"] == ["block.0.attn.talking_heads.weight", "block.1.attn.talking_heads.weight"]
+
+
+@pytest.mark.parametrize("arch", ["qkformer", "meta-spikeformer"])
+def test_energy_counts_the_ssa_blocks(arch):
+    """The SSA term of spec §6 (T·h·N·d²·(min(fr_K, fr_V) + fr_Q)) for the conv-projection attention modules; the
+    QKTA / SDSA masks are treated as negligible, as the papers do (spec 2 §2.7, §3.7)."""
+    from spikestudio.telemetry.energy import EnergyRecorder
+
+    m = _lively(build_model(_small(arch))).eval()
+    rec = EnergyRecorder(m)
+    x = torch.randn(2, 3, 16 if arch == "qkformer" else 32, 16 if arch == "qkformer" else 32)
+    with rec.recording(), torch.no_grad():
+        rec.count_images(2)
+        m(x)
+    _, ssa = rec.layer_stats()
+    assert len(ssa) == (1 if arch == "qkformer" else 3)
+    assert all(s["tokens"] == m.token_grid[0] * m.token_grid[1] and s["fr_q"] > 0 for s in ssa)
+    report = rec.report(convention="integer-as-spikes")
+    assert report["total_mj"] > 0 and any(layer["mode"] == "ssa" for layer in report["layers"])
