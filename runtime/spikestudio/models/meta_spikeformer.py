@@ -41,6 +41,7 @@ from spikestudio.models.layers import (
     trunc_normal_init,
 )
 from spikestudio.models.registry import register_model
+from spikestudio.models.sdt import TokenMean  # (T, B, C, H, W) -> (T, B, C)
 
 TAIL_BLOCKS = 2  # block4
 
@@ -237,14 +238,6 @@ class MS_Block(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.add1(x, self.attn(x))
         return self.add2(x, self.mlp(x))
-
-
-class TokenMean(nn.Module):
-    describe_kind = "pool"
-    time_layout = True
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (T, B, C, H, W) -> (T, B, C)
-        return x.flatten(3).mean(3)
 
 
 @register_model("meta-spikeformer")
