@@ -186,6 +186,9 @@ describe('arch: predictModel matches `spikestudio describe`', function () {
   });
 });
 
+/** Paper rows whose printed size is another model's (reference spec 2 §2.3 [DIFF]: the DVS128 file uses MLP ratio 4, 1,999,371; the paper's 1.50M implies 1). */
+const PAPER_PARAMS_DIFF = new Set(['qkformer-2-256/dvs128-gesture']);
+
 describe('arch: derived numbers', () => {
   const mnist = predictModel(PRESETS['spikformer-tiny/mnist'].model);
 
@@ -200,7 +203,7 @@ describe('arch: derived numbers', () => {
   it('parameter counts are close to the papers’ rows', () => {
     for (const [name, preset] of Object.entries(PRESETS)) {
       const paper = preset.paper?.params;
-      if (!paper || !predicted(preset.model)) continue;
+      if (!paper || !predicted(preset.model) || PAPER_PARAMS_DIFF.has(name)) continue;
       const got = predictModel(preset.model).params;
       assert.ok(Math.abs(got - paper) / paper < 0.05, `${name}: ${got} vs paper ${paper}`);
     }
