@@ -68,6 +68,8 @@ def test_onnxruntime_matches_pytorch(tmp_path, case):
     lifs = [n for n, m in model.named_modules() if isinstance(m, neurons.LIF)]
     assert [f["name"] for f in probes["firing"]] == lifs
     assert len(probes["attention"]) == n_attn and all(a["kind"] == "qk" for a in probes["attention"])
+    if mc["arch"] != "meta-spikeformer":
+        assert any("instead of N x N maps" in n for n in probes["notes"]), probes["notes"]
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     frames = dataset == "dvs128-gesture"
     side = mc["img_size"]

@@ -358,6 +358,12 @@ def probe_notes(model: nn.Module) -> list[str]:
     if any(isinstance(b, spikeformer.Block) for b in getattr(model, "blocks", [])):
         notes.append("attn:<block> is Spikeformer's spatial attention (the N tokens of each step); the temporal "
                      "attention (each token over the T steps, T x T maps) is not exported")
+    masks = {getattr(m, "mask_kind", None) for m in model.modules()} - {None}
+    if masks:  # QKFormer's QKTA / QKCA, SDT's SDSA (spec 2): binary masks, not N x N maps
+        what = {"token_mask": "one binary mask per head and token (QKTA)", "channel_mask": "one binary mask per "
+                "channel (QKCA)", "column_mask": "one binary mask per channel from the column sums of K*V (SDSA)"}
+        notes.append("attention that computes masks instead of N x N maps is not in attn:<block> (its neuron's "
+                     "firing is in spikes:<layer>): " + "; ".join(what[k] for k in sorted(masks)))
     if any(isinstance(b, stsa.Block) for b in getattr(model, "blocks", [])):
         notes.append("attn:<block> holds, per time step, the same-step block of STSA's (T*N)x(T*N) spatio-temporal "
                      "map (Q K^T + relative-position bias); the entries between different steps are not exported")
