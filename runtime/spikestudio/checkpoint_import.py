@@ -363,6 +363,122 @@ register(ArchSpec(
 ))
 
 
+
+# ------------------------------------------------------------------------------------------- spec 2 architectures
+# QKFormer, Spike-driven Transformer v1 and Meta-SpikeFormer (reference spec 2 §2.6, §3.6, §4.5): our module names ARE
+# the released keys, so each rule keeps its key; a key no rule accepts is listed as unknown.
+
+def _same(m: re.Match) -> str:
+    return m[0]
+
+
+_BNK = r"(?:weight|bias|running_mean|running_var|num_batches_tracked)"
+_CONV = r"(?:weight|bias)"
+_QKFORMER_KEYS = [
+    rf"patch_embed\d\.proj(?:\d|_res)?_conv\.{_CONV}",
+    rf"patch_embed\d\.proj(?:\d|_res)?_bn\.{_BNK}",
+    rf"stage\d\.\d+\.(?:tssa|attn|ssa)\.(?:[qkv]|proj)_conv\.{_CONV}",
+    rf"stage\d\.\d+\.(?:tssa|attn|ssa)\.(?:[qkv]|proj)_bn\.{_BNK}",
+    rf"stage\d\.\d+\.mlp\.(?:fc|mlp)[12]_conv\.{_CONV}",
+    rf"stage\d\.\d+\.mlp\.(?:fc|mlp)[12]_bn\.{_BNK}",
+    rf"head\.{_CONV}",
+]
+_SDT_KEYS = [
+    rf"patch_embed\.(?:proj|rpe)_conv\d?\.weight",
+    rf"patch_embed\.(?:proj_bn\d?|rpe_bn)\.{_BNK}",
+    rf"block\.\d+\.attn\.(?:[qkv]|proj)_conv\.{_CONV}",
+    rf"block\.\d+\.attn\.(?:[qkv]|proj)_bn\.{_BNK}",
+    r"block\.\d+\.attn\.talking_heads\.weight",
+    rf"block\.\d+\.mlp\.fc[12]_conv\.{_CONV}",
+    rf"block\.\d+\.mlp\.fc[12]_bn\.{_BNK}",
+    rf"head\.{_CONV}",
+]
+_META_KEYS = [
+    rf"downsample(?:1_1|1_2|2|3|4)\.encode_conv\.{_CONV}",
+    rf"downsample(?:1_1|1_2|2|3|4)\.encode_bn\.{_BNK}",
+    r"ConvBlock(?:1_1|1_2|2_1|2_2)\.0\.Conv\.(?:pwconv1|dwconv|pwconv2)\.weight",
+    rf"ConvBlock(?:1_1|1_2|2_1|2_2)\.0\.Conv\.bn[12]\.{_BNK}",
+    r"ConvBlock(?:1_1|1_2|2_1|2_2)\.0\.conv[12]\.weight",
+    rf"ConvBlock(?:1_1|1_2|2_1|2_2)\.0\.bn[12]\.{_BNK}",
+    r"block[34]\.\d+\.attn\.(?:[qkv]|proj)_conv\.0\.body\.(?:0|2\.0|2\.1)\.weight",
+    rf"block[34]\.\d+\.attn\.(?:[qkv]|proj)_conv\.0\.body\.(?:1\.bn|2\.2)\.{_BNK}",
+    rf"block[34]\.\d+\.attn\.(?:[qkv]|proj)_conv\.1\.{_BNK}",
+    rf"block[34]\.\d+\.mlp\.fc[12]_conv\.{_CONV}",
+    rf"block[34]\.\d+\.mlp\.fc[12]_bn\.{_BNK}",
+    rf"head(?:_kd)?\.{_CONV}",
+]
+def _count(sd: dict, prefix: str) -> int:
+    """Number of ModuleList entries `prefix.{i}.` in sd."""
+    return 1 + max((int(k[len(prefix) + 1:].split(".")[0]) for k in sd if k.startswith(prefix + ".")), default=-1)
+
+
+def _infer_qkformer(sd: dict) -> dict:
+    if "patch_embed1.proj3_conv.weight" in sd:
+        variant, heads, img, T = "dvs", 16, 128, 16
+    elif "patch_embed1.proj2_conv.weight" in sd:
+        variant, heads, img, T = "imagenet", None, 224, 4
+    else:
+        variant, heads, img, T = "cifar", 8, 32, 4
+    head_w = sd["head.weight"]
+    D = int(head_w.shape[1])
+    stages = [s for s in (1, 2, 3) if _count(sd, f"stage{s}")]
+    mlp = "fc1" if variant == "imagenet" else "mlp1"
+    fc1 = sd.get(f"stage1.0.mlp.{mlp}_conv.weight")
+    w1 = int(sd["patch_embed1.proj_res_bn.weight"].shape[0])
+    return {"arch": "qkformer", "variant": variant, "embed_dim": D, "num_heads": heads or max(1, D // 64),
+            "depth": sum(_count(sd, f"stage{s}") for s in stages), "mlp_ratio": (fc1.shape[0] / w1) if fc1 is not None else 4,
+            "in_channels": int(sd["patch_embed1.proj_conv.weight"].shape[1]), "num_classes": int(head_w.shape[0]),
+            "img_size": img, "time_steps": T}
+
+
+def _infer_sdt(sd: dict) -> dict:
+    head_w = sd["head.weight"]
+    D, K = int(head_w.shape[1]), int(head_w.shape[0])
+    th = sd.get("block.0.attn.talking_heads.weight")
+    cin = int(sd["patch_embed.proj_conv.weight"].shape[1])
+    variant = "dvs" if cin == 2 else ("imagenet" if K == 1000 else "cifar")
+    fc1 = sd.get("block.0.mlp.fc1_conv.weight")
+    return {"arch": "sdt", "variant": variant, "embed_dim": D, "num_heads": int(th.shape[0]) if th is not None else 8,
+            "depth": _count(sd, "block"), "mlp_ratio": (fc1.shape[0] / D) if fc1 is not None else 4, "in_channels": cin,
+            "num_classes": K, "img_size": {"dvs": 128, "imagenet": 224}.get(variant, 32),
+            "time_steps": 10 if variant == "dvs" else 4, "reference_compat": th is not None}
+
+
+def _infer_meta(sd: dict) -> dict:
+    head_w = sd["head.weight"]
+    dims = [int(sd[f"downsample{s}.encode_conv.weight"].shape[0]) for s in ("1_2", "2", "3", "4")]
+    fc1 = sd.get("block3.0.mlp.fc1_conv.weight")
+    return {"arch": "meta-spikeformer", "variant": "imagenet", "embed_dim": dims[2], "stage_dims": dims, "num_heads": 8,
+            "depth": _count(sd, "block3") + _count(sd, "block4"),
+            "mlp_ratio": (fc1.shape[0] / dims[2]) if fc1 is not None else 4,
+            "in_channels": int(sd["downsample1_1.encode_conv.weight"].shape[1]), "num_classes": int(head_w.shape[0]),
+            "img_size": 224, "time_steps": 1, "distillation_head": "head_kd.weight" in sd}
+
+
+
+# what the spec-2 inferences above guess rather than read from the shapes
+_GUESSED = {"num_heads": _HEADS, "time_steps": _TIME,
+            "img_size": "no parameter depends on the input size (the value is the paper's)"}
+
+
+def _spec2_infer(guess: Callable[[dict], dict]):
+    def infer(sd: dict, raw: dict | None):
+        probe = guess(sd)
+        cfg = {k: v for k, v in probe.items() if k not in _GUESSED}
+        return cfg, {k: why for k, why in _GUESSED.items() if k in probe}, probe
+    return infer
+
+
+for _name, _repo, _keys, _detect, _guess, _dead in (
+        ("qkformer", "zhouchenlin2096/QKFormer", _QKFORMER_KEYS, ("patch_embed1.", "stage1."), _infer_qkformer, NEVER),
+        ("sdt", "BICLab/Spike-Driven-Transformer", _SDT_KEYS, ("block.0.attn.talking_heads.", "block.0.attn.q_conv."), _infer_sdt,
+         re.compile(r"^block\.\d+\.attn\.talking_heads\.weight$")),
+        ("meta-spikeformer", "BICLab/Spike-Driven-Transformer-V2", _META_KEYS, ("downsample1_1.",), _infer_meta, NEVER)):
+    register(ArchSpec(name=_name, repo=_repo, rules=[(p, _same) for p in _keys],
+                      detect=(lambda prefixes: lambda sd: any(k.startswith(prefixes) for k in sd))(_detect),
+                      dead=_dead, infer=_spec2_infer(_guess)))
+
+
 # ------------------------------------------------------------------------------------------- conversion
 
 RULES = {name: spec.rules for name, spec in ARCHS.items()}  # the rename rules per architecture (compat view)

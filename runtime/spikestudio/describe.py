@@ -60,7 +60,7 @@ def _is_binary(x: torch.Tensor) -> bool:
 
 def _attention_flops(m, N: int) -> int:
     h = m.num_heads
-    D = m.q_proj.out_features
+    D = getattr(m, "dim", None) or m.q_proj.out_features  # `dim`: attention modules with conv projections
     d = D // h
     # the cheaper association (what attention_product runs): Q K^T then .V (2 N^2 d) or K^T V then Q. (2 N d^2)
     return int(h * 2 * N * d * min(N, d))
@@ -78,7 +78,8 @@ def _flops(m: nn.Module, shape_in, shape_out, kind: str) -> int:
             tokens *= v
         return int(tokens * (m.in_features * m.out_features + (m.out_features if m.bias is not None else 0)))
     if isinstance(m, AttentionProbeMixin) and shape_in:
-        return _attention_flops(m, int(shape_in[0]))
+        # token layout [N, D]; conv layout [C, H, W] (QKFormer / Meta-SpikeFormer SSA): N = H * W
+        return _attention_flops(m, int(shape_in[0]) if len(shape_in) == 2 else int(shape_in[1]) * int(shape_in[2]))
     return 0
 
 

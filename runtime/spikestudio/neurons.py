@@ -44,6 +44,7 @@ __all__ = [
     "LIAF",
     "TriangleSurrogate",
     "STSANeuron",
+    "BatchCoupledLIF",
 ]
 
 
@@ -424,6 +425,40 @@ class STSANeuron(LIF):
             m = (1.0 - s) * m
             outs.append(s)
         out = torch.stack(outs)
+        if self._probe is not None:
+            self._probe(self, out)
+        return out
+
+
+class BatchCoupledLIF(LIF):
+    """A :class:`LIF` that, with ``couple=True``, reproduces a multi-step neuron applied to a (T*B, ...) tensor:
+    the leading T*B axis -- ordered (t0, b0), (t0, b1), ..., (t1, b0), ... -- is integrated as if it were time, so
+    the samples of a batch share one membrane (QKFormer's SSA ``proj_lif``, reference spec 2 §2.1 [BUG]).
+    Input and output are (T, B, ...) either way; ``couple=False`` is a plain per-sample LIF. Probes see the
+    (T, B, ...) spikes."""
+
+    couple = False
+
+    @classmethod
+    def like(cls, lif: LIF, couple: bool) -> "BatchCoupledLIF":
+        n = cls(tau=lif.tau, v_threshold=lif.v_threshold, v_reset=lif.v_reset, detach_reset=lif.detach_reset,
+                surrogate=lif.surrogate, alpha=lif.alpha, decay_input=lif.decay_input, backend=lif.backend)
+        n.couple = bool(couple)
+        return n
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (", integrates over T*B (batch-coupled)" if self.couple else "")
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        if not self.couple:
+            return super().forward(x_seq)
+        probe = self.__dict__.pop("_probe", None)
+        try:
+            out = super().forward(x_seq.reshape(x_seq.shape[0] * x_seq.shape[1], *x_seq.shape[2:]))
+        finally:
+            if probe is not None:
+                self._probe = probe
+        out = out.reshape(x_seq.shape)
         if self._probe is not None:
             self._probe(self, out)
         return out

@@ -53,6 +53,14 @@ const EXTRA_CASES: Record<string, ModelShapeInput> = {
     arch: 'stsa', variant: 'cifar', embed_dim: 32, num_heads: 2, depth: 1, mlp_ratio: 2, time_steps: 1, in_channels: 2, num_classes: 5, img_size: [20, 50],
     reference_compat: true, qkv_layout: 'reference', neuron: { v_threshold: 0.05 },
   },
+  // QKFormer / SDT v1 / Meta-SpikeFormer (spec 2), with a low threshold so that every neuron fires in describe's forward
+  'qkformer cifar, T=2, firing': { arch: 'qkformer', variant: 'cifar', embed_dim: 64, num_heads: 4, depth: 3, in_channels: 3, num_classes: 5, img_size: 16, time_steps: 2, neuron: { v_threshold: 0.05 } },
+  'qkformer imagenet, non-square, mlp_ratio 2, firing': { arch: 'qkformer', variant: 'imagenet', embed_dim: 64, num_heads: 2, depth: 5, mlp_ratio: 2, in_channels: 3, num_classes: 5, img_size: [40, 48], time_steps: 2, neuron: { v_threshold: 0.05 } },
+  'qkformer dvs, QKCA in both, per_sample, firing': { arch: 'qkformer', variant: 'dvs', embed_dim: 64, num_heads: 4, depth: 3, mlp_ratio: 1, in_channels: 2, num_classes: 5, img_size: 32, time_steps: 2, early_attention: 'qkca', last_attention: 'qkca', ssa_neuron: 'per_sample', neuron: { v_threshold: 0.05 } },
+  'sdt cifar, dead talking_heads, firing': { arch: 'sdt', variant: 'cifar', embed_dim: 32, num_heads: 4, depth: 2, in_channels: 3, num_classes: 5, img_size: 16, time_steps: 2, reference_compat: true, neuron: { v_threshold: 0.05 } },
+  'sdt dvs erode, pooling 1010, non-square, firing': { arch: 'sdt', variant: 'dvs', embed_dim: 32, num_heads: 4, depth: 1, mlp_ratio: 2, in_channels: 2, num_classes: 5, img_size: [20, 24], time_steps: 2, dvs_mode: true, pooling_stat: '1010', neuron: { v_threshold: 0.05 } },
+  'meta-spikeformer distillation head, non-square, firing': { arch: 'meta-spikeformer', variant: 'imagenet', embed_dim: 32, num_heads: 4, depth: 3, in_channels: 3, num_classes: 5, img_size: [32, 40], time_steps: 2, distillation_head: true, neuron: { v_threshold: 0.05 } },
+  'meta-spikeformer stage_dims, odd side, T=1, firing': { arch: 'meta-spikeformer', variant: 'imagenet', embed_dim: 32, num_heads: 8, depth: 4, mlp_ratio: 2, in_channels: 3, num_classes: 5, img_size: 33, time_steps: 1, stage_dims: [8, 16, 32, 48], neuron: { v_threshold: 0.05 } },
 };
 
 /**
@@ -132,7 +140,7 @@ function describeWithRuntime(cases: Record<string, ModelShapeInput>): DescribeOu
 }
 
 describe('arch: predictModel matches `spikestudio describe`', function () {
-  this.timeout(900_000);
+  this.timeout(1_800_000); // the uncached describe of every preset (ImageNet sizes included) takes ~16 min on 2 busy cores
   const cases = allCases();
   let described: DescribeOutput = { described: {}, declared_spiking: {} };
 
@@ -178,6 +186,9 @@ describe('arch: predictModel matches `spikestudio describe`', function () {
   });
 });
 
+/** Paper rows whose printed size is another model's (reference spec 2 §2.3 [DIFF]: the DVS128 file uses MLP ratio 4, 1,999,371; the paper's 1.50M implies 1). */
+const PAPER_PARAMS_DIFF = new Set(['qkformer-2-256/dvs128-gesture']);
+
 describe('arch: derived numbers', () => {
   const mnist = predictModel(PRESETS['spikformer-tiny/mnist'].model);
 
@@ -192,7 +203,7 @@ describe('arch: derived numbers', () => {
   it('parameter counts are close to the papers’ rows', () => {
     for (const [name, preset] of Object.entries(PRESETS)) {
       const paper = preset.paper?.params;
-      if (!paper || !predicted(preset.model)) continue;
+      if (!paper || !predicted(preset.model) || PAPER_PARAMS_DIFF.has(name)) continue;
       const got = predictModel(preset.model).params;
       assert.ok(Math.abs(got - paper) / paper < 0.05, `${name}: ${got} vs paper ${paper}`);
     }

@@ -1,7 +1,9 @@
 """`python -m spikestudio export --checkpoint FILE --out model.onnx [--probes]`: a checkpoint as an ONNX model.
 
-All four architectures export: Spikformer, Spikingformer, Spikeformer (softmax or spiking attention, PLIF or LIAF
-neurons) and STSA (both qkv layouts). The T-loop of every spiking neuron is unrolled in the trace (the legacy
+All architectures export: Spikformer, Spikingformer, Spikeformer (softmax or spiking attention, PLIF or LIAF
+neurons), STSA (both qkv layouts), QKFormer (`ssa_neuron: per_sample` only: the reference neuron couples the samples
+of a batch), SDT v1 and Meta-SpikeFormer (attention maps: Q K^T of their SSA blocks; QKTA/QKCA and SDSA masks are not
+N x N maps and are not exported as such). The T-loop of every spiking neuron is unrolled in the trace (the legacy
 TorchScript exporter, `dynamo=False`, so no onnxscript is needed; the `onnx` package is). Graph:
 
 * input  ``input``: (B, C, H, W) float32, already normalised ((x/255 - mean) / std per channel) -- or
@@ -262,6 +264,10 @@ class _UnknownNeuron(Exception):
     pass
 
 
+class _Unexportable(Exception):
+    pass
+
+
 def _export_forward_for(m: nn.Module):
     """The export-mode forward for a module, None to keep its own; raises for a neuron the exporter does not know."""
     from spikestudio.models import spikeformer, stsa
@@ -272,6 +278,12 @@ def _export_forward_for(m: nn.Module):
         return _plif_export_forward
     if type(m) is neurons.STSANeuron:
         return _stsa_neuron_export_forward
+    if type(m) is neurons.BatchCoupledLIF:
+        if m.couple:
+            raise _Unexportable("QKFormer's SSA neuron with model.ssa_neuron: reference integrates across the samples "
+                                "of a batch (spec 2 §2.1), which a graph with a dynamic batch axis cannot express; "
+                                "export a per_sample model")
+        return _lif_export_forward
     if isinstance(m, neurons.LIF):
         raise _UnknownNeuron(type(m).__name__)
     if type(m) is spikeformer.MHSA:
@@ -293,6 +305,10 @@ def export_mode(model: nn.Module):
         for name, m in model.named_modules():
             try:
                 fwd = _export_forward_for(m)
+            except _Unexportable as exc:
+                arch = getattr(model, "arch", type(model).__name__)
+                raise SpikeStudioError(f"export: cannot export the {arch} model to ONNX: its layer {name}: {exc}") \
+                    from None
             except _UnknownNeuron as exc:
                 arch = getattr(model, "arch", type(model).__name__)
                 raise SpikeStudioError(
@@ -344,6 +360,12 @@ def probe_notes(model: nn.Module) -> list[str]:
     if any(isinstance(b, spikeformer.Block) for b in getattr(model, "blocks", [])):
         notes.append("attn:<block> is Spikeformer's spatial attention (the N tokens of each step); the temporal "
                      "attention (each token over the T steps, T x T maps) is not exported")
+    masks = {getattr(m, "mask_kind", None) for m in model.modules()} - {None}
+    if masks:  # QKFormer's QKTA / QKCA, SDT's SDSA (spec 2): binary masks, not N x N maps
+        what = {"token_mask": "one binary mask per head and token (QKTA)", "channel_mask": "one binary mask per "
+                "channel (QKCA)", "column_mask": "one binary mask per channel from the column sums of K*V (SDSA)"}
+        notes.append("attention that computes masks instead of N x N maps is not in attn:<block> (its neuron's "
+                     "firing is in spikes:<layer>): " + "; ".join(what[k] for k in sorted(masks)))
     if any(isinstance(b, stsa.Block) for b in getattr(model, "blocks", [])):
         notes.append("attn:<block> holds, per time step, the same-step block of STSA's (T*N)x(T*N) spatio-temporal "
                      "map (Q K^T + relative-position bias); the entries between different steps are not exported")

@@ -23,6 +23,9 @@ from spikestudio.models import spikformer as _spikformer  # noqa: F401,E402
 from spikestudio.models import spikingformer as _spikingformer  # noqa: F401,E402
 from spikestudio.models import spikeformer as _spikeformer  # noqa: F401,E402
 from spikestudio.models import stsa as _stsa  # noqa: F401,E402
+from spikestudio.models import qkformer as _qkformer  # noqa: F401,E402
+from spikestudio.models import sdt as _sdt  # noqa: F401,E402
+from spikestudio.models import meta_spikeformer as _meta_spikeformer  # noqa: F401,E402
 
 __all__ = ["build_model", "register_model", "list_models", "normalize_model_cfg", "load_init_checkpoint"]
 

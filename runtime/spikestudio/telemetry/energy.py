@@ -222,8 +222,8 @@ class EnergyRecorder:
             per_sample = 1
             for v in shape[2:]:
                 per_sample *= int(v)
-            D = None
-            for attr in ("q_proj", "q_linear", "q_conv"):
+            D = getattr(m, "dim", None)  # attention modules that state their width (QKFormer, Meta-SpikeFormer)
+            for attr in () if D else ("q_proj", "q_linear", "q_conv"):
                 mod = getattr(m, attr, None)
                 if mod is not None:
                     D = getattr(mod, "out_features", None) or getattr(mod, "out_channels", None)

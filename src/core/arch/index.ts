@@ -55,7 +55,7 @@ export interface ModelShapeInput {
   [key: string]: unknown;
 }
 
-export const SUPPORTED_ARCHS = ['spikformer', 'spikingformer', 'spikeformer', 'stsa'] as const;
+export const SUPPORTED_ARCHS = ['spikformer', 'spikingformer', 'spikeformer', 'stsa', 'qkformer', 'sdt', 'meta-spikeformer'] as const;
 
 /** runtime/spikestudio/models/spikeformer.py DEFAULTS (a null model key takes these). */
 export const SPIKEFORMER_DEFAULTS = {
@@ -199,6 +199,9 @@ function normalize(m: ModelShapeInput): Norm {
     }
   }
   if (arch === 'stsa' && D % 16 !== 0) throw new ArchError('model.embed_dim', `must be a multiple of 16 for STSA (stem channels D/16, D/8, D/4), got ${D}`);
+  if (arch === 'qkformer') checkQkformer(variant, D, heads, int('depth'));
+  if (arch === 'meta-spikeformer') metaDims(m, D, heads, int('depth'));
+  if (arch === 'sdt') sdtPooling(m, variant);
   return {
     ...extra,
     arch,
@@ -524,14 +527,326 @@ function stsaLayers(n: Norm): { layers: LayerInfo[]; grid: [number, number] } {
   return { layers: b.layers, grid: [h, w] };
 }
 
+// ---------------------------------------------------------------------------------------------
+// QKFormer, Spike-driven Transformer v1, Meta-SpikeFormer (reference spec 2): module names are the released
+// state_dict keys. Copied describe conventions: Conv1d entries (QKFormer Q/K/V/proj, Meta-SpikeFormer MLP) have
+// flops 0 and shapes [C, N]; the mask attentions (QKTA/QKCA, SDSA; kind "ssa") have flops 0; the heads after a
+// (T, B, C) neuron have shape [1, C].
+
+/** Output side of a k×k convolution with stride s and padding p. */
+function convSide(n: number, k: number, s: number, p: number): number {
+  return Math.floor((n + 2 * p - k) / s) + 1;
+}
+
+/** QKFormer stage plan [(width, blocks)] (runtime models/qkformer.py stage_plan). */
+export function qkformerStages(variant: string, D: number, depth: number): Array<[number, number]> {
+  if (variant === 'imagenet') return [[D / 4, 1], [D / 2, 2], [D, depth - 3]];
+  if (variant === 'cifar') return [[D / 4, 1], [D / 2, 1], [D, depth - 2]];
+  return [[D / 2, 1], [D, depth - 1]];
+}
+
+const QKFORMER_MIN_DEPTH: Record<string, number> = { imagenet: 4, cifar: 3, dvs: 2 };
+
+function checkQkformer(variant: string, D: number, heads: number, depth: number): void {
+  const min = QKFORMER_MIN_DEPTH[variant] ?? 3;
+  if (depth < min) throw new ArchError('model.depth', `QKFormer ${variant} needs depth >= ${min} (one block in each early stage and at least one in the last), got ${depth}`);
+  const need = variant === 'dvs' ? 16 : 8;
+  if (D % need !== 0) throw new ArchError('model.embed_dim', `must be a multiple of ${need} for QKFormer ${variant}, got ${D}`);
+  const widths = qkformerStages(variant, D, depth).map(([w]) => w);
+  if (widths.some((w) => w % heads !== 0)) throw new ArchError('model.num_heads', `must divide every stage width [${widths.join(', ')}], got ${heads}`);
+}
+
+const SDT_POOLING: Record<string, string> = { cifar: '0011', imagenet: '1111', dvs: '0111' };
+
+function sdtPooling(m: ModelShapeInput, variant: string): boolean[] {
+  const ps = m.pooling_stat ?? SDT_POOLING[variant] ?? '0011';
+  if (typeof ps !== 'string' || !/^[01]{4}$/.test(ps)) throw new ArchError('model.pooling_stat', `must be 4 characters of 0/1, got ${JSON.stringify(ps)}`);
+  return [...ps].map((c) => c === '1');
+}
+
+/** Meta-SpikeFormer stage widths [C0, C1, C2, C3] (null = [D/4, D/2, D, 5D/4]). */
+export function metaDims(m: ModelShapeInput, D: number, heads: number, depth: number): number[] {
+  const v = m.stage_dims ?? [D / 4, D / 2, D, Math.floor((D * 5) / 4)];
+  if (!Array.isArray(v) || v.length !== 4 || !v.every((c) => typeof c === 'number' && Number.isInteger(c) && c >= 2)) {
+    throw new ArchError('model.stage_dims', `must be 4 integers [C0, C1, C2, C3] >= 2, got ${JSON.stringify(v)}`);
+  }
+  const dims = v as number[];
+  if (dims[2] !== D) throw new ArchError('model.stage_dims', `C2 (${dims[2]}) must equal model.embed_dim (${D})`);
+  if (dims[0] % 2 !== 0) throw new ArchError('model.stage_dims', `C0 (${dims[0]}) must be even (the stem has C0/2 channels)`);
+  if (dims[2] % heads !== 0 || dims[3] % heads !== 0) throw new ArchError('model.num_heads', `must divide the transformer stage widths C2 = ${dims[2]} and C3 = ${dims[3]}, got ${heads}`);
+  if (depth < 3) throw new ArchError('model.depth', `Meta-SpikeFormer needs depth >= 3 (depth - 2 blocks at C2, 2 at C3), got ${depth}`);
+  return dims;
+}
+
+/** Conv (k, stride, pad, groups, bias) entry; returns the output side. */
+function convEntry(b: Builder, name: string, cin: number, cout: number, h: number, w: number, k: number, s = 1, p = (k - 1) / 2, bias = false, groups = 1): [number, number] {
+  const ho = convSide(h, k, s, p);
+  const wo = convSide(w, k, s, p);
+  const params = k * k * (cin / groups) * cout + (bias ? cout : 0);
+  b.push(name, 'conv', [cin, h, w], [cout, ho, wo], params, k * k * (cin / groups) * cout * ho * wo + (bias ? cout * ho * wo : 0));
+  return [ho, wo];
+}
+
+function qkformerLayers(n: Norm, m: ModelShapeInput): { layers: LayerInfo[]; grid: [number, number] } {
+  const spiking = new Set<string>();
+  const b = new Builder(spiking);
+  const plan = qkformerStages(n.variant, n.D, n.depth);
+  const early = m.early_attention ?? 'qkta';
+  const last = m.last_attention ?? 'ssa';
+  const imagenet = n.variant === 'imagenet';
+  let h = n.h;
+  let w = n.w;
+  /** conv (k, stride) -> bn -> [mp] -> lif; returns the side after it */
+  const unit = (p: string, cin: number, cout: number, pool: boolean, k = 3, s = 1): void => {
+    [h, w] = convEntry(b, `${p}_conv`, cin, cout, h, w, k, s);
+    b.bn(`${p}_bn`, [cout, h, w]);
+    if (pool) [h, w] = b.pool(`${p}_mp`, cout, h, w);
+    b.lif(`${p}_lif`, [cout, h, w]);
+  };
+  plan.forEach(([c, blocks], i) => {
+    const e = `patch_embed${i + 1}`;
+    if (i === 0) {
+      const cin = n.cin;
+      if (n.variant === 'dvs') {
+        for (const u of ['proj1', 'proj2', 'proj3', 'proj_res']) spiking.add(`${e}.${u}_conv`);
+        unit(`${e}.proj`, cin, c / 8, false);
+        unit(`${e}.proj1`, c / 8, c / 4, true);
+        const x0: [number, number] = [h, w];
+        unit(`${e}.proj2`, c / 4, c / 2, true);
+        unit(`${e}.proj3`, c / 2, c, true);
+        const out: [number, number] = [h, w];
+        [h, w] = x0;
+        unit(`${e}.proj_res`, c / 4, c, false, 1, 4);
+        [h, w] = out;
+      } else {
+        for (const u of imagenet ? ['proj1', 'proj2', 'proj_res'] : ['proj1', 'proj_res']) spiking.add(`${e}.${u}_conv`);
+        unit(`${e}.proj`, cin, c / 2, imagenet);
+        const x0: [number, number] = [h, w];
+        unit(`${e}.proj1`, c / 2, c, imagenet);
+        if (imagenet) unit(`${e}.proj2`, c, c, false);
+        const out: [number, number] = [h, w];
+        [h, w] = x0;
+        unit(`${e}.proj_res`, c / 2, c, false, 1, imagenet ? 2 : 1);
+        [h, w] = out;
+      }
+    } else {
+      const cin = plan[i - 1][0];
+      const [a, bb] = n.variant === 'dvs' ? ['proj', 'proj4'] : ['proj3', 'proj4'];
+      const x: [number, number] = [h, w];
+      spiking.add(`${e}.${bb}_conv`);
+      unit(`${e}.${a}`, cin, c, imagenet);
+      unit(`${e}.${bb}`, c, c, !imagenet);
+      const out: [number, number] = [h, w];
+      [h, w] = x;
+      unit(`${e}.proj_res`, cin, c, false, 1, 2);
+      [h, w] = out;
+    }
+    b.add(`${e}.add`, [c, h, w]);
+    const kind = i === plan.length - 1 ? last : early;
+    const N = h * w;
+    const map = [c, h, w];
+    const seq = [c, N];
+    const hid = Math.trunc(c * Number(m.mlp_ratio ?? MODEL_FIELDS.mlp_ratio.default));
+    const mlp = imagenet ? ['fc1', 'fc2'] : ['mlp1', 'mlp2'];
+    for (let j = 0; j < blocks; j++) {
+      const p = `stage${i + 1}.${j}`;
+      const attn = kind === 'ssa' ? (imagenet ? 'attn' : 'ssa') : 'tssa';
+      const a = `${p}.${attn}`;
+      spiking.add(`${a}.proj_conv`).add(`${p}.mlp.${mlp[1]}_conv`);
+      b.push(p, 'block', map, map, 0, 0);
+      b.push(a, 'ssa', map, map, 0, kind === 'ssa' ? ssaFlops(n.heads, N, c) : 0);
+      for (const q of kind === 'ssa' ? ['q', 'k', 'v'] : ['q', 'k']) {
+        b.push(`${a}.${q}_conv`, 'conv', seq, seq, c * c, 0);
+        b.push(`${a}.${q}_bn`, 'bn', seq, seq, 2 * c, 0);
+        b.lif(`${a}.${q}_lif`, seq);
+      }
+      if (kind === 'ssa') b.lif(`${a}.attn_lif`, seq);
+      else if (kind === 'qkta') b.lif(`${a}.attn_lif`, [n.heads, 1, N]);
+      else b.lif(`${a}.attn_lif`, [c, 1]);
+      b.push(`${a}.proj_conv`, 'conv', seq, seq, c * c + c, 0);
+      b.push(`${a}.proj_bn`, 'bn', seq, seq, 2 * c, 0);
+      b.lif(`${a}.proj_lif`, seq);
+      b.add(`${p}.add1`, map);
+      b.push(`${p}.mlp`, 'mlp', map, map, 0, 0);
+      b.push(`${p}.mlp.${mlp[0]}_conv`, 'conv', map, [hid, h, w], c * hid + hid, (c * hid + hid) * N);
+      b.bn(`${p}.mlp.${mlp[0]}_bn`, [hid, h, w]);
+      b.lif(`${p}.mlp.${mlp[0]}_lif`, [hid, h, w]);
+      b.push(`${p}.mlp.${mlp[1]}_conv`, 'conv', [hid, h, w], map, hid * c + c, (hid * c + c) * N);
+      b.bn(`${p}.mlp.${mlp[1]}_bn`, map);
+      b.lif(`${p}.mlp.${mlp[1]}_lif`, map);
+      b.add(`${p}.add2`, map);
+    }
+  });
+  const C = plan[plan.length - 1][0];
+  b.push('pool', 'pool', [C, h, w], [C], 0, 0);
+  b.linear('head', null, C, n.classes, true);
+  return { layers: b.layers, grid: [h, w] };
+}
+
+function sdtLayers(n: Norm, m: ModelShapeInput): { layers: LayerInfo[]; grid: [number, number] } {
+  const pools = sdtPooling(m, n.variant);
+  const D = n.D;
+  const spiking = new Set<string>(['patch_embed.proj_conv1', 'patch_embed.proj_conv2', 'patch_embed.proj_conv3', 'patch_embed.rpe_conv', 'head']);
+  const b = new Builder(spiking);
+  const chans = [n.cin, D / 8, D / 4, D / 2, D];
+  const sfx = ['', '1', '2', '3'];
+  let h = n.h;
+  let w = n.w;
+  for (let i = 0; i < 4; i++) {
+    b.conv(`patch_embed.proj_conv${sfx[i]}`, chans[i], chans[i + 1], h, w);
+    b.bn(`patch_embed.proj_bn${sfx[i]}`, [chans[i + 1], h, w]);
+    if (i < 3) b.lif(`patch_embed.proj_lif${sfx[i]}`, [chans[i + 1], h, w]);
+    if (pools[i]) {
+      if (i < 3) spiking.add(`patch_embed.maxpool${sfx[i]}`);
+      [h, w] = b.pool(`patch_embed.maxpool${sfx[i]}`, chans[i + 1], h, w);
+    }
+  }
+  const map = [D, h, w];
+  b.lif('patch_embed.rpe_lif', map);
+  b.conv('patch_embed.rpe_conv', D, D, h, w);
+  b.bn('patch_embed.rpe_bn', map);
+  b.add('patch_embed.rpe_add', map);
+  const N = h * w;
+  const conv1 = (name: string, cin: number, cout: number, bias: boolean) => {
+    const params = cin * cout + (bias ? cout : 0);
+    b.push(name, 'conv', [cin, h, w], [cout, h, w], params, params * N);
+  };
+  for (let j = 0; j < n.depth; j++) {
+    const p = `block.${j}`;
+    const a = `${p}.attn`;
+    b.push(p, 'block', map, map, 0, 0);
+    b.push(a, 'ssa', map, map, 0, 0);
+    b.lif(`${a}.shortcut_lif`, map);
+    for (const q of ['q', 'k', 'v']) {
+      spiking.add(`${a}.${q}_conv`);
+      conv1(`${a}.${q}_conv`, D, D, false);
+      b.bn(`${a}.${q}_bn`, map);
+      b.lif(`${a}.${q}_lif`, map);
+    }
+    b.lif(`${a}.talking_heads_lif`, [n.heads, 1, D / n.heads]);
+    spiking.add(`${a}.proj_conv`).add(`${p}.mlp.fc1_conv`).add(`${p}.mlp.fc2_conv`);
+    conv1(`${a}.proj_conv`, D, D, true);
+    b.bn(`${a}.proj_bn`, map);
+    b.add(`${p}.add1`, map);
+    b.push(`${p}.mlp`, 'mlp', map, map, 0, 0);
+    b.lif(`${p}.mlp.fc1_lif`, map);
+    conv1(`${p}.mlp.fc1_conv`, D, n.hidden, true);
+    b.bn(`${p}.mlp.fc1_bn`, [n.hidden, h, w]);
+    b.lif(`${p}.mlp.fc2_lif`, [n.hidden, h, w]);
+    conv1(`${p}.mlp.fc2_conv`, n.hidden, D, true);
+    b.bn(`${p}.mlp.fc2_bn`, map);
+    b.add(`${p}.add2`, map);
+  }
+  b.push('pool', 'pool', map, [D], 0, 0);
+  b.lif('head_lif', [D]);
+  b.linear('head', 1, D, n.classes, true);
+  if (n.compat) for (let j = 0; j < n.depth; j++) b.push(`block.${j}.attn.talking_heads`, 'conv', undefined, undefined, n.heads * n.heads, 0);
+  return { layers: b.layers, grid: [h, w] };
+}
+
+function metaSpikeformerLayers(n: Norm, m: ModelShapeInput): { layers: LayerInfo[]; grid: [number, number] } {
+  const [c0, c1, c2, c3] = metaDims(m, n.D, n.heads, n.depth);
+  const kd = m.distillation_head === true;
+  const spiking = new Set<string>(['head']);
+  if (kd) spiking.add('head_kd');
+  const b = new Builder(spiking);
+  let h = n.h;
+  let w = n.w;
+  const down = (p: string, cin: number, cout: number, k: number, s: number, pad: number, first: boolean): void => {
+    if (!first) {
+      b.lif(`${p}.encode_lif`, [cin, h, w]);
+      spiking.add(`${p}.encode_conv`);
+    }
+    [h, w] = convEntry(b, `${p}.encode_conv`, cin, cout, h, w, k, s, pad, true);
+    b.bn(`${p}.encode_bn`, [cout, h, w]);
+  };
+  const convBlock = (p: string, c: number): void => {
+    const map = [c, h, w];
+    for (const s of ['Conv.pwconv1', 'Conv.dwconv', 'conv1', 'conv2']) spiking.add(`${p}.${s}`);
+    b.push(p, 'block', map, map, 0, 0);
+    b.lif(`${p}.Conv.lif1`, map);
+    convEntry(b, `${p}.Conv.pwconv1`, c, 2 * c, h, w, 1);
+    b.bn(`${p}.Conv.bn1`, [2 * c, h, w]);
+    b.lif(`${p}.Conv.lif2`, [2 * c, h, w]);
+    convEntry(b, `${p}.Conv.dwconv`, 2 * c, 2 * c, h, w, 7, 1, 3, false, 2 * c);
+    convEntry(b, `${p}.Conv.pwconv2`, 2 * c, c, h, w, 1);
+    b.bn(`${p}.Conv.bn2`, map);
+    b.add(`${p}.add1`, map);
+    b.lif(`${p}.lif1`, map);
+    convEntry(b, `${p}.conv1`, c, 4 * c, h, w, 3);
+    b.bn(`${p}.bn1`, [4 * c, h, w]);
+    b.lif(`${p}.lif2`, [4 * c, h, w]);
+    convEntry(b, `${p}.conv2`, 4 * c, c, h, w, 3);
+    b.bn(`${p}.bn2`, map);
+    b.add(`${p}.add2`, map);
+  };
+  const block = (p: string, c: number): void => {
+    const map = [c, h, w];
+    const N = h * w;
+    const hid = Math.trunc(c * Number(m.mlp_ratio ?? MODEL_FIELDS.mlp_ratio.default));
+    spiking.add(`${p}.mlp.fc1_conv`).add(`${p}.mlp.fc2_conv`);
+    b.push(p, 'block', map, map, 0, 0);
+    b.push(`${p}.attn`, 'ssa', map, map, 0, ssaFlops(n.heads, N, c));
+    b.lif(`${p}.attn.head_lif`, map);
+    const rep = (r: string): void => {
+      spiking.add(`${r}.0.body.0`);
+      convEntry(b, `${r}.0.body.0`, c, c, h, w, 1);
+      b.bn(`${r}.0.body.1.bn`, map);
+      convEntry(b, `${r}.0.body.2.0`, c, c, h + 2, w + 2, 3, 1, 0, false, c);
+      convEntry(b, `${r}.0.body.2.1`, c, c, h, w, 1);
+      b.bn(`${r}.0.body.2.2`, map);
+      b.bn(`${r}.1`, map);
+    };
+    for (const q of ['q', 'k', 'v']) {
+      rep(`${p}.attn.${q}_conv`);
+      b.lif(`${p}.attn.${q}_lif`, map);
+    }
+    b.lif(`${p}.attn.attn_lif`, map);
+    rep(`${p}.attn.proj_conv`);
+    b.add(`${p}.add1`, map);
+    b.push(`${p}.mlp`, 'mlp', map, map, 0, 0);
+    b.lif(`${p}.mlp.fc1_lif`, map);
+    b.push(`${p}.mlp.fc1_conv`, 'conv', [c, N], [hid, N], c * hid + hid, 0);
+    b.push(`${p}.mlp.fc1_bn`, 'bn', [hid, N], [hid, N], 2 * hid, 0);
+    b.lif(`${p}.mlp.fc2_lif`, [hid, N]);
+    b.push(`${p}.mlp.fc2_conv`, 'conv', [hid, N], [c, N], hid * c + c, 0);
+    b.push(`${p}.mlp.fc2_bn`, 'bn', [c, N], [c, N], 2 * c, 0);
+    b.add(`${p}.add2`, map);
+  };
+  down('downsample1_1', n.cin, c0 / 2, 7, 2, 3, true);
+  convBlock('ConvBlock1_1.0', c0 / 2);
+  down('downsample1_2', c0 / 2, c0, 3, 2, 1, false);
+  convBlock('ConvBlock1_2.0', c0);
+  down('downsample2', c0, c1, 3, 2, 1, false);
+  convBlock('ConvBlock2_1.0', c1);
+  convBlock('ConvBlock2_2.0', c1);
+  down('downsample3', c1, c2, 3, 2, 1, false);
+  for (let j = 0; j < n.depth - 2; j++) block(`block3.${j}`, c2);
+  down('downsample4', c2, c3, 3, 1, 1, false);
+  for (let j = 0; j < 2; j++) block(`block4.${j}`, c3);
+  b.push('pool', 'pool', [c3, h, w], [c3], 0, 0);
+  b.lif('head_lif', [c3]);
+  b.linear('head', 1, c3, n.classes, true);
+  if (kd) b.linear('head_kd', 1, c3, n.classes, true);
+  return { layers: b.layers, grid: [h, w] };
+}
+
 /**
  * The layer list `python -m spikestudio describe` prints for this model section (resolved or partial: missing
  * keys take the definition's defaults). Throws ArchError (naming the dotted key) for values the runtime rejects.
  */
 export function predictModel(model: ModelShapeInput): ModelPrediction {
   const n = normalize(model);
-  const build = { spikformer: spikformerLayers, spikingformer: spikingformerLayers, spikeformer: spikeformerLayers, stsa: stsaLayers }[n.arch as (typeof SUPPORTED_ARCHS)[number]];
-  const { layers, grid } = build(n);
+  const build = {
+    spikformer: spikformerLayers,
+    spikingformer: spikingformerLayers,
+    spikeformer: spikeformerLayers,
+    stsa: stsaLayers,
+    qkformer: qkformerLayers,
+    sdt: sdtLayers,
+    'meta-spikeformer': metaSpikeformerLayers,
+  }[n.arch as (typeof SUPPORTED_ARCHS)[number]];
+  const { layers, grid } = build(n, model);
   return {
     arch: n.arch,
     variant: n.variant,
@@ -631,7 +946,7 @@ export function estimateEnergy(p: ModelPrediction, opts: EnergyOptions = {}): En
     if (layer.kind === 'ssa' || layer.kind === 'attention') {
       if (layer.kind === 'attention' || layer.flops === 0) continue; // attention products describe does not count (STSA, Spikeformer)
       const heads = ssaHeads(layer, N);
-      const D = layer.shape_in ? layer.shape_in[1] : 0;
+      const D = ssaDim(layer);
       const d = heads > 0 ? D / heads : 0;
       const fq = rateOf(`${layer.name}.q_lif`);
       const fk = rateOf(`${layer.name}.k_lif`);
@@ -648,9 +963,15 @@ export function estimateEnergy(p: ModelPrediction, opts: EnergyOptions = {}): En
   return { macs, sops, energy_mj: (E_MAC_PJ * macs + E_AC_PJ * sops) * 1e-9, nominal_rate: nominal };
 }
 
+/** Channels of an ssa layer: token layout [N, D], or conv layout [C, H, W] (QKFormer / Meta-SpikeFormer). */
+function ssaDim(layer: LayerInfo): number {
+  if (!layer.shape_in) return 0;
+  return layer.shape_in.length === 3 ? layer.shape_in[0] : layer.shape_in[1];
+}
+
 /** Heads of an ssa layer, recovered from its flops (h·2·N·d·min(N, d) with d = D/h). */
 function ssaHeads(layer: LayerInfo, N: number): number {
-  const D = layer.shape_in ? layer.shape_in[1] : 0;
+  const D = ssaDim(layer);
   for (let h = 1; h <= D; h++) {
     if (D % h === 0 && ssaFlops(h, N, D) === layer.flops) return h;
   }

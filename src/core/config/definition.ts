@@ -178,9 +178,10 @@ export const CONFIG_DEFINITION = {
     fields: {
       arch: {
         type: 'enum',
-        values: ['spikformer', 'spikingformer', 'spikeformer', 'stsa'],
+        values: ['spikformer', 'spikingformer', 'spikeformer', 'stsa', 'qkformer', 'sdt', 'meta-spikeformer'],
         default: 'spikformer',
-        description: 'Architecture: spikformer | spikingformer | spikeformer (Li et al. 2022) | stsa (STS-Transformer, Wang et al. 2023).',
+        description:
+          'Architecture: spikformer | spikingformer | spikeformer (Li et al. 2022) | stsa (STS-Transformer, Wang et al. 2023) | qkformer (Zhou et al., NeurIPS 2024) | sdt (Spike-driven Transformer v1, Yao et al., NeurIPS 2023) | meta-spikeformer (Spike-driven Transformer V2, Yao et al., ICLR 2024).',
       },
       variant: {
         type: 'enum',
@@ -332,6 +333,65 @@ export const CONFIG_DEFINITION = {
         exclusiveMinimum: 0,
         archs: ['stsa'],
         description: "STSA neuron: width of the triangle surrogate gradient (> 0). null = 1.0.",
+      },
+      // --- QKFormer (arch qkformer): depth = all blocks (imagenet 1 + 2 + rest, cifar 1 + 1 + rest, dvs 1 + rest)
+      ssa_neuron: {
+        type: 'enum',
+        values: ['reference', 'per_sample'],
+        default: null,
+        nullable: true,
+        archs: ['qkformer'],
+        description:
+          "QKFormer: the SSA blocks' last neuron (proj_lif). reference = the released code, which applies it to the (T·B, C, N) tensor, so it integrates over T·B \"time steps\" across the samples of the batch: a sample's output depends on its batch (size and neighbours). The published accuracies were measured this way (ImageNet 10-384: 78.73 % at eval batch 32, 74.20 % per sample). per_sample = an ordinary LIF over T (batch-independent). null = reference.",
+      },
+      early_attention: {
+        type: 'enum',
+        values: ['qkta', 'qkca'],
+        default: null,
+        nullable: true,
+        archs: ['qkformer'],
+        description: 'QKFormer early stages: qkta (Q-K token attention, the code: one binary mask per head and token) or qkca (Q-K channel attention, paper only: one mask per channel). null = qkta.',
+      },
+      last_attention: {
+        type: 'enum',
+        values: ['ssa', 'qkca'],
+        default: null,
+        nullable: true,
+        archs: ['qkformer'],
+        description: "QKFormer last stage: ssa (spiking self-attention, the code) or qkca (the paper's QKTA+QKCA ablation, no V projection). null = ssa.",
+      },
+      // --- Spike-driven Transformer v1 (arch sdt)
+      pooling_stat: {
+        type: 'string',
+        default: null,
+        nullable: true,
+        pattern: '^[01]{4}$',
+        patternHint: '4 characters of 0/1, e.g. "0011"',
+        archs: ['sdt'],
+        description: 'SDT tokenizer: which of its 4 stages end in a max-pool (after the LIF in stages 0-2, after the BN in stage 3). null = the variant\'s: cifar "0011", imagenet "1111", dvs "0111".',
+      },
+      dvs_mode: {
+        type: 'boolean',
+        default: null,
+        nullable: true,
+        archs: ['sdt'],
+        description: "SDT: the reference's DVS \"Erode\" (3×3 max-pools of K, V, K⊙V and Q⊙A inside SDSA; CIFAR10-DVS). null = false.",
+      },
+      // --- Meta-SpikeFormer (arch meta-spikeformer): depth = transformer blocks (depth - 2 at C2, 2 at C3)
+      stage_dims: {
+        type: 'int[]',
+        default: null,
+        nullable: true,
+        minimum: 2,
+        archs: ['meta-spikeformer'],
+        description: 'Meta-SpikeFormer stage widths [C0, C1, C2, C3]; C2 must equal embed_dim, num_heads must divide C2 and C3. null = [D/4, D/2, D, 5D/4] (the 8-384/512/768 models); the 15M model is [64, 128, 256, 360].',
+      },
+      distillation_head: {
+        type: 'boolean',
+        default: null,
+        nullable: true,
+        archs: ['meta-spikeformer'],
+        description: "Meta-SpikeFormer: add head_kd (a second classifier on the same spikes; the output is the mean of both heads, the reference's eval output). The reference trains it by hard distillation from a CAFormer teacher, which this trainer does not run. null = false.",
       },
     },
   },

@@ -3,7 +3,7 @@
 // passing fixture in test/fixtures/rules/<code>.{bad,good}.spike.yaml (test/unit/rules.test.ts runs them all).
 
 import * as fs from 'node:fs';
-import { ArchError, estimateTrainingMemory, largestBatchThatFits, poolingFactor, predictModel, SPIKEFORMER_DEFAULTS, spikeformerGrid, SUPPORTED_VARIANTS } from '../arch';
+import { ArchError, estimateTrainingMemory, largestBatchThatFits, poolingFactor, predictModel, qkformerStages, SPIKEFORMER_DEFAULTS, spikeformerGrid, SUPPORTED_VARIANTS } from '../arch';
 import { datasetClasses, datasetImageSize, datasetInfo } from './datasets';
 import { CONFIG_DEFINITION, type FieldSpec, type ResolvedConfig } from './definition';
 import type { DiagnosticSeverity } from './diagnostics';
@@ -101,6 +101,62 @@ const headsDivideEmbedDim: SemanticRule = {
   },
 };
 
+/**
+ * Stage widths of the hierarchical spike-driven models (reference spec 2): QKFormer uses num_heads in every stage
+ * (D/4, D/2, D; dvs D/2, D) and needs one block per early stage; Meta-SpikeFormer's stage_dims[2] is embed_dim and
+ * its heads split C2 and C3.
+ */
+const stageWidths: SemanticRule = {
+  code: 'stage-widths',
+  check({ model }) {
+    const out: RuleFinding[] = [];
+    const D = model.embed_dim;
+    const h = model.num_heads;
+    const headsFix = (widths: number[]): RuleFinding['fix'] => {
+      const ok = Array.from({ length: 64 }, (_, i) => i + 1).filter((k) => widths.every((c) => c % k === 0));
+      const best = nearest(ok, h);
+      return { title: `Set num_heads to ${best}`, path: 'model.num_heads', replaceWith: String(best) };
+    };
+    if (model.arch === 'qkformer') {
+      const min = { imagenet: 4, cifar: 3, dvs: 2 }[model.variant] ?? 3;
+      if (model.depth < min) {
+        out.push({
+          severity: 'error',
+          path: 'model.depth',
+          message: `model.depth (${model.depth}) counts all QKFormer blocks: ${model.variant} needs at least ${min} (one in each early stage${model.variant === 'dvs' ? '' : 's'} and one in the last; HST-10 = 1 + 2 + 7, HST-4 = 1 + 1 + 2, HST-2 = 1 + 1).`,
+          fix: { title: `Set depth to ${min}`, path: 'model.depth', replaceWith: String(min) },
+        });
+        return out;
+      }
+      if (model.variant === 'dvs' && D % 16 !== 0) {
+        const to = Math.max(16, Math.round(D / 16) * 16);
+        out.push({ severity: 'error', path: 'model.embed_dim', message: `model.embed_dim (${D}) must be a multiple of 16 for QKFormer dvs: its stem has embed_dim/16 channels. Use ${to}.`, fix: { title: `Set embed_dim to ${to}`, path: 'model.embed_dim', replaceWith: String(to) } });
+        return out;
+      }
+      const widths = qkformerStages(model.variant, D, model.depth).map(([w]) => w);
+      if (D % 8 === 0 && widths.some((c) => c % h !== 0)) {
+        out.push({ severity: 'error', path: 'model.num_heads', message: `model.num_heads (${h}) must divide every QKFormer stage width (${widths.join(', ')}): each stage splits its channels into num_heads heads.`, fix: headsFix(widths) });
+      }
+    }
+    if (model.arch === 'meta-spikeformer') {
+      const dims = model.stage_dims ?? [D / 4, D / 2, D, Math.floor((D * 5) / 4)];
+      if (dims.length !== 4) {
+        out.push({ severity: 'error', path: 'model.stage_dims', message: `model.stage_dims needs 4 widths [C0, C1, C2, C3], got ${dims.length}.` });
+        return out;
+      }
+      if (dims[2] !== D) {
+        out.push({ severity: 'error', path: 'model.embed_dim', message: `model.embed_dim (${D}) must equal stage_dims[2] (${dims[2]}), the width of the first transformer stage.`, fix: { title: `Set embed_dim to ${dims[2]}`, path: 'model.embed_dim', replaceWith: String(dims[2]) } });
+      }
+      if (dims[0] % 2 !== 0) out.push({ severity: 'error', path: 'model.stage_dims', message: `stage_dims[0] (${dims[0]}) must be even: the stem has C0/2 channels.` });
+      if (dims[2] % h !== 0 || dims[3] % h !== 0) {
+        out.push({ severity: 'error', path: 'model.num_heads', message: `model.num_heads (${h}) must divide the transformer stage widths C2 = ${dims[2]} and C3 = ${dims[3]}.`, fix: headsFix([dims[2], dims[3]]) });
+      }
+      if (model.depth < 3) out.push({ severity: 'error', path: 'model.depth', message: `model.depth (${model.depth}) counts the transformer blocks (depth - 2 at C2, 2 at C3): Meta-SpikeFormer needs at least 3 (the published models: 8).`, fix: { title: 'Set depth to 8', path: 'model.depth', replaceWith: '8' } });
+    }
+    return out;
+  },
+};
+
 const atLeastOneTimeStep: SemanticRule = {
   code: 'time-steps',
   check({ model }) {
@@ -136,7 +192,7 @@ const imgSizeFitsTokenizer: SemanticRule = {
       ];
     }
     const stsa = model.arch === 'stsa';
-    const factor = stsa ? 16 : poolingFactor(model.variant);
+    const factor = stsa || model.arch === 'meta-spikeformer' ? 16 : model.arch === 'sdt' && model.pooling_stat ? 2 ** [...model.pooling_stat].filter((c) => c === '1').length : poolingFactor(model.variant);
     if (h % factor === 0 && w % factor === 0) return [];
     const fit = (v: number): [number, number] => [Math.max(factor, Math.floor(v / factor) * factor), Math.ceil(v / factor) * factor];
     const [lower, upper] = fit(h % factor !== 0 ? h : w);
@@ -546,6 +602,7 @@ const ampNeedsGpu: SemanticRule = {
 export const SEMANTIC_RULES: readonly SemanticRule[] = [
   embedDimMultipleOf8,
   headsDivideEmbedDim,
+  stageWidths,
   atLeastOneTimeStep,
   imgSizeFitsTokenizer,
   inChannelsMatchDataset,
