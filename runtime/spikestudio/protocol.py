@@ -39,6 +39,7 @@ EVENT_TYPES = (
     "energy",
     "checkpoint",
     "phase",
+    "requeued",
     "warning",
     "error",
     "done",

@@ -1,6 +1,7 @@
 // spike-studio: validate | train | resume | eval | runs | describe | import, on the same src/core as the extension.
 
 import { UsageError } from './args';
+import { STOP_USAGE, stopCommand, SUBMIT_USAGE, submitCommand, SWEEP_USAGE, sweepCommand } from './commands/cluster';
 import { describeCommand, DESCRIBE_USAGE } from './commands/describe';
 import { evalCommand, EVAL_USAGE } from './commands/eval';
 import { importCommand, IMPORT_USAGE } from './commands/import';
@@ -18,6 +19,9 @@ const USAGE = [
   '  spike-studio runs [--json]   list the runs of this folder (.spike-studio/runs)',
   `  ${DESCRIBE_USAGE}`,
   `  ${IMPORT_USAGE}`,
+  `  ${SUBMIT_USAGE}`,
+  `  ${SWEEP_USAGE}`,
+  `  ${STOP_USAGE}`,
 ].join('\n');
 
 type Command = (ctx: CliContext, argv: string[]) => number | Promise<number>;
@@ -30,6 +34,9 @@ const COMMANDS: Record<string, Command> = {
   runs: runsCommand,
   describe: describeCommand,
   import: importCommand,
+  submit: submitCommand,
+  sweep: sweepCommand,
+  stop: stopCommand,
 };
 
 export async function runCli(argv: string[], ctx: CliContext = defaultContext()): Promise<number> {

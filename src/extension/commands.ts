@@ -1,11 +1,13 @@
 // Every command of the extension, in one typed table: id → handler(ctx, ...args).
 import * as vscode from 'vscode';
 import { importReferenceConfigCommand } from './authoring';
+import { openSlurmLog, runSweep, trainOnCluster } from './cluster';
 import type { Ctx } from './ctx';
 import { inspectOnnxCommand } from './onnx';
 import { deleteRunCommand } from './runActions';
 import { resumeRun, train } from './train';
 import { DashboardPanel } from './views/dashboard';
+import { ExperimentsPanel } from './views/experiments';
 import { openEnergy, openGraph, openRunPanel } from './views/panels';
 
 export type CommandId =
@@ -22,7 +24,11 @@ export type CommandId =
   | 'spikeStudio.openFiring'
   | 'spikeStudio.openAttention'
   | 'spikeStudio.openEnergy'
-  | 'spikeStudio.inspectOnnx';
+  | 'spikeStudio.inspectOnnx'
+  | 'spikeStudio.trainOnCluster'
+  | 'spikeStudio.runSweep'
+  | 'spikeStudio.openExperiments'
+  | 'spikeStudio.openSlurmLog';
 
 type Handler = (ctx: Ctx, ...args: unknown[]) => unknown;
 
@@ -93,6 +99,10 @@ export const commands: Record<CommandId, Handler> = {
   'spikeStudio.compareRuns': (ctx, arg, selected) => compareRuns(ctx, arg, selected),
   'spikeStudio.refreshRuns': (ctx) => ctx.runs.refresh(),
   'spikeStudio.showOutput': (ctx) => ctx.log.show(),
+  'spikeStudio.trainOnCluster': (ctx, arg, options) => trainOnCluster(ctx, arg, options as Parameters<typeof trainOnCluster>[2]),
+  'spikeStudio.runSweep': (ctx, arg, options) => runSweep(ctx, arg, options as Parameters<typeof runSweep>[2]),
+  'spikeStudio.openExperiments': (ctx) => void ExperimentsPanel.createOrShow(ctx),
+  'spikeStudio.openSlurmLog': (ctx, arg, which) => openSlurmLog(((id) => (id ? ctx.runs.get(id) : undefined))(runIdOf(arg)), which as 'stdout' | 'stderr' | undefined),
   'spikeStudio.importReferenceConfig': (ctx, uri, arch, options) => importReferenceConfigCommand(ctx, uri, arch, (options ?? {}) as { overwrite?: boolean; noOpen?: boolean }),
 };
 
