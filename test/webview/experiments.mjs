@@ -17,7 +17,7 @@ export async function runExperimentsTests({ ctx, root, test, assert }) {
   table.rows.push(lone);
   table.groups.push({ sweepId: null, rows: [lone] });
   const nonce = randomBytes(16).toString('base64');
-  const server = await serveWebviews(root, (pathname, origin) => (pathname === '/experiments' ? webviewPage({ origin, nonce, bundle: 'experiments' }) : undefined));
+  const server = await serveWebviews(root, (pathname, origin) => (pathname === '/experiments' || pathname === '/dashboard' ? webviewPage({ origin, nonce, bundle: pathname.slice(1) }) : undefined));
   const p = await ctx.newPage();
   const errors = [];
   p.on('pageerror', (e) => errors.push(String(e)));
@@ -89,6 +89,25 @@ export async function runExperimentsTests({ ctx, root, test, assert }) {
       const aria = await p.$eval('#exp-table th[data-key="bestTop1"]', (th) => th.getAttribute('aria-sort'));
       assert(aria === 'descending', `aria-sort ${aria}`);
       assert((await p.$$('#exp-table tr.selected')).length === 2, 'selection restored');
+    });
+
+    await test('dashboard: a requeued event is marked on the curves', async () => {
+      const d = await ctx.newPage();
+      try {
+        await d.goto(`${server.origin}/dashboard`);
+        await d.waitForFunction(() => window.__posted.some((m) => m.type === 'ready'));
+        const events = readFileSync(join(root, 'test/fixtures/events/mnist-run.jsonl'), 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+        const steps = events.filter((e) => e.type === 'step');
+        const at = steps[Math.floor(steps.length / 2)];
+        const withRequeue = [...events.filter((e) => e.seq <= at.seq), { v: 1, type: 'requeued', t: at.t + 1, seq: at.seq + 0.5, epoch: at.epoch, step: at.step, restarts: 1, job_id: '7' }, ...events.filter((e) => e.seq > at.seq)];
+        const run = { id: 'r', name: 'r', status: 'completed', dir: '/ws/r', bestTop1: null };
+        await d.evaluate((m) => window.postMessage(m, '*'), { type: 'init', v: 1, runs: [run], events: { r: withRequeue } });
+        await d.waitForFunction(() => [...document.querySelectorAll('[data-markers]')].some((c) => c.dataset.markers.includes('requeued')), null, { timeout: 10_000 });
+        const markers = await d.$eval('[data-markers]', (c) => JSON.parse(c.dataset.markers));
+        assert(markers.length === 1 && markers[0].x === at.step, JSON.stringify(markers));
+      } finally {
+        await d.close();
+      }
     });
 
     await test('experiments: no CSP violations or page errors', async () => {
