@@ -10,6 +10,7 @@
 #                triton (tests/test_lif_triton.py runs the fused LIF kernels in Triton's CPU interpreter; 286 MB wheel)
 #   apt          Debian packages for the browser tests: chromium fonts-liberation libkrb5-dev ripgrep
 #   code-server  code-server@4.100.3 into .cache/code-server (real VS Code for the integration tests)
+#   slurm        Debian's slurm-wlm and munge (test/slurm starts a single-node cluster of its own; nothing is enabled)
 #   test         all of the above
 #
 # Environment: PYTHON (interpreter used to create .venv, default python3), SPIKE_TORCH_SPEC (default torch==2.13.0).
@@ -25,6 +26,7 @@ RIPGREP_VERSION="v13.0.0-10"       # the rg release its lib/postinstall.js downl
 TORCH_SPEC="${SPIKE_TORCH_SPEC:-torch==2.13.0}"
 TRITON_SPEC="${SPIKE_TRITON_SPEC-triton==3.9.0}"   # set SPIKE_TRITON_SPEC= (empty) to skip it
 APT_PACKAGES=(chromium fonts-liberation libkrb5-dev ripgrep)
+SLURM_PACKAGES=(slurm-wlm munge)   # only for the test command (test/slurm/cluster.mjs)
 
 export npm_config_nodedir="${npm_config_nodedir:-/usr}"
 export npm_config_yes=true
@@ -85,13 +87,16 @@ triton_spec() { [[ "$(uname -s)-$(uname -m)" == Linux-x86_64 ]] && printf '%s' "
 step_pytest() { step_runtime; pip_step pytest pytest jsonschema hypothesis onnx onnxruntime $(triton_spec); }
 
 # ---------------------------------------------------------------------------------------------- apt
-step_apt() {
+step_apt() { apt_install "${APT_PACKAGES[@]}"; }
+step_slurm() { apt_install "${SLURM_PACKAGES[@]}"; }
+
+apt_install() {
   local missing=() p
-  for p in "${APT_PACKAGES[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   if (( ${#missing[@]} == 0 )); then
-    log "apt: ${APT_PACKAGES[*]} installed (skip)"
+    log "apt: $* installed (skip)"
     return 0
   fi
   local sudo=()
@@ -159,7 +164,8 @@ for s in "${steps[@]}"; do
     pytest) step_pytest ;;
     apt) step_apt ;;
     code-server) step_code_server ;;
-    test) step_node; step_pytest; step_apt; step_code_server ;;
+    slurm) step_slurm ;;
+    test) step_node; step_pytest; step_apt; step_slurm; step_code_server ;;
     *) log "unknown step: $s"; exit 64 ;;
   esac
 done

@@ -78,6 +78,7 @@ run_layer unit npm run test:unit
 run_layer runtime bash -c layer_runtime
 run_layer webview npm run test:webview
 run_layer integration npm run test:integration
+run_layer slurm npx mocha --config test/slurm/.mocharc.json
 run_layer package bash -c layer_package
 
 # ------------------------------------------------------------------------------------------- summary

@@ -40,6 +40,7 @@ EVENT_TYPES = (
     "checkpoint",
     "phase",
     "download",
+    "requeued",
     "warning",
     "error",
     "done",

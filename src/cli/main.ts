@@ -1,6 +1,7 @@
 // spike-studio: validate | train | resume | eval | runs | describe | import | setup, on the same src/core as the extension.
 
 import { UsageError } from './args';
+import { STOP_USAGE, stopCommand, SUBMIT_USAGE, submitCommand, SWEEP_USAGE, sweepCommand } from './commands/cluster';
 import { describeCommand, DESCRIBE_USAGE } from './commands/describe';
 import { evalCommand, EVAL_USAGE } from './commands/eval';
 import { importCommand, IMPORT_USAGE } from './commands/import';
@@ -20,6 +21,9 @@ const USAGE = [
   `  ${DESCRIBE_USAGE}`,
   `  ${IMPORT_USAGE}`,
   `  ${SETUP_USAGE}`,
+  `  ${SUBMIT_USAGE}`,
+  `  ${SWEEP_USAGE}`,
+  `  ${STOP_USAGE}`,
 ].join('\n');
 
 type Command = (ctx: CliContext, argv: string[]) => number | Promise<number>;
@@ -33,6 +37,9 @@ const COMMANDS: Record<string, Command> = {
   describe: describeCommand,
   import: importCommand,
   setup: setupCommand,
+  submit: submitCommand,
+  sweep: sweepCommand,
+  stop: stopCommand,
 };
 
 export async function runCli(argv: string[], ctx: CliContext = defaultContext()): Promise<number> {

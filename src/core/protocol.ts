@@ -6,6 +6,8 @@
 // TypeScript and Python tests both validate real output against it. Extend, don't break: add optional
 // fields or new event types, and bump PROTOCOL_VERSION only for incompatible changes.
 
+import type { ExperimentsTable } from './runs/tableModel';
+
 export const PROTOCOL_VERSION = 1;
 
 export interface EventBase {
@@ -231,6 +233,20 @@ export interface DownloadEvent extends EventBase {
   resumed_from?: number;
 }
 
+/**
+ * A Slurm job of this run was requeued (time limit or preemption: the batch script got USR1, the trainer wrote
+ * checkpoints/last.pt, the job went back to the queue) and this segment resumed from that checkpoint. Emitted
+ * right after the resumed segment's `hello`; the curves draw a marker at `step`.
+ */
+export interface RequeuedEvent extends EventBase {
+  type: 'requeued';
+  epoch: number;
+  step: number;
+  /** SLURM_RESTART_COUNT */
+  restarts: number;
+  job_id?: string;
+}
+
 export interface WarningEvent extends EventBase {
   type: 'warning';
   message: string;
@@ -278,6 +294,7 @@ export type RuntimeEvent =
   | CheckpointEvent
   | PhaseEvent
   | DownloadEvent
+  | RequeuedEvent
   | WarningEvent
   | ErrorEvent
   | DoneEvent;
@@ -297,6 +314,7 @@ export const RUNTIME_EVENT_TYPES: readonly RuntimeEventType[] = [
   'checkpoint',
   'phase',
   'download',
+  'requeued',
   'warning',
   'error',
   'done',
@@ -350,7 +368,9 @@ export type HostToWebview =
   | { type: 'runStatus'; run: RunSummary }
   | { type: 'theme' }
   /** graph panel: the model of `source` (a *.spike.yaml path, or null for a run's model event) */
-  | { type: 'graph'; source: string | null; name: string; model: GraphModel | null; error?: { path: string; message: string } };
+  | { type: 'graph'; source: string | null; name: string; model: GraphModel | null; error?: { path: string; message: string } }
+  /** experiments table: every run of the workspace as rows (src/core/runs/table buildTable) */
+  | { type: 'table'; table: ExperimentsTable };
 
 /** webview → host */
 export type WebviewToHost =
@@ -363,7 +383,9 @@ export type WebviewToHost =
    * dashboard: save an export through the host's save dialog (webview downloads fail, over SSH especially).
    * png: a data:image/png;base64 URL; csv: the text (run,metric,step,epoch,wall,value). `name`: a suggested file name.
    */
-  | { type: 'export'; format: 'png' | 'csv'; data: string; name?: string };
+  | { type: 'export'; format: 'png' | 'csv'; data: string; name?: string }
+  /** experiments table: open the selected runs in a comparison view (dashboard curves, or the energy panel) */
+  | { type: 'compareRuns'; runIds: string[]; view: 'curves' | 'energy' };
 
 export function isRuntimeEvent(value: unknown): value is RuntimeEvent {
   if (typeof value !== 'object' || value === null) return false;

@@ -2,12 +2,14 @@
 import * as vscode from 'vscode';
 import { importReferenceConfigCommand } from './authoring';
 import { newConfigCommand, openExampleCommand, validateConfigCommand } from './configs';
+import { openSlurmLog, runSweep, trainOnCluster } from './cluster';
 import type { Ctx } from './ctx';
 import { inspectOnnxCommand } from './onnx';
 import { deleteRunCommand } from './runActions';
 import { openWalkthrough, setupPythonCommand } from './setupPython';
 import { resumeRun, train } from './train';
 import { DashboardPanel } from './views/dashboard';
+import { ExperimentsPanel } from './views/experiments';
 import { openEnergy, openGraph, openRunPanel } from './views/panels';
 
 export type CommandId =
@@ -29,7 +31,11 @@ export type CommandId =
   | 'spikeStudio.newConfig'
   | 'spikeStudio.validate'
   | 'spikeStudio.openExample'
-  | 'spikeStudio.getStarted';
+  | 'spikeStudio.getStarted'
+  | 'spikeStudio.trainOnCluster'
+  | 'spikeStudio.runSweep'
+  | 'spikeStudio.openExperiments'
+  | 'spikeStudio.openSlurmLog';
 
 type Handler = (ctx: Ctx, ...args: unknown[]) => unknown;
 
@@ -100,6 +106,10 @@ export const commands: Record<CommandId, Handler> = {
   'spikeStudio.compareRuns': (ctx, arg, selected) => compareRuns(ctx, arg, selected),
   'spikeStudio.refreshRuns': (ctx) => ctx.runs.refresh(),
   'spikeStudio.showOutput': (ctx) => ctx.log.show(),
+  'spikeStudio.trainOnCluster': (ctx, arg, options) => trainOnCluster(ctx, arg, options as Parameters<typeof trainOnCluster>[2]),
+  'spikeStudio.runSweep': (ctx, arg, options) => runSweep(ctx, arg, options as Parameters<typeof runSweep>[2]),
+  'spikeStudio.openExperiments': (ctx) => void ExperimentsPanel.createOrShow(ctx),
+  'spikeStudio.openSlurmLog': (ctx, arg, which) => openSlurmLog(((id) => (id ? ctx.runs.get(id) : undefined))(runIdOf(arg)), which as 'stdout' | 'stderr' | undefined),
   'spikeStudio.importReferenceConfig': (ctx, uri, arch, options) => importReferenceConfigCommand(ctx, uri, arch, (options ?? {}) as { overwrite?: boolean; noOpen?: boolean }),
   'spikeStudio.setupPython': (ctx, arg) => setupPythonCommand(ctx, arg),
   'spikeStudio.newConfig': (ctx, arg) => newConfigCommand(ctx, arg),

@@ -1,6 +1,7 @@
 // Live validation of *.spike.yaml files: a DiagnosticCollection (source "spike-studio") updated when a
 // config is opened or edited (debounced), and the "▶ Train" CodeLens.
 import * as vscode from 'vscode';
+import { loadSweep } from '../core/cluster/sweep';
 import { loadConfig, type ConfigDiagnostic, type LoadConfigOptions } from '../core/config';
 import { isSpikeConfig, SPIKE_CONFIG_SELECTOR } from './config';
 import { Disposable } from './dispose';
@@ -49,7 +50,13 @@ export class ConfigDiagnostics extends Disposable {
     if (!isSpikeConfig(doc)) return [];
     this.cancel(doc);
     try {
-      const result = loadConfig(doc.getText(), doc.uri.scheme === 'untitled' ? null : doc.uri.fsPath, this.options());
+      const text = doc.getText();
+      const file = doc.uri.scheme === 'untitled' ? null : doc.uri.fsPath;
+      const result = loadConfig(text, file, this.options());
+      // a sweep: section: its keys and every expanded member (only when the config itself is clean)
+      if (file && /^sweep\s*:/m.test(text) && !result.diagnostics.some((d) => d.severity === 'error')) {
+        result.diagnostics.push(...loadSweep(text, file, this.options()).diagnostics.filter((d) => !d.code.startsWith('yaml-')));
+      }
       this.collection.set(doc.uri, result.diagnostics.map(toVscodeDiagnostic));
       this.latest.set(doc.uri.toString(), { version: doc.version, diagnostics: result.diagnostics });
       return result.diagnostics;

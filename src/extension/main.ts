@@ -1,7 +1,9 @@
 // Entry point: activate builds the Ctx (the composition root) and wires providers, views and commands.
 import * as vscode from 'vscode';
 import { registerAuthoring } from './authoring';
+import { SlurmWatcher, stopSlurmRun } from './cluster';
 import { registerCommands } from './commands';
+import { registerExperimentsSerializer } from './views/experiments';
 import { Ctx } from './ctx';
 import { TrainCodeLensProvider } from './diagnostics';
 import { registerDashboardSerializer } from './views/dashboard';
@@ -30,6 +32,9 @@ export function activate(extension: vscode.ExtensionContext): SpikeStudioApi | u
     c.log.info(`Spike Studio ${String(extension.extension.packageJSON.version)} activated (VS Code ${vscode.version}, trusted: ${vscode.workspace.isTrusted})`);
 
     registerCommands(c);
+    c.runs.stopSlurm = (run) => stopSlurmRun(c, run);
+    c.own(new SlurmWatcher(c));
+    c.own(registerExperimentsSerializer(c));
     registerAuthoring(c);
     registerWalkthroughKeys(c);
     // the status-bar item "set up Python" while the interpreter Train would use cannot train (doctor, in the background)

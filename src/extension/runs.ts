@@ -54,6 +54,9 @@ export class RunRegistry extends Disposable {
   private infos = new Map<string, RunInfo>();
   private readonly skipped = new SkippedLinesReporter();
 
+  /** how Stop reaches a Slurm run (set by the composition root) */
+  stopSlurm: ((run: RunInfo) => Promise<void>) | undefined;
+
   /** log: where unreadable events.jsonl lines are reported (once per file) */
   constructor(private readonly log?: { warn(message: string): void; info(message: string): void }) {
     super();
@@ -163,7 +166,8 @@ export class RunRegistry extends Disposable {
       const tailer = new EventTailer(file).start();
       tailer.onEvents((batch) => {
         this.appendTo(runId, log, batch, true);
-        if (batch.some((e) => e.type === 'done')) {
+        // a Slurm run's `done` may end a segment only (time limit, preemption: the job requeues and appends more)
+        if (batch.some((e) => e.type === 'done') && !info.slurm) {
           tailer.dispose();
           log.tailer = undefined;
           this.refresh();
@@ -232,8 +236,13 @@ export class RunRegistry extends Disposable {
   stop(runId: string): boolean {
     const run = this.active.get(runId);
     if (!run) {
-      // a run this window re-attached to (started before a reload, or elsewhere): SIGTERM is a graceful stop
       const info = this.get(runId);
+      // a Slurm run: scancel --signal=USR1 --batch (the batch script forwards it; checkpoint, then stopped)
+      if (info?.slurm && info.status === 'running' && this.stopSlurm) {
+        void this.stopSlurm(info);
+        return true;
+      }
+      // a run this window re-attached to (started before a reload, or elsewhere): SIGTERM is a graceful stop
       const pid = info?.summary.pid;
       if (info?.status !== 'running' || !pid) return false;
       try {
@@ -252,7 +261,16 @@ export class RunRegistry extends Disposable {
 
   /** Re-lists the runs and tells the views. */
   refresh(): void {
-    this.list();
+    for (const run of this.list()) {
+      // a Slurm run's job left the queue: stop following its events.jsonl
+      const log = this.logs.get(run.id);
+      if (log?.tailer && run.slurm?.final) {
+        void log.tailer.poll().then(() => {
+          log.tailer?.dispose();
+          log.tailer = undefined;
+        });
+      }
+    }
     this._onDidChangeRuns.fire();
   }
 

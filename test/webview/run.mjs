@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { runPanelTests } from './panels.mjs';
+import { runExperimentsTests } from './experiments.mjs';
 import { serveWebviews, webviewPage } from './page.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -488,6 +489,8 @@ try {
 
   // the visualisation panels (graph, firing, attention, energy): test/webview/panels.mjs
   await runPanelTests({ ctx, root, test, assert, results });
+  // the experiments table: test/webview/experiments.mjs
+  await runExperimentsTests({ ctx, root, test, assert, results });
 } catch (e) {
   results.push(['harness', e]);
   console.log(`  ✘ harness: ${e?.stack ?? e}`);

@@ -70,6 +70,7 @@ export class LineChart {
   private key = '';
   private logY = false;
   private zoom: [number, number] | null = null;
+  private markers: { x: number; label: string }[] = [];
   private readonly resize: ResizeObserver;
 
   constructor(
@@ -135,6 +136,15 @@ export class LineChart {
     }
   }
 
+  /** Vertical dashed markers (e.g. Slurm requeues) at these x values; drawn over the lines. */
+  setMarkers(markers: { x: number; label: string }[]): void {
+    const next = JSON.stringify(markers);
+    if (next === JSON.stringify(this.markers)) return;
+    this.markers = markers;
+    this.container.dataset.markers = next;
+    this.plot?.redraw(false);
+  }
+
   /** Re-reads theme colours (after a theme change) by building the plot again. */
   rebuild(): void {
     this.plot?.destroy();
@@ -164,6 +174,28 @@ export class LineChart {
   dispose(): void {
     this.resize.disconnect();
     this.plot?.destroy();
+  }
+
+  private drawMarkers(u: uPlot): void {
+    if (!this.markers.length) return;
+    const c = u.ctx;
+    const dpr = window.devicePixelRatio || 1;
+    c.save();
+    c.strokeStyle = cssVar('--vscode-charts-orange', '#d18616');
+    c.fillStyle = c.strokeStyle;
+    c.lineWidth = dpr;
+    c.setLineDash([4 * dpr, 3 * dpr]);
+    c.font = `${10 * dpr}px sans-serif`;
+    for (const m of this.markers) {
+      const x = Math.round(u.valToPos(m.x, 'x', true));
+      if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
+      c.beginPath();
+      c.moveTo(x, u.bbox.top);
+      c.lineTo(x, u.bbox.top + u.bbox.height);
+      c.stroke();
+      c.fillText(m.label, x + 3 * dpr, u.bbox.top + 10 * dpr);
+    }
+    c.restore();
   }
 
   private focused(): boolean {
@@ -283,6 +315,7 @@ export class LineChart {
         },
       },
       hooks: {
+        draw: [(u) => this.drawMarkers(u)],
         setScale: [
           (u, key) => {
             if (key === 'x') this.scaleHooks(u);

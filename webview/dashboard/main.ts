@@ -347,6 +347,15 @@ function renderChart(i: number): void {
   chart.setXLabel(X_LABELS[xAxis]);
   const { specs, data } = chartSeries(CHART_LINES[i]);
   chart.setSeries(specs, data);
+  // Slurm requeues of the primary run: a dashed marker where the resumed segment started
+  const primary = shown[0]?.model;
+  const spe = primary?.stepsPerEpoch || 0;
+  chart.setMarkers(
+    (primary?.requeues ?? []).map((q) => ({
+      x: xAxis === 'step' ? q.step : xAxis === 'epoch' ? (spe ? q.step / spe : q.epoch - 1) : q.t - (primary?.t0 ?? q.t),
+      label: 'requeued',
+    })),
+  );
   // the integration tests' hook: the primary run's raw point count of the chart's first metric
   const m = model;
   chart.container.dataset.points = String(m ? column(m, CHART_LINES[i][0].metric).finite : 0);

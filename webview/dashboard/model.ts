@@ -54,6 +54,8 @@ export interface RunModel {
   firing: FiringEvent | null;
   error: ErrorEvent | null;
   done: DoneEvent | null;
+  /** Slurm requeues (time limit, preemption): where the resumed segment started; marked on the curves */
+  requeues: { step: number; epoch: number; t: number }[];
 }
 
 export function emptyModel(runId: string, summary: RunSummary | null = null): RunModel {
@@ -77,6 +79,7 @@ export function emptyModel(runId: string, summary: RunSummary | null = null): Ru
     firing: null,
     error: null,
     done: null,
+    requeues: [],
   };
 }
 
@@ -94,6 +97,9 @@ export function applyEvents(m: RunModel, events: readonly RuntimeEvent[]): numbe
         break;
       case 'model':
         m.model = e;
+        break;
+      case 'requeued':
+        m.requeues.push({ step: e.step, epoch: e.epoch, t: e.t });
         break;
       case 'epoch':
         m.epoch = e.epoch;

@@ -172,6 +172,20 @@ class Trainer:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(ValueError, OSError):
                     signal.signal(sig, self._on_signal)
+            # Slurm: `scancel --signal=USR1` (Stop) and `sbatch --signal=B:USR1@grace` (time limit, preemption) reach
+            # the batch script, which forwards USR1 here: always a stop with a checkpoint, never a kill
+            with contextlib.suppress(ValueError, OSError, AttributeError):
+                signal.signal(signal.SIGUSR1, lambda signum, frame: self.request_stop("SIGUSR1"))
+        stop_file = os.environ.get("SPIKE_STOP_FILE")
+        if stop_file and self.dist.is_main:  # the batch script touches it on USR1 (reaches rank 0 under srun torchrun)
+            threading.Thread(target=self._watch_stop_file, args=(Path(stop_file),), daemon=True).start()
+
+    def _watch_stop_file(self, path: Path) -> None:
+        while not self.stop_event.is_set():
+            if path.exists():
+                self.request_stop(f"stop file {path.name}")
+                return
+            time.sleep(0.5)
 
     # ---------------------------------------------------------------- events
     def done(self, status: str) -> None:
@@ -554,6 +568,10 @@ class Trainer:
                                             f"step {start_i} of {steps_per_epoch} in the epoch); events after that step "
                                             f"earlier in events.jsonl (before seq {self.em.seq}) are superseded")
             log(f"resumed at step {self.step}: epoch {start_epoch}, epoch step {start_i}")
+            restarts = int(os.environ.get("SLURM_RESTART_COUNT") or 0) if os.environ.get("SPIKE_SLURM") else 0
+            if restarts > 0:  # a requeued Slurm job (time limit or preemption) continuing the same run
+                self.em.emit("requeued", epoch=start_epoch, step=self.step, restarts=restarts,
+                             job_id=os.environ.get("SLURM_JOB_ID", ""))
 
         def checkpoint(kind: str, epoch: int, epoch_step: int, epoch_complete: bool) -> str | None:
             if not main_rank:

@@ -852,6 +852,8 @@ export function generateJsonSchema(options: JsonSchemaOptions = {}): JsonSchema 
   const properties: Record<string, JsonSchema> = {};
   if (mode === 'file') {
     for (const [key, spec] of Object.entries(TOP_LEVEL_FIELDS)) properties[key] = fieldSchema(spec);
+    // checked by core/cluster/sweep (dotted keys, every member validated); README "Clusters and sweeps"
+    properties.sweep = { type: 'object', description: 'A sweep: grid and random values of dotted config keys (e.g. train.lr), count, seed, limit. Each member is an ordinary run.' };
   } else {
     properties.version = { const: 1 };
     properties.name = { type: 'string' };

@@ -244,6 +244,7 @@ export function validateStructure(value: Record<string, unknown>, locate: Locate
   const sections: Record<string, SectionSpec> = CONFIG_DEFINITION;
   const known = [...Object.keys(topLevel), ...CONFIG_SECTIONS];
   for (const [key, child] of Object.entries(value)) {
+    if (key === 'sweep') continue; // a sweep section: checked by core/cluster/sweep (loadSweep)
     if (topLevel[key]) diagnostics.push(...validateField(key, topLevel[key], child, locate));
     else if (sections[key]) diagnostics.push(...validateSection(key, sections[key], child, locate));
     else diagnostics.push(unknownKey(key, key, known, locate));

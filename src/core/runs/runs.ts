@@ -4,6 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ResolvedConfig } from '../config/definition';
 import type { RunStatus, RuntimeEvent } from '../protocol';
+import { isActiveState, readJobRecord, type SlurmJobRecord } from '../cluster/slurm';
+import { readMembership, type SweepMembership } from '../cluster/sweep';
 import { readEvents, type RunEventSummary, summarizeRun } from './events';
 
 export const RUNS_SUBDIR = path.join('.spike-studio', 'runs');
@@ -131,6 +133,10 @@ export interface RunInfo {
   summary: RunEventSummary;
   /** status `failed`: why, naming the last checkpoint (describeFailure); null otherwise */
   failure: string | null;
+  /** a Slurm run: its job as last seen in the queue (RUN_DIR/slurm/job.json); null for local runs */
+  slurm: SlurmJobRecord | null;
+  /** a sweep member: the sweep id and this member's parameters (RUN_DIR/sweep.json) */
+  sweep: SweepMembership | null;
 }
 
 export interface ListRunsOptions {
@@ -168,8 +174,16 @@ function folderBirthMs(dir: string): number | null {
   }
 }
 
-/** contracts §3: a `done` event decides; otherwise running while the process lives, else failed. */
-export function deriveStatus(summary: RunEventSummary, createdMs: number | null, options: ListRunsOptions = {}): RunStatus {
+/**
+ * contracts §3: a `done` event decides; otherwise running while the process lives, else failed. A Slurm run is
+ * running while its job is in the queue (pending, running or requeued: a requeued job's `stopped` segment is not
+ * its end) and, without a `done`, failed once the job left it; its pid lives on a compute node.
+ */
+export function deriveStatus(summary: RunEventSummary, createdMs: number | null, options: ListRunsOptions = {}, slurm: SlurmJobRecord | null = null): RunStatus {
+  if (slurm) {
+    if (isActiveState(slurm.state) || (!slurm.state && !slurm.final)) return 'running';
+    return summary.doneStatus ?? 'failed';
+  }
   if (summary.doneStatus) return summary.doneStatus;
   if (summary.pid !== null) return (options.isAlive ?? defaultIsAlive)(summary.pid) ? 'running' : 'failed';
   const now = (options.now ?? Date.now)();
@@ -185,7 +199,8 @@ export function readRun(dir: string, options: ListRunsOptions = {}): RunInfo {
   const createdMs = folderBirthMs(dir);
   const id = path.basename(dir);
   const error = summary.error ? { kind: summary.error.kind, message: summary.error.message, hint: summary.error.hint } : null;
-  const status = deriveStatus(summary, createdMs, options);
+  const slurm = readJobRecord(dir);
+  const status = deriveStatus(summary, createdMs, options, slurm);
   return {
     id,
     name: typeof config?.name === 'string' ? config.name : id,
@@ -203,6 +218,8 @@ export function readRun(dir: string, options: ListRunsOptions = {}): RunInfo {
     source: typeof config?.source === 'string' ? config.source : null,
     summary,
     failure: status === 'failed' ? describeFailure({ dir, summary, status, error }) : null,
+    slurm,
+    sweep: readMembership(dir),
   };
 }
 

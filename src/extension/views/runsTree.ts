@@ -1,6 +1,7 @@
 // The Runs view: every run of the workspace, newest first, with its status as a ThemeIcon.
 import * as vscode from 'vscode';
 import type { RunStatus } from '../../core/protocol';
+import { describeJob, isActiveState, jobLogPath } from '../../core/cluster/slurm';
 import { isResumable, type RunInfo } from '../../core/runs';
 import { Disposable } from '../dispose';
 import type { RunRegistry } from '../runs';
@@ -67,6 +68,11 @@ export class RunsTreeProvider extends Disposable implements vscode.TreeDataProvi
     } else {
       item.description = run.status;
     }
+    if (run.slurm) {
+      // PENDING (reason) / RUNNING on nodes / COMPLETED, FAILED, TIMEOUT, PREEMPTED, CANCELLED · job id
+      const job = describeJob(run.slurm);
+      item.description = isActiveState(run.slurm.state) || !run.slurm.state ? `${job}${item.description !== run.status ? ` · ${item.description}` : ''}` : `${item.description} · ${job}`;
+    }
     const tip = new vscode.MarkdownString(undefined, true);
     tip.appendMarkdown(`**${run.name}** — ${run.status}\n\n`);
     tip.appendMarkdown(`\`${run.id}\`\n\n`);
@@ -77,11 +83,17 @@ export class RunsTreeProvider extends Disposable implements vscode.TreeDataProvi
     if (run.failure) tip.appendMarkdown(`$(error) ${run.failure}${run.error?.hint ? `\n\n${run.error.hint}` : ''}\n\n`);
     else if (run.error) tip.appendMarkdown(`$(error) ${run.error.kind}: ${run.error.message}${run.error.hint ? `\n\n${run.error.hint}` : ''}\n\n`);
     if (run.source) tip.appendMarkdown(`config: ${vscode.workspace.asRelativePath(run.source)}\n\n`);
+    if (run.slurm) {
+      const link = (kind: 'stdout' | 'stderr') => `[${kind}](${vscode.Uri.file(jobLogPath(run.slurm![kind], run.slurm!.jobId)).toString()})`;
+      tip.appendMarkdown(`Slurm: ${describeJob(run.slurm)} (${run.slurm.cluster}) · ${link('stdout')} · ${link('stderr')}\n\n`);
+    }
+    if (run.sweep) tip.appendMarkdown(`sweep ${run.sweep.sweepId} #${run.sweep.index}\n\n`);
     tip.appendMarkdown(`folder: ${vscode.workspace.asRelativePath(run.dir)}`);
     item.tooltip = tip;
     // spikeStudio.run.<status>[.resumable]: Stop on running runs (ours, or re-attached after a reload: SIGTERM),
     // Resume on failed/stopped runs with a checkpoint, Delete on finished ones
-    item.contextValue = run.status === 'running' ? 'spikeStudio.run.running' : `spikeStudio.run.${run.status}${isResumable(run) ? '.resumable' : ''}`;
+    item.contextValue = run.status === 'running' ? 'spikeStudio.run.running' : `spikeStudio.run.${run.status}${isResumable(run) && !run.slurm ? '.resumable' : ''}`;
+    if (run.slurm) item.contextValue += '.slurm';
     item.command = { title: 'Open Dashboard', command: 'spikeStudio.openDashboard', arguments: [run.id] };
     return item;
   }
