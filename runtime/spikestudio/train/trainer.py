@@ -212,7 +212,7 @@ class Trainer:
                     try:  # the memory estimate must never mask the OOM itself
                         from spikestudio.telemetry import memory
 
-                        fits = memory.oom_batch_hint(*getattr(self, "_oom_ctx", (None, None, None, None)))
+                        fits = memory.oom_batch_hint(*getattr(self, "_oom_ctx", (None, None, None, None, None)))
                     except Exception as est_exc:  # noqa: BLE001
                         log(f"memory estimate unavailable ({type(est_exc).__name__}: {est_exc})")
                     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -449,7 +449,7 @@ class Trainer:
         n_train = ds.train_size
         world = dist.world_size
         bs = min(dcfg["batch_size"], max(1, n_train // world))  # per process
-        self._oom_ctx = (desc, bs, amp, device)  # for the OOM message's "largest batch that fits"
+        self._oom_ctx = (desc, bs, amp, device, tcfg)  # for the OOM message's "largest batch that fits"
         gbs = bs * world  # the global batch
         steps_per_epoch = max(1, n_train // gbs)  # drop the last partial batch (BatchNorm needs > 1 sample)
         if tcfg["max_steps_per_epoch"]:
