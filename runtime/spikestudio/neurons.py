@@ -210,6 +210,21 @@ def lif_backward(grad_s, h_seq, tau, v_threshold, v_reset, detach_reset, surroga
     return grad_x
 
 
+def lif_cfg(lif) -> tuple:
+    """The equation parameters of a LIF module, in lif_forward / lif_backward order."""
+    return (lif.tau, lif.v_threshold, lif.v_reset, lif.detach_reset, lif.surrogate, lif.alpha, lif.decay_input)
+
+
+def _forward_saving_h(ctx, x_seq, cfg, v0=None):
+    """lif_forward inside an autograd.Function: H saved for backward when x needs a gradient; (spikes, last V)."""
+    need = bool(ctx.needs_input_grad[0])
+    s_seq, h_seq, v = lif_forward(x_seq, *cfg, keep_h=need, v0=v0)
+    if need:
+        ctx.save_for_backward(h_seq)
+    ctx.cfg = cfg
+    return s_seq, v
+
+
 class LIFMultiStep(torch.autograd.Function):
     """Forward loops over T with in-place tensor ops and no graph; backward runs the BPTT recursion of spec §1.1:
 
@@ -221,13 +236,7 @@ class LIFMultiStep(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x_seq, tau, v_threshold, v_reset, detach_reset, surrogate, alpha, decay_input):  # type: ignore[override]
-        cfg = (tau, v_threshold, v_reset, detach_reset, surrogate, alpha, decay_input)
-        need = any(ctx.needs_input_grad)
-        s_seq, h_seq, _ = lif_forward(x_seq, *cfg, keep_h=need)
-        if need:
-            ctx.save_for_backward(h_seq)
-        ctx.cfg = cfg
-        return s_seq
+        return _forward_saving_h(ctx, x_seq, (tau, v_threshold, v_reset, detach_reset, surrogate, alpha, decay_input))[0]
 
     @staticmethod
     def backward(ctx, grad_s):  # type: ignore[override]
@@ -357,13 +366,8 @@ class LIFCarry(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x_seq, lif):  # type: ignore[override]
-        cfg = (lif.tau, lif.v_threshold, lif.v_reset, lif.detach_reset, lif.surrogate, lif.alpha, lif.decay_input)
-        need = bool(ctx.needs_input_grad[0])
-        s_seq, h_seq, v = lif_forward(x_seq, *cfg, keep_h=need, v0=lif._carry_v)
+        s_seq, v = _forward_saving_h(ctx, x_seq, lif_cfg(lif), lif._carry_v)
         lif._carry_v = v.detach()
-        if need:
-            ctx.save_for_backward(h_seq)
-        ctx.cfg = cfg
         return s_seq
 
     @staticmethod

@@ -53,10 +53,6 @@ def observe_kept(fn: Callable[[torch.Tensor], None]):
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _lif_cfg(lif) -> tuple:
-    return (lif.tau, lif.v_threshold, lif.v_reset, lif.detach_reset, lif.surrogate, lif.alpha, lif.decay_input)
-
-
 def _core_forward(backend: str, x_seq, cfg, keep: bool, v0=None):
     """(spikes, state for _core_backward or None, last V or None)."""
     if backend == "triton":
@@ -91,7 +87,7 @@ class BNLIFRecompute(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, y, weight, bias, x_seq, bn, lif, backend, v0):  # type: ignore[override]
-        cfg = _lif_cfg(lif)
+        cfg = neurons.lif_cfg(lif)
         s, _, v = _core_forward(backend, x_seq, cfg, keep=False, v0=v0)
         if "_carry_v" in lif.__dict__:
             lif._carry_v = v.detach()
