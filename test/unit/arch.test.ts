@@ -262,7 +262,7 @@ describe('arch: derived numbers', () => {
     const t8 = predictModel({ ...PRESETS['spikformer-4-384/cifar10'].model, time_steps: 8 });
     assert.equal(estimateTrainingMemory(t8, 64, { temporal_grad: 'sltt' }).per_sample_mb, estimateTrainingMemory(p, 64, { temporal_grad: 'sltt' }).per_sample_mb);
     assert.ok(estimateTrainingMemory(t8, 64).per_sample_mb > 1.9 * plain);
-    assert.ok(largestBatchThatFits(p, 24576, { checkpoint_blocks: true }) > 2 * largestBatchThatFits(p, 24576));
+    assert.ok(largestBatchThatFits(p, 24576, { checkpoint_blocks: true }) > 1.5 * largestBatchThatFits(p, 24576));
   });
 
   it('rejects what the runtime rejects, naming the key', () => {
