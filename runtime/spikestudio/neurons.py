@@ -153,6 +153,79 @@ def lif_multistep_reference(
 # --------------------------------------------------------------------------------------------------------------
 
 
+def lif_forward(x_seq, tau, v_threshold, v_reset, detach_reset, surrogate, alpha, decay_input, keep_h=True, v0=None):
+    """The forward of :class:`LIFMultiStep` without autograd: (spikes, H sequence or None, the last V).
+
+    ``v0``: the membrane before the first step (None: V_reset, the usual fresh start; train.temporal_grad sltt
+    carries it between per-step calls). With ``keep_h=False`` no H sequence is allocated beyond one step (what
+    train.recompute_membranes' forward does: backward recomputes H with a second call)."""
+    vr = 0.0 if v_reset is None else float(v_reset)
+    T = x_seq.shape[0]
+    h_seq = torch.empty_like(x_seq) if keep_h else None
+    s_seq = torch.empty_like(x_seq)
+    v = torch.full_like(x_seq[0], vr) if v0 is None else v0.to(x_seq.dtype)
+    for t in range(T):
+        h = h_seq[t] if keep_h else torch.empty_like(x_seq[0])
+        # same operation order as SpikingJelly's torch path, so results match it bit for bit
+        if decay_input:  # H = V + (X - (V - vr)) / tau
+            torch.sub(x_seq[t], v, out=h)
+            if vr != 0.0:
+                h.add_(vr)
+            h.div_(tau).add_(v)
+        else:  # H = V - (V - vr) / tau + X
+            torch.sub(v, vr, out=h) if vr != 0.0 else h.copy_(v)
+            h.div_(tau).neg_().add_(v).add_(x_seq[t])
+        mask = h >= v_threshold
+        s_seq[t].copy_(mask)
+        if v_reset is None:
+            v = h - v_threshold * s_seq[t]
+        else:
+            v = h.masked_fill(mask, vr)  # V = H (1 - S) + vr S
+    return s_seq, h_seq, v
+
+
+def lif_backward(grad_s, h_seq, tau, v_threshold, v_reset, detach_reset, surrogate, alpha, decay_input):
+    """dL/dX from dL/dS and the H sequence: the BPTT recursion of :class:`LIFMultiStep`."""
+    vr = 0.0 if v_reset is None else float(v_reset)
+    k = 1.0 - 1.0 / tau
+    T = h_seq.shape[0]
+    grad_x = torch.empty_like(h_seq)
+    grad_h_next = None
+    gfun = _GRADS[surrogate]
+    for t in range(T - 1, -1, -1):
+        h = h_seq[t]
+        sg = gfun(h - v_threshold, alpha)
+        grad_h = grad_s[t] * sg
+        if grad_h_next is not None:
+            grad_v = grad_h_next * k
+            if v_reset is None:
+                dv_dh = 1.0 if detach_reset else 1.0 - v_threshold * sg
+            else:
+                s = (h >= v_threshold).to(h.dtype)
+                dv_dh = 1.0 - s
+                if not detach_reset:
+                    dv_dh = dv_dh + (vr - h) * sg
+            grad_h = grad_h + grad_v * dv_dh
+        grad_x[t] = grad_h / tau if decay_input else grad_h
+        grad_h_next = grad_h
+    return grad_x
+
+
+def lif_cfg(lif) -> tuple:
+    """The equation parameters of a LIF module, in lif_forward / lif_backward order."""
+    return (lif.tau, lif.v_threshold, lif.v_reset, lif.detach_reset, lif.surrogate, lif.alpha, lif.decay_input)
+
+
+def _forward_saving_h(ctx, x_seq, cfg, v0=None):
+    """lif_forward inside an autograd.Function: H saved for backward when x needs a gradient; (spikes, last V)."""
+    need = bool(ctx.needs_input_grad[0])
+    s_seq, h_seq, v = lif_forward(x_seq, *cfg, keep_h=need, v0=v0)
+    if need:
+        ctx.save_for_backward(h_seq)
+    ctx.cfg = cfg
+    return s_seq, v
+
+
 class LIFMultiStep(torch.autograd.Function):
     """Forward loops over T with in-place tensor ops and no graph; backward runs the BPTT recursion of spec §1.1:
 
@@ -164,60 +237,12 @@ class LIFMultiStep(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x_seq, tau, v_threshold, v_reset, detach_reset, surrogate, alpha, decay_input):  # type: ignore[override]
-        vr = 0.0 if v_reset is None else float(v_reset)
-        T = x_seq.shape[0]
-        h_seq = torch.empty_like(x_seq)
-        s_seq = torch.empty_like(x_seq)
-        v = torch.full_like(x_seq[0], vr)
-        for t in range(T):
-            h = h_seq[t]
-            # same operation order as SpikingJelly's torch path, so results match it bit for bit
-            if decay_input:  # H = V + (X - (V - vr)) / tau
-                torch.sub(x_seq[t], v, out=h)
-                if vr != 0.0:
-                    h.add_(vr)
-                h.div_(tau).add_(v)
-            else:  # H = V - (V - vr) / tau + X
-                torch.sub(v, vr, out=h) if vr != 0.0 else h.copy_(v)
-                h.div_(tau).neg_().add_(v).add_(x_seq[t])
-            mask = h >= v_threshold
-            s_seq[t].copy_(mask)
-            if v_reset is None:
-                v = h - v_threshold * s_seq[t]
-            else:
-                v = h.masked_fill(mask, vr)  # V = H (1 - S) + vr S
-        if any(ctx.needs_input_grad):
-            ctx.save_for_backward(h_seq)
-        ctx.cfg = (tau, v_threshold, v_reset, detach_reset, surrogate, alpha, decay_input)
-        return s_seq
+        return _forward_saving_h(ctx, x_seq, (tau, v_threshold, v_reset, detach_reset, surrogate, alpha, decay_input))[0]
 
     @staticmethod
     def backward(ctx, grad_s):  # type: ignore[override]
         (h_seq,) = ctx.saved_tensors
-        tau, v_threshold, v_reset, detach_reset, surrogate, alpha, decay_input = ctx.cfg
-        vr = 0.0 if v_reset is None else float(v_reset)
-        k = 1.0 - 1.0 / tau
-        T = h_seq.shape[0]
-        grad_x = torch.empty_like(h_seq)
-        grad_h_next = None
-        gfun = _GRADS[surrogate]
-        for t in range(T - 1, -1, -1):
-            h = h_seq[t]
-            sg = gfun(h - v_threshold, alpha)
-            grad_h = grad_s[t] * sg
-            if grad_h_next is not None:
-                grad_v = grad_h_next * k
-                if v_reset is None:
-                    dv_dh = 1.0 if detach_reset else 1.0 - v_threshold * sg
-                else:
-                    s = (h >= v_threshold).to(h.dtype)
-                    dv_dh = 1.0 - s
-                    if not detach_reset:
-                        dv_dh = dv_dh + (vr - h) * sg
-                grad_h = grad_h + grad_v * dv_dh
-            grad_x[t] = grad_h / tau if decay_input else grad_h
-            grad_h_next = grad_h
-        return grad_x, None, None, None, None, None, None, None
+        return (lif_backward(grad_s, h_seq, *ctx.cfg),) + (None,) * 7
 
 
 BACKENDS = ("torch", "triton")
@@ -300,21 +325,56 @@ class LIF(nn.Module):
                 x_seq, self.tau, self.v_threshold, self.v_reset, self.detach_reset, self.surrogate, self.alpha,
                 self.decay_input,
             )
-        elif self.backend == "triton" and _triton_supports(x_seq):
-            from spikestudio.kernels.lif_triton import LIFMultiStepTriton
-
-            out = LIFMultiStepTriton.apply(
-                x_seq, self.tau, self.v_threshold, self.v_reset, self.detach_reset, self.surrogate, self.alpha,
-                self.decay_input,
-            )
         else:
-            out = LIFMultiStep.apply(
-                x_seq, self.tau, self.v_threshold, self.v_reset, self.detach_reset, self.surrogate, self.alpha,
-                self.decay_input,
-            )
+            carrying = "_carry_v" in self.__dict__  # train.temporal_grad sltt: the state goes on between calls
+            triton_ok = self.backend == "triton" and not carrying and _triton_supports(x_seq)
+            deferred = _take_deferred(x_seq, self) if _DEFERRED else None
+            if deferred is not None:  # train.recompute_membranes: BN -> LIF as one node (train/recompute.py)
+                out = deferred(x_seq, self, "triton" if triton_ok else "torch", self._carry_v if carrying else None)
+            elif carrying:
+                out = LIFCarry.apply(x_seq, self)
+            elif triton_ok:
+                from spikestudio.kernels.lif_triton import LIFMultiStepTriton
+
+                out = LIFMultiStepTriton.apply(
+                    x_seq, self.tau, self.v_threshold, self.v_reset, self.detach_reset, self.surrogate, self.alpha,
+                    self.decay_input,
+                )
+            else:
+                out = LIFMultiStep.apply(
+                    x_seq, self.tau, self.v_threshold, self.v_reset, self.detach_reset, self.surrogate, self.alpha,
+                    self.decay_input,
+                )
         if self._probe is not None:
             self._probe(self, out)
         return out
+
+
+# BN outputs whose LIF recomputes them in backward (train.recompute_membranes): id(tensor) -> train.recompute._Deferred
+_DEFERRED: dict = {}
+
+
+def _take_deferred(x_seq, lif):
+    from spikestudio.train.recompute import _take
+
+    return _take(x_seq, lif)
+
+
+class LIFCarry(torch.autograd.Function):
+    """:class:`LIFMultiStep` starting from the LIF module's carried (detached) state ``_carry_v`` (None: V_reset)
+    and leaving its last V there: train.temporal_grad sltt calls the model once per time step, so the membrane's
+    temporal dependency between calls is cut (the SLTT gradient) while the forward equals the full-sequence one."""
+
+    @staticmethod
+    def forward(ctx, x_seq, lif):  # type: ignore[override]
+        s_seq, v = _forward_saving_h(ctx, x_seq, lif_cfg(lif), lif._carry_v)
+        lif._carry_v = v.detach()
+        return s_seq
+
+    @staticmethod
+    def backward(ctx, grad_s):  # type: ignore[override]
+        (h_seq,) = ctx.saved_tensors
+        return lif_backward(grad_s, h_seq, *ctx.cfg), None
 
 
 # --------------------------------------------------------------------------------------------------------------

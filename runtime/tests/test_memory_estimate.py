@@ -24,6 +24,8 @@ from test_train_run import _assert_failed, run, tiny_config
 REPO = Path(__file__).resolve().parents[2]
 PRESETS = ["spikformer-tiny/mnist", "spikformer-4-256/cifar10", "spikingformer-2-256-t10/cifar10-dvs"]
 CASES = [(64, False, 8192.0), (16, "bf16", 24576.0), (3, "fp16", 4000.0)]
+OPTIONS = [None, {"recompute_membranes": True}, {"pack_spikes": True, "recompute_membranes": True, "checkpoint_blocks": True},
+           {"temporal_grad": "sltt", "checkpoint_blocks": True}]
 
 
 def _ts_numbers(models: list[dict]) -> list[list[dict]]:
@@ -31,10 +33,10 @@ def _ts_numbers(models: list[dict]) -> list[list[dict]]:
     script = (
         "import { predictModel, estimateTrainingMemory, largestBatchThatFits } from './src/core/arch';\n"
         f"const models = {json.dumps(models)};\n"
-        f"const cases = {json.dumps([[b, a, m] for b, a, m in CASES])};\n"
+        f"const cases = {json.dumps([[b, a, m, o or {}] for o in OPTIONS for b, a, m in CASES])};\n"
         "console.log(JSON.stringify(models.map((mc) => { const p = predictModel(mc);\n"
-        "  return cases.map(([b, amp, mem]) => ({ total_mb: estimateTrainingMemory(p, b, { amp }).total_mb,\n"
-        "    fits: largestBatchThatFits(p, mem, { amp }) })); })));\n"
+        "  return cases.map(([b, amp, mem, o]) => ({ total_mb: estimateTrainingMemory(p, b, { amp, ...o }).total_mb,\n"
+        "    fits: largestBatchThatFits(p, mem, { amp, ...o }) })); })));\n"
     )
     p = subprocess.run(["npx", "--no-install", "tsx", "-e", script], cwd=REPO, capture_output=True, text=True,
                        timeout=60, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
@@ -55,9 +57,9 @@ def test_python_estimate_equals_typescript(described):
     ts = _ts_numbers([get_preset(name)["model"] for name in PRESETS])
     for name, ts_cases in zip(PRESETS, ts):
         desc = described[name]
-        for (batch, amp, mem), t in zip(CASES, ts_cases):
-            assert estimate_training_memory_mb(desc, batch, amp) == pytest.approx(t["total_mb"], rel=1e-12), (name, batch, amp)
-            assert largest_batch_that_fits(desc, mem, amp) == t["fits"], (name, mem, amp)
+        for (batch, amp, mem, o), t in zip([(b, a, m, o) for o in OPTIONS for b, a, m in CASES], ts_cases):
+            assert estimate_training_memory_mb(desc, batch, amp, o) == pytest.approx(t["total_mb"], rel=1e-12), (name, batch, amp, o)
+            assert largest_batch_that_fits(desc, mem, amp, o) == t["fits"], (name, mem, amp, o)
 
 
 @pytest.mark.parametrize("amp", [False, "bf16"])
@@ -107,8 +109,12 @@ def test_oom_error_names_the_largest_batch_that_fits(tmp_path):
     p, events = run(tmp_path, cfg, prelude=FAKE_GPU)
     err = _assert_failed(p, events, "oom", 1)
     desc = next(e for e in events if e["type"] == "model")
-    n = largest_batch_that_fits(desc, 2048.0, False)
-    est = estimate_training_memory_mb(desc, 64, False)
+    from spikestudio.train.config import check_config
+
+    opts = check_config(cfg)["train"]  # the run's options (recompute_membranes on by default)
+    n = largest_batch_that_fits(desc, 2048.0, False, opts)
+    est = estimate_training_memory_mb(desc, 64, False, opts)
+    assert est < estimate_training_memory_mb(desc, 64, False)
     assert n > 0
     assert f"the largest batch that fits by the estimate is {n} " in err["message"]
     assert f"estimated {est:,.0f} MB at batch 64 vs 2,048 MB on Fake GPU 2G" in err["message"]

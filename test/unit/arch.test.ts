@@ -260,6 +260,22 @@ describe('arch: derived numbers', () => {
     assert.ok(estimateTrainingMemory(p, b + 1, { amp: 'fp16' }).total_mb > 8000);
   });
 
+  it('training memory follows the memory options: each exact option lowers it, checkpoint_blocks most; sltt does not grow with T', () => {
+    const p = predictModel(PRESETS['spikformer-4-384/cifar10'].model);
+    const plain = estimateTrainingMemory(p, 64).per_sample_mb;
+    const pack = estimateTrainingMemory(p, 64, { pack_spikes: true }).per_sample_mb;
+    const rec = estimateTrainingMemory(p, 64, { recompute_membranes: true }).per_sample_mb;
+    const ckpt = estimateTrainingMemory(p, 64, { checkpoint_blocks: true }).per_sample_mb;
+    const exact = estimateTrainingMemory(p, 64, { pack_spikes: true, recompute_membranes: true, checkpoint_blocks: true }).per_sample_mb;
+    assert.ok(pack < plain && rec < plain && ckpt < plain, `${plain} ${pack} ${rec} ${ckpt}`);
+    assert.ok(exact < Math.min(pack, rec, ckpt) && exact < plain / 3, `${plain} -> ${exact}`);
+    assert.equal(estimateTrainingMemory(p, 64, { amp: 'bf16' }).per_sample_mb, plain / 2);
+    const t8 = predictModel({ ...PRESETS['spikformer-4-384/cifar10'].model, time_steps: 8 });
+    assert.equal(estimateTrainingMemory(t8, 64, { temporal_grad: 'sltt' }).per_sample_mb, estimateTrainingMemory(p, 64, { temporal_grad: 'sltt' }).per_sample_mb);
+    assert.ok(estimateTrainingMemory(t8, 64).per_sample_mb > 1.9 * plain);
+    assert.ok(largestBatchThatFits(p, 24576, { checkpoint_blocks: true }) > 1.5 * largestBatchThatFits(p, 24576));
+  });
+
   it('rejects what the runtime rejects, naming the key', () => {
     assert.throws(() => predictModel({ embed_dim: 66 }), /model\.embed_dim/);
     assert.throws(() => predictModel({ embed_dim: 64, num_heads: 3 }), /model\.num_heads/);

@@ -89,6 +89,18 @@ describe('rules: details', () => {
     assert.match(d.message, new RegExp(`largest batch that fits is about ${d.fix.replaceWith}`));
   });
 
+  it('memory rule follows train.checkpoint_blocks / temporal_grad: a larger batch fits and the hint is dropped once on', () => {
+    const text = 'extends: spikingformer-8-768/imagenet\n';
+    const fixOf = (t: string) => Number(cfg(t, { gpuMemoryMb: 16000 }).diagnostics.find((x) => x.code === 'gpu-memory')?.fix?.replaceWith);
+    const plain = cfg(text, { gpuMemoryMb: 16000 }).diagnostics.find((x) => x.code === 'gpu-memory');
+    assert.match(plain?.message ?? '', /train\.checkpoint_blocks: true/);
+    const ckpt = cfg(text + 'train:\n  checkpoint_blocks: true\n', { gpuMemoryMb: 16000 }).diagnostics.find((x) => x.code === 'gpu-memory');
+    assert.ok(ckpt === undefined || Number(ckpt.fix?.replaceWith) > fixOf(text));
+    assert.doesNotMatch(ckpt?.message ?? '', /checkpoint_blocks: true/);
+    const sltt = fixOf(text + 'data:\n  batch_size: 4096\ntrain:\n  temporal_grad: sltt\n');
+    assert.ok(sltt > fixOf(text), `${sltt}`);
+  });
+
   it('frames_number on a static dataset is a warning; on an event dataset it must equal T', () => {
     assert.ok(cfg('extends: spikformer-tiny/mnist\ndata:\n  frames_number: 4\n').diagnostics.some((d) => d.code === 'event-frames' && d.severity === 'warning'));
     const dvs = cfg('extends: spikingformer-2-256-t16/dvs128-gesture\ndata:\n  frames_number: 10\n');

@@ -32,7 +32,8 @@ if os.environ.get("SPIKESTUDIO_TRITON_INTERPRET") == "1":
 import triton  # noqa: E402
 import triton.language as tl  # noqa: E402
 
-__all__ = ["SUPPORTED_DTYPES", "interpreting", "supports", "lif_step", "LIFMultiStepTriton", "lif_multistep_triton"]
+__all__ = ["SUPPORTED_DTYPES", "interpreting", "supports", "lif_step", "triton_forward", "triton_backward",
+           "LIFMultiStepTriton", "lif_multistep_triton"]
 
 SUPPORTED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 _SURR = {"sigmoid": 0, "atan": 1}
@@ -158,51 +159,63 @@ def _block(n: int) -> int:
     return 1024
 
 
+def triton_forward(x_seq, tau, v_threshold, v_reset, detach_reset, surrogate, alpha, decay_input, store_z=True):
+    """The fused forward without autograd: (spikes, Z = H - V_th or None). ``store_z=False`` writes no Z (what
+    train.recompute_membranes' forward does; its backward calls this again with ``store_z=True``)."""
+    if x_seq.dtype not in SUPPORTED_DTYPES:
+        raise TypeError(f"lif_triton: unsupported dtype {x_seq.dtype} (supported: fp32, bf16, fp16)")
+    x = x_seq.contiguous()
+    T = x.shape[0]
+    N = x.numel() // max(T, 1)
+    s = torch.empty_like(x)
+    z = torch.empty_like(x) if store_z else s  # dummy pointer when not stored
+    vr = 0.0 if v_reset is None else float(v_reset)
+    if N > 0 and T > 0:
+        blk = _block(N)
+        _lif_fwd_kernel[(triton.cdiv(N, blk),)](
+            x, s, z, N, T, float(tau), float(v_threshold), vr,
+            HARD=v_reset is not None, VR_NONZERO=vr != 0.0, DECAY_INPUT=bool(decay_input), STORE_Z=store_z,
+            BLOCK=blk,
+        )
+    return s, (z if store_z else None)
+
+
+def triton_backward(grad_s, z, tau, v_threshold, v_reset, detach_reset, surrogate, alpha, decay_input):
+    """dL/dX from dL/dS and the Z sequence written by :func:`triton_forward`."""
+    T = z.shape[0]
+    N = z.numel() // max(T, 1)
+    gs = grad_s.contiguous()
+    gx = torch.empty_like(z)
+    if N > 0 and T > 0:
+        blk = _block(N)
+        vr = 0.0 if v_reset is None else float(v_reset)
+        _lif_bwd_kernel[(triton.cdiv(N, blk),)](
+            gs, z, gx, N, T, (T - 1) * N,
+            float(tau), float(v_threshold), vr, float(alpha),
+            math.pi / 2.0 * float(alpha), float(alpha) / 2.0, 1.0 - 1.0 / float(tau),
+            HARD=v_reset is not None, DETACH=bool(detach_reset), DECAY_INPUT=bool(decay_input),
+            SURROGATE=_SURR[surrogate], BLOCK=blk,
+        )
+    return gx
+
+
 class LIFMultiStepTriton(torch.autograd.Function):
     """Same signature and semantics as :class:`spikestudio.neurons.LIFMultiStep`, fused in Triton."""
 
     @staticmethod
     def forward(ctx, x_seq, tau, v_threshold, v_reset, detach_reset, surrogate, alpha, decay_input):  # type: ignore[override]
-        if x_seq.dtype not in SUPPORTED_DTYPES:
-            raise TypeError(f"lif_triton: unsupported dtype {x_seq.dtype} (supported: fp32, bf16, fp16)")
-        x = x_seq.contiguous()
-        T = x.shape[0]
-        N = x.numel() // max(T, 1)
-        s = torch.empty_like(x)
+        cfg = (tau, v_threshold, v_reset, detach_reset, surrogate, alpha, decay_input)
         need_grad = bool(ctx.needs_input_grad[0])
-        z = torch.empty_like(x) if need_grad else s  # dummy pointer when not stored
-        vr = 0.0 if v_reset is None else float(v_reset)
-        if N > 0 and T > 0:
-            blk = _block(N)
-            _lif_fwd_kernel[(triton.cdiv(N, blk),)](
-                x, s, z, N, T, float(tau), float(v_threshold), vr,
-                HARD=v_reset is not None, VR_NONZERO=vr != 0.0, DECAY_INPUT=bool(decay_input), STORE_Z=need_grad,
-                BLOCK=blk,
-            )
+        s, z = triton_forward(x_seq, *cfg, store_z=need_grad)
         if need_grad:
             ctx.save_for_backward(z)
-        ctx.cfg = (tau, v_threshold, v_reset, detach_reset, surrogate, alpha, decay_input)
+        ctx.cfg = cfg
         return s
 
     @staticmethod
     def backward(ctx, grad_s):  # type: ignore[override]
         (z,) = ctx.saved_tensors
-        tau, v_threshold, v_reset, detach_reset, surrogate, alpha, decay_input = ctx.cfg
-        T = z.shape[0]
-        N = z.numel() // max(T, 1)
-        gs = grad_s.contiguous()
-        gx = torch.empty_like(z)
-        if N > 0 and T > 0:
-            blk = _block(N)
-            vr = 0.0 if v_reset is None else float(v_reset)
-            _lif_bwd_kernel[(triton.cdiv(N, blk),)](
-                gs, z, gx, N, T, (T - 1) * N,
-                float(tau), float(v_threshold), vr, float(alpha),
-                math.pi / 2.0 * float(alpha), float(alpha) / 2.0, 1.0 - 1.0 / float(tau),
-                HARD=v_reset is not None, DETACH=bool(detach_reset), DECAY_INPUT=bool(decay_input),
-                SURROGATE=_SURR[surrogate], BLOCK=blk,
-            )
-        return gx, None, None, None, None, None, None, None
+        return (triton_backward(grad_s, z, *ctx.cfg),) + (None,) * 7
 
 
 def lif_multistep_triton(

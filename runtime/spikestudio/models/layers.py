@@ -69,8 +69,41 @@ class TokenTimeMean(nn.Module):
         return x if per_step else x.mean(0)
 
 
+class _MaxPoolRecompute(torch.autograd.Function):
+    """max_pool2d that saves only its input; backward recomputes the argmax indices (the same kernel on the same
+    input: the same indices) instead of keeping them (int64, 8 bytes per output element)."""
+
+    @staticmethod
+    def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode):  # type: ignore[override]
+        ctx.save_for_backward(x)
+        ctx.args = (kernel_size, stride, padding, dilation, ceil_mode)
+        return torch.nn.functional.max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        k, s, p, d = (list(a) if isinstance(a, (tuple, list)) else [a, a] for a in ctx.args[:4])
+        c = ctx.args[4]
+        with torch.no_grad():
+            _, idx = torch.ops.aten.max_pool2d_with_indices(x, k, s, p, d, c)
+            gx = torch.ops.aten.max_pool2d_with_indices_backward(grad.contiguous(), x, k, s, p, d, c, idx)
+        return gx, None, None, None, None, None
+
+
+class SpikeMaxPool2d(nn.MaxPool2d):
+    """nn.MaxPool2d; with ``recompute_indices`` (train.recompute_membranes) a training forward keeps only the input
+    for backward (bits under train.pack_spikes when it is a spike tensor) and backward recomputes the indices."""
+
+    recompute_indices = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        if self.recompute_indices and not self.return_indices and torch.is_grad_enabled() and x.requires_grad:
+            return _MaxPoolRecompute.apply(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+        return super().forward(x)
+
+
 def maxpool() -> nn.MaxPool2d:
-    return nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+    return SpikeMaxPool2d(kernel_size=3, stride=2, padding=1)
 
 
 def pooled(n: int) -> int:

@@ -100,6 +100,9 @@ def skip_reason(model: Any, tcfg: dict, records_every_step: bool) -> str | None:
     if tcfg.get("pack_spikes"):
         return ("train.pack_spikes keeps saved spike tensors as bits through autograd saved-tensor hooks, which "
                 "do not apply inside a compiled graph; use train.pack_spikes or train.compile, not both")
+    if tcfg.get("temporal_grad") == "sltt":
+        return ("train.temporal_grad sltt runs the model one time step per call with state carried between calls; "
+                "use train.temporal_grad: bptt to compile")
     from spikestudio.neurons import LIF
 
     if any(isinstance(m, LIF) and getattr(m, "backend", "torch") == "triton" and getattr(m, "impl", "") != "reference"

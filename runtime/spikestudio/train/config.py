@@ -70,6 +70,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "deterministic": False,  # torch.use_deterministic_algorithms(True) (+ cudnn deterministic)
         "pack_spikes": False,  # spike tensors saved for backward kept as bits (train/memory.py); same gradients
         "compile": "off",  # off | a torch.compile mode (train/compile.py); the compiled kernels are cached across runs
+        "recompute_membranes": True,  # BN->LIF membranes and max-pool indices recomputed in backward (train/recompute.py)
+        "checkpoint_blocks": False,  # activation checkpointing per transformer block (train/recompute.py)
+        "temporal_grad": "bptt",  # bptt | sltt (train/sltt.py): sltt's memory does not grow with T
     },
     "telemetry": {
         "step_every": 10,
@@ -92,6 +95,7 @@ SCHEDULES = ("cosine", "step", "constant")
 AMP = (False, "bf16", "fp16")
 AUTO_AUGMENT = ("imagenet",)
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune-no-cudagraphs")
+TEMPORAL_GRADS = ("bptt", "sltt")
 
 
 def load_config_file(path: str | Path) -> dict:
@@ -301,6 +305,9 @@ def check_config(raw: dict) -> dict:
     if t["compile"] is False or t["compile"] is None:  # a hand-written `compile: false` (YAML 1.1 reads `off` so)
         t["compile"] = "off"
     _choice(t, "train", "compile", COMPILE_MODES)
+    _bool(t, "train", "recompute_membranes")
+    _bool(t, "train", "checkpoint_blocks")
+    _choice(t, "train", "temporal_grad", TEMPORAL_GRADS)
 
     tel = cfg["telemetry"]
     _int(tel, "telemetry", "step_every", 1)

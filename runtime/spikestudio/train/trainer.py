@@ -231,7 +231,7 @@ class Trainer:
                     try:  # the memory estimate must never mask the OOM itself
                         from spikestudio.telemetry import memory
 
-                        fits = memory.oom_batch_hint(*getattr(self, "_oom_ctx", (None, None, None, None)))
+                        fits = memory.oom_batch_hint(*getattr(self, "_oom_ctx", (None, None, None, None, None)))
                     except Exception as est_exc:  # noqa: BLE001
                         log(f"memory estimate unavailable ({type(est_exc).__name__}: {est_exc})")
                     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -459,6 +459,13 @@ class Trainer:
 
             packer = SpikePacker(model)
 
+        sltt = tcfg["temporal_grad"] == "sltt"
+        if sltt:
+            from spikestudio.train import sltt as sltt_mod
+
+            sltt_mod.check_model(model)
+        self._memory_options(model, tcfg)
+
         train_model = model
         if dist.enabled:
             from torch.nn.parallel import DistributedDataParallel
@@ -468,7 +475,7 @@ class Trainer:
         n_train = ds.train_size
         world = dist.world_size
         bs = min(dcfg["batch_size"], max(1, n_train // world))  # per process
-        self._oom_ctx = (desc, bs, amp, device)  # for the OOM message's "largest batch that fits"
+        self._oom_ctx = (desc, bs, amp, device, tcfg)  # for the OOM message's "largest batch that fits"
         gbs = bs * world  # the global batch
         steps_per_epoch = max(1, n_train // gbs)  # drop the last partial batch (BatchNorm needs > 1 sample)
         if tcfg["max_steps_per_epoch"]:
@@ -638,28 +645,45 @@ class Trainer:
                 x, soft = augment(x, y, epoch)
                 lr = sched.lr_at(self.step)
                 apply_lr(opt, lr)
-                record = recorder is not None and (self.step + 1) % firing_every == 0
+                # sltt calls the model once per time step: the recorder's per-step rates would mix; eval records them
+                record = recorder is not None and not sltt and (self.step + 1) % firing_every == 0
                 if record:
                     recorder.reset()
-                with (recorder.recording() if record else contextlib.nullcontext()):
-                    # train.compile: the compiled module (steps recording firing rates run it eagerly; compiled.py)
-                    forward = compiler if compiler is not None and not record else train_model
-                    with autocast(), (packer.step() if packer is not None else contextlib.nullcontext()):
-                        if loss_kind == "tet":
-                            per_step = forward(x, per_step=True)
-                            logits = per_step.float().mean(0)
-                        else:
-                            logits = forward(x)
-                if loss_kind == "tet":
-                    from spikestudio.train.losses import tet_loss
+                def loss_of(out, per_step_out: bool):
+                    if loss_kind == "tet":
+                        from spikestudio.train.losses import tet_loss
 
-                    loss = tet_loss(per_step, soft if soft is not None else y, lam=tcfg["tet_lambda"], phi=tcfg["tet_phi"],
-                                    label_smoothing=smoothing if soft is None else 0.0)
-                elif soft is not None:
-                    loss = soft_target_ce(logits, soft)
+                        return tet_loss(out if per_step_out else out.unsqueeze(0), soft if soft is not None else y,
+                                        lam=tcfg["tet_lambda"], phi=tcfg["tet_phi"],
+                                        label_smoothing=smoothing if soft is None else 0.0)
+                    if soft is not None:
+                        return soft_target_ce(out, soft)
+                    return F.cross_entropy(out.float(), y, label_smoothing=smoothing)
+
+                if sltt:  # train.temporal_grad sltt: T forward + backward passes of one time step each (train/sltt.py)
+                    opt.zero_grad(set_to_none=True)
+
+                    def step_forward(xt):
+                        with autocast():
+                            return train_model(xt)
+
+                    logits, loss_value = sltt_mod.train_step(
+                        model, step_forward, x, lambda out: loss_of(out, False),
+                        (lambda l: scaler.scale(l).backward()) if scaler is not None else (lambda l: l.backward()),
+                        step_context=packer.step if packer is not None else contextlib.nullcontext,
+                        no_sync=train_model.no_sync if dist.enabled else None)
                 else:
-                    loss = F.cross_entropy(logits.float(), y, label_smoothing=smoothing)
-                loss_value = float(loss.detach())
+                    with (recorder.recording() if record else contextlib.nullcontext()):
+                        # train.compile: the compiled module (steps recording firing rates run it eagerly; compiled.py)
+                        forward = compiler if compiler is not None and not record else train_model
+                        with autocast(), (packer.step() if packer is not None else contextlib.nullcontext()):
+                            if loss_kind == "tet":
+                                per_step = forward(x, per_step=True)
+                                logits = per_step.float().mean(0)
+                            else:
+                                logits = forward(x)
+                    loss = loss_of(per_step if loss_kind == "tet" else logits, True)
+                    loss_value = float(loss.detach())
                 stop_now = self.stop_event.is_set()
                 if dist.enabled:  # one small all-reduce per step: the global loss and the stop flag
                     tot = dist.all_reduce_sum([loss_value, 1.0 if stop_now else 0.0], device)
@@ -669,16 +693,16 @@ class Trainer:
                         f"the training loss is {loss_value} at step {self.step + 1} (epoch {epoch})",
                         "Lower train.lr (e.g. by 10×), set train.grad_clip (e.g. 1.0), or disable AMP (train.amp: false).",
                     )
-                opt.zero_grad(set_to_none=True)
+                if not sltt:
+                    opt.zero_grad(set_to_none=True)
+                    (scaler.scale(loss) if scaler is not None else loss).backward()
                 if scaler is not None:
-                    scaler.scale(loss).backward()
                     if grad_clip:
                         scaler.unscale_(opt)
                         torch.nn.utils.clip_grad_norm_(params, grad_clip)
                     scaler.step(opt)
                     scaler.update()
                 else:
-                    loss.backward()
                     if grad_clip:
                         torch.nn.utils.clip_grad_norm_(params, grad_clip)
                     opt.step()
@@ -764,6 +788,27 @@ class Trainer:
             f"{self.best_top1 if self.best_top1 is not None else 'n/a'}, {time.time() - self.started:.1f}s")
         self.done("completed")
         return 0
+
+    def _memory_options(self, model, tcfg: dict) -> None:
+        """train.recompute_membranes / train.checkpoint_blocks on the model (train/recompute.py). Under train.compile
+        the compiled graph decides what to keep, so neither is installed (a warning when checkpoint_blocks was set)."""
+        from spikestudio.train import recompute
+
+        if tcfg["compile"] != "off" and skip_reason(model, tcfg, False) is None:
+            if tcfg["checkpoint_blocks"]:
+                self.em.emit("warning", message="train.checkpoint_blocks is not applied under train.compile (the compiled "
+                                                "graph decides what it keeps for backward)")
+            return
+        if tcfg["recompute_membranes"]:
+            n = recompute.install_recompute(model)
+            log(f"train.recompute_membranes: {n} BatchNorm->LIF pair(s) / max-pool(s) recompute in backward")
+        if tcfg["checkpoint_blocks"]:
+            n = recompute.install_checkpoint_blocks(model)
+            if n == 0:
+                self.em.emit("warning", message="train.checkpoint_blocks: this model has no blocks to checkpoint "
+                                                "(no `blocks` list, no module with describe_kind 'block'); ignored")
+            else:
+                log(f"train.checkpoint_blocks: {n} block(s) recomputed in backward")
 
     def _compiler(self, model, train_model, tcfg: dict, records_every_step: bool):
         """train.compile: a CompiledTraining around the training module, or None (off, skipped or failed: a warning

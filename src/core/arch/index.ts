@@ -1003,21 +1003,61 @@ export interface MemoryEstimate {
   per_sample_mb: number;
 }
 
-/** Elements each layer stores per sample per time step (its output; composites and dead layers count 0). */
-function storedElements(p: ModelPrediction): number {
-  let total = 0;
-  for (const l of p.layers) {
-    if (!l.shape_out || l.kind === 'block' || l.kind === 'mlp' || l.kind === 'ssa' || l.kind === 'add') continue;
-    total += l.shape_out.reduce((a, b) => a * b, 1);
-  }
-  return total;
+/**
+ * The training-memory options (train.*) the estimate follows. Absent keys count as off (the plain path), so a caller
+ * that passes only `amp` gets the original estimate.
+ */
+export interface MemoryOptions {
+  amp?: boolean | string;
+  pack_spikes?: boolean;
+  recompute_membranes?: boolean;
+  checkpoint_blocks?: boolean;
+  temporal_grad?: string;
+}
+/**
+ * Activation factors of the exact memory options, from runtime/bench/memory.py (activations saved for backward,
+ * parameters excluded, vs the plain path): pack_spikes 0.72 and recompute_membranes 0.67 on Spikformer-4-384
+ * CIFAR-10; together they measure 0.31–0.39 (Spikformer / Spikingformer / CIFAR10-DVS), below the product 0.47 used
+ * here (the estimate stays on the safe side).
+ */
+export const PACK_SPIKES_FACTOR = 0.7;
+export const RECOMPUTE_MEMBRANES_FACTOR = 0.67;
+
+function elements(shape: number[] | null | undefined): number {
+  return shape ? shape.reduce((a, b) => a * b, 1) : 0;
 }
 
-/** Estimated peak GPU memory of training with `batch` samples of T steps: activations × T × batch × bytes × factor. */
-export function estimateTrainingMemory(p: ModelPrediction, batch: number, opts: { amp?: boolean | string } = {}): MemoryEstimate {
+const COMPOSITE_KINDS = ['block', 'mlp', 'ssa', 'add'];
+
+/**
+ * Elements each layer stores per sample per time step (its output; composites and dead layers count 0). With
+ * checkpoint_blocks a block keeps only its input, plus, while backward recomputes it, the layers of one block (the
+ * largest).
+ */
+function storedElements(p: ModelPrediction, checkpointBlocks = false): number {
+  const blocks = checkpointBlocks ? p.layers.filter((l) => l.kind === 'block' && l.shape_out) : [];
+  let total = 0;
+  const inner = new Map<string, number>(blocks.map((b) => [b.name, 0]));
+  for (const l of p.layers) {
+    if (!l.shape_out || COMPOSITE_KINDS.includes(l.kind)) continue;
+    const owner = blocks.find((b) => l.name.startsWith(`${b.name}.`));
+    if (owner) inner.set(owner.name, (inner.get(owner.name) ?? 0) + elements(l.shape_out));
+    else total += elements(l.shape_out);
+  }
+  for (const b of blocks) total += elements(b.shape_in ?? b.shape_out);
+  return total + Math.max(0, ...inner.values());
+}
+
+/**
+ * Estimated peak GPU memory of training with `batch` samples of T steps: activations × T × batch × bytes × factor,
+ * the factor times the options' factors; temporal_grad sltt keeps one time step at a time (T counts 1).
+ */
+export function estimateTrainingMemory(p: ModelPrediction, batch: number, opts: MemoryOptions = {}): MemoryEstimate {
   const bytes = opts.amp === 'fp16' || opts.amp === 'bf16' || opts.amp === true ? 2 : 4;
   const MB = 1024 * 1024;
-  const perSample = (storedElements(p) * p.time_steps * bytes * ACTIVATION_FACTOR) / MB;
+  const steps = opts.temporal_grad === 'sltt' ? 1 : p.time_steps;
+  const factor = ACTIVATION_FACTOR * (opts.pack_spikes ? PACK_SPIKES_FACTOR : 1) * (opts.recompute_membranes ? RECOMPUTE_MEMBRANES_FACTOR : 1);
+  const perSample = (storedElements(p, opts.checkpoint_blocks === true) * steps * bytes * factor) / MB;
   const paramsMb = (p.params * 16) / MB;
   const activations = perSample * batch;
   return {
@@ -1030,7 +1070,7 @@ export function estimateTrainingMemory(p: ModelPrediction, batch: number, opts: 
 }
 
 /** The largest batch whose estimate fits in `memoryMb` (0 when not even one sample fits). */
-export function largestBatchThatFits(p: ModelPrediction, memoryMb: number, opts: { amp?: boolean | string } = {}): number {
+export function largestBatchThatFits(p: ModelPrediction, memoryMb: number, opts: MemoryOptions = {}): number {
   const m = estimateTrainingMemory(p, 0, opts);
   const free = memoryMb - m.params_mb - m.overhead_mb;
   if (free <= 0 || m.per_sample_mb <= 0) return 0;

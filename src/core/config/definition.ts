@@ -631,6 +631,25 @@ export const CONFIG_DEFINITION = {
         description:
           'torch.compile the training forward + backward with this mode (reduce-overhead adds CUDA graphs; max-autotune-no-cudagraphs tunes GEMMs and compiles longest); off = eager. Costs a compile before the first step (minutes on a cold cache); the compiled kernels are cached in ~/.cache/spike-studio/torch-compile ($XDG_CACHE_HOME, or TORCHINDUCTOR_CACHE_DIR when set), so later runs of the same model start in seconds. Evaluation stays eager; not combined with pack_spikes or neuron.backend triton (skipped with a warning); a failed compile falls back to eager with a warning.',
       },
+      recompute_membranes: {
+        type: 'boolean',
+        default: true,
+        description:
+          'Training memory, exact (identical gradients): a LIF fed by a BatchNorm keeps neither its membrane potentials nor the BN output for backward (they are recomputed there from the BN input the BN keeps anyway), and max-pools keep no argmax indices (recomputed). Cost: one BN pass, one LIF forward and one max-pool per layer in backward, a few % of a step. Not applied under train.compile.',
+      },
+      checkpoint_blocks: {
+        type: 'boolean',
+        default: false,
+        description:
+          'Training memory, exact (identical gradients): activation checkpointing per transformer block; a block keeps only its input and is recomputed in backward (same RNG, BatchNorm statistics not updated twice). With pack_spikes and recompute_membranes it cuts Spikformer-4-384 CIFAR memory saved for backward ~6×. Cost: one more forward of every block, about +30 % step time.',
+      },
+      temporal_grad: {
+        type: 'enum',
+        values: ['bptt', 'sltt'],
+        default: 'bptt',
+        description:
+          'bptt: backpropagation through time, memory grows with model.time_steps. sltt: Spatial Learning Through Time (Meng et al., ICCV 2023): the model runs one time step per forward with a backward after each, gradients only along the spatial path (the membrane\'s temporal dependency is cut), so memory does not grow with T. Not exact: a different gradient, per-step BatchNorm statistics and loss = mean of the per-step losses; LIF models only (spikformer, spikingformer). Cost: T smaller forward/backward passes per step (similar time on GPU; no train.compile).',
+      },
     },
   },
   telemetry: {
