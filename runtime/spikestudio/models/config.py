@@ -166,3 +166,46 @@ def normalize_model_cfg(model_cfg: Any, known_archs=None) -> dict:
             out[str(pat)] = dict(sub)
         cfg["neuron_overrides"] = out
     return cfg
+
+
+CUSTOM_KEYS = ("arch", "source", "entry", "args", "plugins", "base_dir", "preset", "time_steps", "num_classes",
+               "in_channels", "img_size", "variant", "init_from")
+
+
+def normalize_custom_cfg(model_cfg: Any) -> dict:
+    """The model section of a custom / plugin model: the shared keys checked, `args` / `source` / `entry` /
+    `plugins` kept for `spikestudio.models.custom` (which checks them against the code)."""
+    if not isinstance(model_cfg, dict):
+        raise ConfigError("model", f"must be a mapping, got {type(model_cfg).__name__}")
+    cfg = {k: MODEL_DEFAULTS[k] for k in ("variant", "time_steps", "in_channels", "num_classes", "img_size", "init_from")}
+    cfg.update(model_cfg)
+    for key in ("time_steps", "in_channels"):
+        cfg[key] = _int(cfg, key)
+    cfg["num_classes"] = _int(cfg, "num_classes", 2)
+    img = cfg["img_size"]
+    if isinstance(img, (list, tuple)):
+        if len(img) != 2 or not all(_is_int(v) and v >= 1 for v in img):
+            raise ConfigError("model.img_size", f"must be an integer or [height, width], got {img!r}")
+        cfg["img_size"] = [int(img[0]), int(img[1])]
+    else:
+        cfg["img_size"] = _int(cfg, "img_size")
+    if cfg["variant"] not in VARIANTS:
+        raise ConfigError("model.variant", f"must be one of {', '.join(VARIANTS)}, got {cfg['variant']!r}")
+    args = cfg.get("args")
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise ConfigError("model.args", f"must be a mapping of keyword arguments, got {type(args).__name__}")
+    preset = cfg.get("preset")
+    if preset is not None:
+        from spikestudio.models.custom import load_plugins
+        from spikestudio.models.registry import get_presets
+
+        load_plugins(cfg, cfg.get("base_dir"))
+        table = get_presets(str(cfg["arch"]))
+        if preset not in table:
+            raise ConfigError("model.preset", f"{cfg['arch']} has no preset {preset!r}",
+                              f"its presets: {', '.join(sorted(table)) or '(none)'}")
+        args = {**table[preset], **args}
+    cfg["args"] = dict(args)
+    return cfg
