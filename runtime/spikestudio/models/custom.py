@@ -138,6 +138,7 @@ def load_plugins(cfg: dict, base: Optional[str]) -> list[Path]:
 def resolve_entry(cfg: dict, base: Optional[str] = None):
     """(entry callable, display name, [roots]) for a custom or plugin model section."""
     arch = cfg.get("arch")
+    base = base or cfg.get("base_dir")
     plugin_paths = load_plugins(cfg, base)
     roots = [str(p.parent) for p in plugin_paths]
     if arch == "custom":

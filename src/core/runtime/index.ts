@@ -3,3 +3,4 @@ export * from './doctor';
 export * from './process';
 export * from './jsonlines';
 export * from './guard';
+export * from './describe';
