@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { registerAuthoring } from './authoring';
 import { registerCommands } from './commands';
 import { Ctx } from './ctx';
+import { CustomModels } from './customModel';
 import { TrainCodeLensProvider } from './diagnostics';
 import { registerDashboardSerializer } from './views/dashboard';
 import { registerPanelSerializers } from './views/panels';
@@ -18,6 +19,8 @@ export interface SpikeStudioApi {
   readonly sidePanel: SidePanelProvider;
   /** the Runs view's provider (tests read its items) */
   readonly runsTree: RunsTreeProvider;
+  /** your own models: background describes, their diagnostics (tests read them) */
+  readonly customModels: CustomModels;
 }
 
 export function activate(extension: vscode.ExtensionContext): SpikeStudioApi | undefined {
@@ -29,6 +32,7 @@ export function activate(extension: vscode.ExtensionContext): SpikeStudioApi | u
 
     registerCommands(c);
     registerAuthoring(c);
+    const customModels = c.own(new CustomModels(c)); // before the panels: they ask it for custom graphs
     c.own(registerDashboardSerializer(c));
     for (const d of registerPanelSerializers(c)) c.own(d);
 
@@ -80,7 +84,7 @@ export function activate(extension: vscode.ExtensionContext): SpikeStudioApi | u
     } catch (error) {
       c.log.warn(`could not re-attach to running runs: ${error instanceof Error ? error.message : String(error)}`);
     }
-    return { ctx: c, sidePanel: side.provider, runsTree: tree };
+    return { ctx: c, sidePanel: side.provider, runsTree: tree, customModels };
   } catch (error) {
     // VS Code does not show a notification when an extension fails to activate
     const message = error instanceof Error ? error.message : String(error);

@@ -7,6 +7,7 @@ import type { ErrorEvent, RuntimeEvent } from '../core/protocol';
 import { createRun, describeFailure, isResumable, readRun, RESOLVED_CONFIG_FILE, EVENTS_FILE, type CreatedRun, type RunInfo } from '../core/runs';
 import { findPython, runDoctor, startTraining, trainingBlockedReason, type DoctorReport, type TrainingProcess } from '../core/runtime';
 import { config, isSpikeConfig, isSpikeConfigPath } from './config';
+import { reportCustomRunError } from './customModel';
 import type { Ctx } from './ctx';
 import { toVscodeDiagnostic } from './diagnostics';
 import { pythonExtensionInterpreter } from './python';
@@ -43,7 +44,7 @@ async function resolveConfigDocument(arg: unknown): Promise<vscode.TextDocument 
   return pick ? vscode.workspace.openTextDocument(pick) : undefined;
 }
 
-function workspaceRootFor(uri: vscode.Uri): string {
+export function workspaceRootFor(uri: vscode.Uri): string {
   return vscode.workspace.getWorkspaceFolder(uri)?.uri.fsPath ?? vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? path.dirname(uri.fsPath);
 }
 
@@ -169,6 +170,7 @@ async function follow(ctx: Ctx, created: CreatedRun, name: string, file: string 
   const eventSub = proc.onEvent((e: RuntimeEvent) => {
     if (e.type === 'error') {
       lastError = e;
+      reportCustomRunError(file, e); // an exception in the researcher's model: a diagnostic at its file and line
       ctx.log.error(`run ${run.id}: ${e.kind}: ${e.message}${e.hint ? ` (hint: ${e.hint})` : ''}`);
       void showRuntimeError(ctx, run, e);
     } else if (e.type === 'warning') {
