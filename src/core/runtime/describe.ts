@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { LayerInfo } from '../protocol';
+import type { GraphModel, LayerInfo } from '../protocol';
 import { runtimeEnv } from './python';
 
 export interface DescribedLayer extends LayerInfo {
@@ -27,13 +27,7 @@ export interface EntryInfo {
   line: number | null;
 }
 
-export interface DescribedModel {
-  arch: string;
-  variant?: string;
-  params: number;
-  time_steps: number;
-  num_classes: number;
-  token_grid?: [number, number];
+export interface DescribedModel extends GraphModel {
   layers: DescribedLayer[];
   edges?: Array<[string, string]>;
   graph?: 'fx' | 'order' | 'preset';
