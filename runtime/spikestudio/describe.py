@@ -195,7 +195,7 @@ def describe_model(model_cfg: dict, model: Optional[nn.Module] = None) -> dict:
         cfg = dict(model_cfg)
         cfg["init_from"] = None  # shapes do not depend on weights
         model = build_model(cfg)
-    if is_custom(model_cfg) or not hasattr(model, "spiking_inputs"):
+    if is_custom(model_cfg):
         return describe_any(model)
     return describe_module(model)
 
