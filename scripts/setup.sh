@@ -6,7 +6,8 @@
 # Steps (default: node runtime):
 #   node         npm ci (when node_modules is missing or older than package-lock.json)
 #   runtime      .venv with torch==2.13.0 + numpy (the Python runtime's dependencies)
-#   pytest       runtime + pytest, jsonschema, hypothesis, onnx, onnxruntime (the runtime's test dependencies), and on Linux x86_64
+#   pytest       runtime + pytest, jsonschema, hypothesis, onnx, onnxruntime (the runtime's test dependencies), spikingjelly +
+#                snntorch (--no-deps, test-only), and on Linux x86_64
 #                triton (tests/test_lif_triton.py runs the fused LIF kernels in Triton's CPU interpreter; 286 MB wheel)
 #   apt          Debian packages for the browser tests: chromium fonts-liberation libkrb5-dev ripgrep
 #   code-server  code-server@4.100.3 into .cache/code-server (real VS Code for the integration tests)
@@ -25,6 +26,8 @@ RIPGREP_PKG_VERSION="1.15.11"      # @vscode/ripgrep version that code-server 4.
 RIPGREP_VERSION="v13.0.0-10"       # the rg release its lib/postinstall.js downloads
 TORCH_SPEC="${SPIKE_TORCH_SPEC:-torch==2.13.0}"
 TRITON_SPEC="${SPIKE_TRITON_SPEC-triton==3.9.0}"   # set SPIKE_TRITON_SPEC= (empty) to skip it
+SJ_SPEC="spikingjelly==0.0.0.0.14"   # test-only (examples/custom, runtime/tests/test_custom_models.py)
+SNNTORCH_SPEC="snntorch==0.9.4"     # test-only
 APT_PACKAGES=(chromium fonts-liberation libkrb5-dev ripgrep)
 SLURM_PACKAGES=(slurm-wlm munge)   # only for the test command (test/slurm/cluster.mjs)
 
@@ -84,7 +87,12 @@ pip_step() {
 step_runtime() { pip_step runtime "$TORCH_SPEC" numpy; }
 # triton ships Linux x86_64 wheels only; elsewhere the Triton kernel tests skip themselves (with the reason).
 triton_spec() { [[ "$(uname -s)-$(uname -m)" == Linux-x86_64 ]] && printf '%s' "$TRITON_SPEC" || true; }
-step_pytest() { step_runtime; pip_step pytest pytest jsonschema hypothesis onnx onnxruntime $(triton_spec); }
+step_pytest() {
+  step_runtime; pip_step pytest pytest jsonschema hypothesis onnx onnxruntime $(triton_spec)
+  # optional test-only dependencies of the custom-model tests (never shipped; SpikingJelly's licence has a
+  # commercial-use clause): --no-deps keeps the CPU torch above (both import with torch + numpy only)
+  pip_step snn-libs --no-deps "$SJ_SPEC" "$SNNTORCH_SPEC"
+}
 
 # ---------------------------------------------------------------------------------------------- apt
 step_apt() { apt_install "${APT_PACKAGES[@]}"; }

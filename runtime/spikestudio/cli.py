@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("describe", help="print the model description (layers, shapes, params) as JSON")
     d.add_argument("config", metavar="CONFIG", help="a resolved config JSON, a model-section JSON, or a preset name")
+    d.add_argument("--json-errors", action="store_true",
+                   help="one JSON line on stdout in every case: the description (custom models: with the entry's "
+                        "signature), or {\"error\": {kind, message, hint, key, file, line, stage}} (the editor's mode)")
 
     i = sub.add_parser("import-checkpoint", help="convert a reference-code checkpoint", add_help=False)
     i.add_argument("args", nargs=argparse.REMAINDER)
@@ -90,19 +93,47 @@ def _load_describe_input(arg: str) -> dict:
     model = data.get("model", data)
     if not isinstance(model, dict):
         raise ConfigError("model", "must be an object")
+    if (model.get("arch") == "custom" or model.get("plugins")) and not model.get("base_dir"):  # model.source / model.plugins are relative to the config's folder
+        src = data.get("source") if isinstance(data.get("source"), str) else None
+        model = dict(model, base_dir=str(Path(src).parent if src else path.resolve().parent))
     return model
 
 
-def _describe(arg: str) -> int:
+def _describe(arg: str, json_errors: bool = False) -> int:
     from spikestudio.protocol import claim_stdout
 
     out = claim_stdout()
-    model_cfg = _load_describe_input(arg)
     try:
-        from spikestudio.describe import describe_model
-    except ImportError as exc:
-        raise SpikeStudioError(f"describe is not available in this runtime ({exc})") from None
-    out.write(json.dumps(describe_model(model_cfg)) + "\n")
+        model_cfg = _load_describe_input(arg)
+        try:
+            from spikestudio.describe import describe_model
+        except ImportError as exc:
+            raise SpikeStudioError(f"describe is not available in this runtime ({exc})") from None
+        result = describe_model(model_cfg)
+        from spikestudio.models import is_custom
+
+        if is_custom(model_cfg):
+            from spikestudio.models.config import normalize_custom_cfg
+            from spikestudio.models.custom import describe_entry
+
+            result["entry"] = describe_entry(normalize_custom_cfg(model_cfg))
+    except SpikeStudioError as err:
+        if not json_errors:
+            raise
+        fields = {"kind": err.kind, "message": err.message}
+        for key in ("hint", "key", "file", "line", "stage"):
+            if getattr(err, key, None) is not None:
+                fields[key] = getattr(err, key)
+        out.write(json.dumps({"error": fields}) + "\n")
+        out.flush()
+        return err.exit_code
+    except Exception as exc:  # noqa: BLE001 - describe runs the researcher's forward: one line, never a traceback
+        if not json_errors:
+            raise
+        out.write(json.dumps({"error": {"kind": "internal", "message": f"{type(exc).__name__}: {exc}".splitlines()[0]}}) + "\n")
+        out.flush()
+        return 1
+    out.write(json.dumps(result) + "\n")
     out.flush()
     return 0
 
@@ -191,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         return doctor_main()
     try:
         if args.command == "describe":
-            return _describe(args.config)
+            return _describe(args.config, bool(getattr(args, "json_errors", False)))
         if args.command == "export":
             from spikestudio.export.onnx import main as export_main
 

@@ -190,8 +190,236 @@ def describe_model(model_cfg: dict, model: Optional[nn.Module] = None) -> dict:
     """Build (unless given) and describe the model of a resolved `model` section."""
     from spikestudio.models import build_model
 
+    from spikestudio.models import is_custom
+
     if model is None:
         cfg = dict(model_cfg)
         cfg["init_from"] = None  # shapes do not depend on weights
         model = build_model(cfg)
+    if is_custom(model_cfg):
+        return describe_any(model)
     return describe_module(model)
+
+
+# ------------------------------------------------------------------------------------------------- any model
+
+def _generic_kind(m: nn.Module, attention: set) -> str:
+    from spikestudio.probe import is_spiking
+
+    if m in attention:
+        return "attention"
+    if is_spiking(m):
+        return "lif"
+    k = _kind(m)
+    if k != "other":
+        return k
+    if isinstance(m, nn.LayerNorm):
+        return "norm"
+    if isinstance(m, (nn.Dropout,)):
+        return "dropout"
+    if isinstance(m, (nn.ModuleList, nn.Sequential)):
+        return "container"
+    return "other"
+
+
+def _batch_for(T: int) -> int:
+    return 3 if T == 2 else 2
+
+
+def _strip(shape, T: int, B: int) -> Optional[list[int]]:
+    """A shape per time step without the batch: (T, B, ...) and (T*B, ...) and (B, ...) all give (...)."""
+    if shape is None:
+        return None
+    s = list(shape)
+    if len(s) >= 2 and s[0] == T and s[1] == B:
+        return [int(v) for v in s[2:]]
+    if s and (s[0] == T * B or s[0] == B):
+        return [int(v) for v in s[1:]]
+    return [int(v) for v in s]
+
+
+def _first_tensor(v):
+    if isinstance(v, torch.Tensor):
+        return v
+    if isinstance(v, (tuple, list)) and v and isinstance(v[0], torch.Tensor):
+        return v[0]
+    return None
+
+
+def _fx_edges(net: nn.Module, listed: set) -> Optional[list[list[str]]]:
+    """Edges between listed modules from a torch.fx trace (listed modules are leaves); None when it does not trace."""
+    import torch.fx as fx
+
+    class Tracer(fx.Tracer):
+        def is_leaf_module(self, m, qualname):  # noqa: D401
+            return qualname in listed or super().is_leaf_module(m, qualname)
+
+    try:
+        graph = Tracer().trace(net)
+    except Exception:  # noqa: BLE001 - control flow on values, unsupported ops: fall back to module order
+        return None
+    # for each node, the listed modules that feed it (through any number of functions)
+    feeds: dict[Any, set] = {}
+    edges: list[list[str]] = []
+    seen = set()
+    for node in graph.nodes:
+        srcs: set = set()
+        for a in node.all_input_nodes:
+            srcs |= feeds.get(a, set())
+        if node.op == "call_module" and node.target in listed:
+            for s in sorted(srcs):
+                if (s, node.target) not in seen:
+                    seen.add((s, node.target))
+                    edges.append([s, str(node.target)])
+            feeds[node] = {str(node.target)}
+        else:
+            feeds[node] = srcs
+    return edges
+
+
+def describe_any(model: nn.Module, x: Optional[torch.Tensor] = None, check_determinism: bool = True) -> dict:
+    """Describe any model by running it once on a tiny batch (eval mode, no grad): every named module with its kind,
+    shapes per time step (T and batch removed), own params, a spiking flag (a recognised neuron, or a layer whose
+    input was binary), the Python class, nesting (`leaf`), and edges (torch.fx when the network traces, else the
+    execution order of the leaves). `model` is a CustomModel (or any model with `cfg` / `time_steps`)."""
+    from spikestudio import probe
+
+    cfg = getattr(model, "cfg", {}) or {}
+    net = getattr(model, "net", model)
+    T = int(getattr(model, "time_steps", cfg.get("time_steps", 1)) or 1)
+    B = _batch_for(T)
+    if x is None:
+        x = sample_input({"img_size": cfg.get("img_size", 28), "variant": cfg.get("variant", "cifar"),
+                          "time_steps": T, "in_channels": cfg.get("in_channels", 1)}, batch=B)
+    names = {m: n for n, m in net.named_modules()}
+    records: dict[str, dict] = {}
+    order: list[str] = []
+    attention: set = set()
+    warnings: list[str] = []
+
+    def pre(m, inputs):
+        name = names.get(m)
+        if name is None:
+            return
+        r = records.get(name)
+        if r is None:
+            r = records[name] = {"calls": 0}
+            order.append(name)
+        r["calls"] += 1
+        xi = _first_tensor(inputs)
+        if xi is not None and "in" not in r:
+            r["in"] = tuple(xi.shape)
+            r["binary"] = bool(xi.numel()) and _is_binary(xi)
+
+    def post(m, inputs, output):
+        name = names.get(m)
+        if name is None:
+            return
+        xo = _first_tensor(output)
+        r = records[name]
+        if xo is not None and "out" not in r:
+            r["out"] = tuple(xo.shape)
+
+    def sink(module, maps, tokens, kind):
+        attention.add(module)
+        r = records.setdefault(names.get(module, ""), {"calls": 0})
+        t = _first_tensor(maps)
+        if t is not None:
+            r["attn_shape"] = tuple(t.shape)
+        if tokens:
+            r["tokens"] = list(tokens)
+
+    handles = []
+    for name, m in net.named_modules():
+        if name:
+            handles.append(m.register_forward_pre_hook(pre))
+            handles.append(m.register_forward_hook(post))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), probe.recording_attention(sink):
+            out1 = model(x)
+        if check_determinism:
+            for h in handles:
+                h.remove()
+            handles = []
+            with torch.no_grad():
+                out2 = model(x)
+            if out1.shape != out2.shape or not torch.allclose(out1, out2, rtol=1e-4, atol=1e-5):
+                warnings.append("two forwards of the same batch give different outputs: the model keeps state between "
+                                "calls (a neuron that is not reset, or a forward that changes module or global state)")
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+
+    all_named = [(n, m) for n, m in net.named_modules() if n]
+    leaves = {n for n, m in all_named if not any(True for _ in m.children())}
+    spiking_libs = {}
+    for n, m in all_named:
+        lib = probe.neuron_library(m)
+        if lib:
+            spiking_libs[n] = lib
+    listed = leaves | set(spiking_libs)
+    # neurons and attention modules are shown as one layer: their children are hidden
+    hidden = {n for n, _ in all_named if any(n.startswith(p + ".") for p in set(spiking_libs))}
+    layers = []
+    for n, m in all_named:
+        if n in hidden:
+            continue
+        r = records.get(n, {})
+        own = sum(p.numel() for p in m.parameters(recurse=n in spiking_libs))  # a neuron is one layer
+        entry: dict[str, Any] = {"name": n, "kind": _generic_kind(m, attention), "params": int(own),
+                                 "module": type(m).__name__, "leaf": n in listed}
+        si, so = _strip(r.get("in"), T, B), _strip(r.get("out"), T, B)
+        if si is not None:
+            entry["shape_in"] = si
+        if so is not None:
+            entry["shape_out"] = so
+        entry["flops"] = _flops(m, si, so, entry["kind"]) if si is not None and not isinstance(m, AttentionProbeMixin) else 0
+        if n in spiking_libs:
+            entry["spiking"] = True
+            entry["library"] = spiking_libs[n]
+        else:
+            entry["spiking"] = bool(r.get("binary", False))
+        if "attn_shape" in r:
+            entry["attention_shape"] = [int(v) for v in r["attn_shape"]]
+        layers.append(entry)
+    total = sum(p.numel() for p in model.parameters())
+    counted = sum(e["params"] for e in layers)
+    if counted != total:  # parameters held by the root net itself
+        root_own = total - counted
+        if root_own > 0:
+            layers.append({"name": "(root)", "kind": "other", "params": int(root_own), "flops": 0, "spiking": False,
+                           "module": type(net).__name__, "leaf": True})
+    if not spiking_libs:
+        warnings.append("no spiking neuron recognised: the firing panel will be empty. Use Spike Studio's LIF, "
+                        "SpikingJelly or snnTorch neurons, or call spikestudio.mark_spiking(module) on yours")
+    edge_names = [n for n in order if n in listed and n not in hidden]
+    edges = _fx_edges(net, {n for n in listed if n not in hidden})
+    graph = "fx"
+    if not edges:
+        graph = "order"
+        edges = [[a, b] for a, b in zip(edge_names, edge_names[1:])]
+    grid = list(getattr(model, "token_grid", (0, 0)))
+    if grid == [0, 0]:
+        for r in records.values():
+            if r.get("tokens"):
+                grid = r["tokens"]
+                break
+    stale = probe.needs_reset_warning(net)
+    if stale:
+        warnings.append(stale)
+    return {
+        "arch": str(getattr(model, "arch", "custom")),
+        "variant": cfg.get("variant", "cifar"),
+        "params": int(total),
+        "time_steps": T,
+        "num_classes": int(getattr(model, "num_classes", cfg.get("num_classes", 0)) or 0),
+        "token_grid": [int(v) for v in grid],
+        "layers": layers,
+        "edges": edges,
+        "graph": graph,
+        "warnings": warnings,
+        "source": str(getattr(model, "entry_name", type(net).__name__)),
+    }

@@ -48,3 +48,17 @@ class OutOfMemory(SpikeStudioError):
     """The device (or host) ran out of memory."""
 
     kind = "oom"
+
+
+class UserCodeError(SpikeStudioError):
+    """An exception raised by the researcher's own model code (import, construction or forward). `file` and `line`
+    point at the innermost frame of that code, so the editor can show the message there."""
+
+    kind = "user_code"
+
+    def __init__(self, message: str, file: str | None = None, line: int | None = None, hint: str | None = None,
+                 stage: str = "forward"):
+        super().__init__(message, hint)
+        self.file = file
+        self.line = line
+        self.stage = stage

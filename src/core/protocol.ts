@@ -267,6 +267,10 @@ export interface ErrorEvent extends EventBase {
   kind: ErrorKind;
   message: string;
   hint?: string;
+  /** user_code errors: the researcher's file and 1-based line, and what was running */
+  file?: string;
+  line?: number;
+  stage?: 'import' | 'construct' | 'forward';
 }
 
 export type RunStatus = 'running' | 'completed' | 'stopped' | 'failed';

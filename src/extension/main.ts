@@ -5,6 +5,7 @@ import { SlurmWatcher, stopSlurmRun } from './cluster';
 import { registerCommands } from './commands';
 import { registerExperimentsSerializer } from './views/experiments';
 import { Ctx } from './ctx';
+import { CustomModels } from './customModel';
 import { TrainCodeLensProvider } from './diagnostics';
 import { registerDashboardSerializer } from './views/dashboard';
 import { registerPanelSerializers } from './views/panels';
@@ -22,6 +23,8 @@ export interface SpikeStudioApi {
   readonly sidePanel: SidePanelProvider;
   /** the Runs view's provider (tests read its items) */
   readonly runsTree: RunsTreeProvider;
+  /** your own models: background describes, their diagnostics (tests read them) */
+  readonly customModels: CustomModels;
 }
 
 export function activate(extension: vscode.ExtensionContext): SpikeStudioApi | undefined {
@@ -40,6 +43,7 @@ export function activate(extension: vscode.ExtensionContext): SpikeStudioApi | u
     // the status-bar item "set up Python" while the interpreter Train would use cannot train (doctor, in the background)
     const pythonStatus = c.own(new PythonStatus(c));
     void pythonStatus.check().catch((error: unknown) => c.log.warn(`startup Python check failed: ${String(error)}`));
+    const customModels = c.own(new CustomModels(c)); // before the panels: they ask it for custom graphs
     c.own(registerDashboardSerializer(c));
     for (const d of registerPanelSerializers(c)) c.own(d);
 
@@ -91,7 +95,7 @@ export function activate(extension: vscode.ExtensionContext): SpikeStudioApi | u
     } catch (error) {
       c.log.warn(`could not re-attach to running runs: ${error instanceof Error ? error.message : String(error)}`);
     }
-    return { ctx: c, sidePanel: side.provider, runsTree: tree };
+    return { ctx: c, sidePanel: side.provider, runsTree: tree, customModels };
   } catch (error) {
     // VS Code does not show a notification when an extension fails to activate
     const message = error instanceof Error ? error.message : String(error);

@@ -8,6 +8,7 @@ import { createRun, describeFailure, isResumable, readRun, RESOLVED_CONFIG_FILE,
 import { checkPython, DATASET_MIRROR_ENV, downloadMessage, findPython, startTraining, trainingBlockedReason, type DoctorReport, type TrainingProcess } from '../core/runtime';
 import { config, isSpikeConfigPath } from './config';
 import { pickConfig } from './configs';
+import { reportCustomRunError } from './customModel';
 import type { Ctx } from './ctx';
 import { toVscodeDiagnostic } from './diagnostics';
 import { pythonExtensionInterpreter } from './python';
@@ -32,7 +33,7 @@ async function resolveConfigDocument(arg: unknown): Promise<vscode.TextDocument 
   return uri ? vscode.workspace.openTextDocument(uri) : undefined;
 }
 
-function workspaceRootFor(uri: vscode.Uri): string {
+export function workspaceRootFor(uri: vscode.Uri): string {
   return vscode.workspace.getWorkspaceFolder(uri)?.uri.fsPath ?? vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? path.dirname(uri.fsPath);
 }
 
@@ -170,6 +171,7 @@ async function follow(ctx: Ctx, created: CreatedRun, name: string, file: string 
   const eventSub = proc.onEvent((e: RuntimeEvent) => {
     if (e.type === 'error') {
       lastError = e;
+      reportCustomRunError(file, e); // an exception in the researcher's model: a diagnostic at its file and line
       ctx.log.error(`run ${run.id}: ${e.kind}: ${e.message}${e.hint ? ` (hint: ${e.hint})` : ''}`);
       void showRuntimeError(ctx, run, e);
     } else if (e.type === 'warning') {

@@ -60,7 +60,7 @@ describe('authoring: completionsAt', () => {
 
   it('enum values, booleans, datasets', () => {
     const text = 'model:\n  arch: \n  reference_compat: \ndata:\n  dataset: \ntrain:\n  amp: \n';
-    assert.deepEqual(completionsAt(text, 1, 8).map((i) => i.label), ['spikformer', 'spikingformer', 'spikeformer', 'stsa', 'qkformer', 'sdt', 'meta-spikeformer']);
+    assert.deepEqual(completionsAt(text, 1, 8).map((i) => i.label), ['spikformer', 'spikingformer', 'spikeformer', 'stsa', 'qkformer', 'sdt', 'meta-spikeformer', 'custom']);
     assert.deepEqual(completionsAt(text, 2, 20).map((i) => i.label), ['true', 'false']);
     assert.ok(completionsAt(text, 4, 11).some((i) => i.label === 'cifar10-dvs'));
     assert.deepEqual(completionsAt(text, 6, 7).map((i) => i.label), ['false', 'bf16', 'fp16']);

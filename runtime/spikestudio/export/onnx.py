@@ -383,13 +383,19 @@ class ExportWrapper(nn.Module):
         super().__init__()
         self.model = model
         self.probes = probes
+        from spikestudio.probe import is_spiking, neuron_library
+
         self.lifs = [(n, m) for n, m in model.named_modules() if isinstance(m, neurons.LIF)]
+        # other recognised neurons (a custom model's SpikingJelly / snnTorch / marked neurons): forward hooks
+        self.foreign = [(n, m) for n, m in model.named_modules()
+                        if is_spiking(m) and neuron_library(m) != "spikestudio"]
         self.attn_sources = attention_sources(model)
 
     def forward(self, x: torch.Tensor):
         if not self.probes:
             return self.model(x)
-        from spikestudio.models.layers import AttentionProbeMixin, to_time
+        from spikestudio import probe
+        from spikestudio.models.layers import to_time
 
         spikes: dict[str, torch.Tensor] = {}
         attn: dict[int, torch.Tensor] = {}
@@ -399,27 +405,105 @@ class ExportWrapper(nn.Module):
                 # dim 1 is the batch, or batch-major sequences (Spikeformer's temporal attention: B*N): per sample
                 spikes[name] = out.reshape(out.shape[0], B, -1).sum(2)
             m._probe = fprobe
+        handles = []
+        steps: dict[str, list] = {}
+        for name, m in self.foreign:
+            multi = probe.time_dim(m) == 0
+
+            def hook(module, inputs, output, name=name, multi=multi):
+                s = probe.spikes_of(output)
+                if not isinstance(s, torch.Tensor):
+                    return
+                if multi:
+                    spikes[name] = s.reshape(s.shape[0], B, -1).sum(2)
+                else:  # one call per time step: stacked in call order
+                    steps.setdefault(name, []).append(s.reshape(B, -1).sum(1))
+            handles.append(m.register_forward_hook(hook))
         T = int(getattr(self.model, "time_steps", 1))
+        known = {id(m): block for block, m, _ in self.attn_sources}
+
+        def sink(module, maps, tokens, kind):  # spikestudio.probe.attention (SSA and any custom module)
+            i = known.get(id(module))
+            if i is None:
+                i = known[id(module)] = len(known)
+            if isinstance(maps, torch.Tensor) and maps.dim() in (4, 5):
+                attn[i] = maps if maps.dim() == 5 else maps.unsqueeze(0)
+
         for block, m, kind in self.attn_sources:
-            if isinstance(m, AttentionProbeMixin):
-                def aprobe(module, q, k, i=block):
-                    attn[i] = q @ k.transpose(-2, -1)
-                m._attn_probe = aprobe
-            elif kind == "qk+bias":  # already (T, B, h, N, N)
+            if kind == "qk+bias":  # already (T, B, h, N, N)
                 m._export_attn = lambda a, i=block: attn.__setitem__(i, a)
-            else:  # Spikeformer's spatial MHSA: (T*B, h, N, N)
+            elif kind == "softmax" or not hasattr(type(m), "probe_attention"):  # Spikeformer's spatial MHSA
                 m._export_attn = lambda a, i=block: attn.__setitem__(i, to_time(a, T))
         try:
-            logits = self.model(x)
+            with probe.recording_attention(sink):
+                logits = self.model(x)
         finally:
             for _, m in self.lifs:
                 m.__dict__.pop("_probe", None)
+            for h in handles:
+                h.remove()
             for _, m, _ in self.attn_sources:
-                m.__dict__.pop("_attn_probe", None)
                 m.__dict__.pop("_export_attn", None)
-        self.seen_spikes = [n for n, _ in self.lifs if n in spikes]
+        for name, seq in steps.items():
+            spikes[name] = torch.stack(seq)
+        order = [n for n, _ in self.model.named_modules()]
+        self.seen_spikes = [n for n in order if n in spikes]
         self.seen_attn = sorted(attn)
         return (logits, *[spikes[n] for n in self.seen_spikes], *[attn[i] for i in self.seen_attn])
+
+
+def _layer_running_op(model: nn.Module, x: torch.Tensor, op: str) -> str | None:
+    """The innermost layer whose forward runs the aten operator `op` (a name like 'special_bessel_j0')."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    found: list[str] = []
+
+    class Mode(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            name = func._schema.name.split("::")[-1]
+            if name == op and stack.stack and not found:
+                found.append(stack.stack[-1])
+            return func(*args, **(kwargs or {}))
+
+    stack = _ModuleStack(model)
+    try:
+        with stack, Mode(), torch.no_grad():
+            model(x)
+    except Exception:  # noqa: BLE001 - only a better message is at stake
+        pass
+    return found[0] if found else None
+
+
+class _ModuleStack:
+    """Which module is running (forward pre/post hooks): names the failing layer when an export fails."""
+
+    def __init__(self, model: nn.Module):
+        self.stack: list[str] = []
+        self.failed: str | None = None
+        self.handles = []
+        for name, m in model.named_modules():
+            if name:
+                self.handles.append(m.register_forward_pre_hook(self._enter(name)))
+                self.handles.append(m.register_forward_hook(self._leave))
+
+    def _enter(self, name: str):
+        def pre(m, inputs) -> None:
+            self.stack.append(name)
+        return pre
+
+    def _leave(self, m, inputs, output) -> None:
+        if self.stack:
+            self.stack.pop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, et, ev, tb):
+        if ev is not None and self.stack:
+            self.failed = self.stack[-1]
+        for h in self.handles:
+            h.remove()
+        return False
 
 
 def _neurons_per_sample(model: nn.Module, x: torch.Tensor) -> dict[str, int]:
@@ -427,12 +511,26 @@ def _neurons_per_sample(model: nn.Module, x: torch.Tensor) -> dict[str, int]:
     lifs = [(n, m) for n, m in model.named_modules() if isinstance(m, neurons.LIF)]
     for name, m in lifs:
         m._probe = lambda mod, out, name=name: counts.__setitem__(name, int(out[0].numel()) // int(x.shape[0]))
+    from spikestudio import probe
+
+    handles = []
+    for name, m in model.named_modules():
+        if probe.is_spiking(m) and probe.neuron_library(m) != "spikestudio":
+            multi = probe.time_dim(m) == 0
+
+            def hook(mod, inputs, output, name=name, multi=multi):
+                s = probe.spikes_of(output)
+                if isinstance(s, torch.Tensor):
+                    counts[name] = int((s[0] if multi else s).numel()) // int(x.shape[0])
+            handles.append(m.register_forward_hook(hook))
     try:
         with torch.no_grad():
             model(x)
     finally:
         for _, m in lifs:
             m.__dict__.pop("_probe", None)
+        for h in handles:
+            h.remove()
     return counts
 
 
@@ -498,8 +596,9 @@ def export_onnx(model: nn.Module, cfg: dict, out: str | Path, probes: bool = Fal
         for i in attn_blocks:
             dyn[f"attn:{i}"] = {1: "batch"}
         arch = str(getattr(model, "arch", mc.get("arch")))
+        where = _ModuleStack(model)
         try:
-            with warnings.catch_warnings():
+            with where, warnings.catch_warnings():
                 # shape checks in the models' forward (e.g. `if T != self.T`) are constant in the trace: expected
                 warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
                 torch.onnx.export(wrapper, (x,), str(out), input_names=["input"], output_names=output_names,
@@ -508,6 +607,11 @@ def export_onnx(model: nn.Module, cfg: dict, out: str | Path, probes: bool = Fal
             raise
         except Exception as exc:  # noqa: BLE001 - one line naming the architecture, never a traceback
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if not where.failed and "aten::" in first:  # failed when converting the trace: find the op's layer
+                where.failed = _layer_running_op(model, x, first.split("aten::", 1)[1].split("'")[0].split()[0])
+            if where.failed:
+                layer = model.get_submodule(where.failed)
+                first = f"layer {where.failed} ({type(layer).__name__}) does not trace: {first}"
             raise SpikeStudioError(f"export: cannot export the {arch} model to ONNX: {type(exc).__name__}: {first}",
                                    "report this with the checkpoint's model section (python -m spikestudio describe)"
                                    ) from None

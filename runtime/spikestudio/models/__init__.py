@@ -27,11 +27,28 @@ from spikestudio.models import qkformer as _qkformer  # noqa: F401,E402
 from spikestudio.models import sdt as _sdt  # noqa: F401,E402
 from spikestudio.models import meta_spikeformer as _meta_spikeformer  # noqa: F401,E402
 
-__all__ = ["build_model", "register_model", "list_models", "normalize_model_cfg", "load_init_checkpoint"]
+BUILTIN_ARCHS = frozenset(list_models())
+
+__all__ = ["build_model", "is_custom", "register_model", "list_models", "normalize_model_cfg", "load_init_checkpoint"]
+
+
+def is_custom(model_cfg: dict) -> bool:
+    """A model section naming the researcher's code: arch custom, or an arch registered by a model.plugins file."""
+    return isinstance(model_cfg, dict) and (model_cfg.get("arch") == "custom"
+                                            or (bool(model_cfg.get("plugins")) and model_cfg.get("arch") not in BUILTIN_ARCHS))
 
 
 def build_model(model_cfg: dict):
     """Build the model described by a resolved `model` section. Bad values raise ConfigError naming the key."""
+    if is_custom(model_cfg):
+        from spikestudio.models.config import normalize_custom_cfg
+        from spikestudio.models.custom import build_custom
+
+        cfg = normalize_custom_cfg(model_cfg)
+        model = build_custom(cfg)
+        if cfg.get("init_from"):
+            load_init_checkpoint(model, cfg["init_from"])
+        return model
     cfg = normalize_model_cfg(model_cfg, known_archs=list_models())
     model = get_model_builder(cfg["arch"])(cfg)
     if cfg.get("neuron_overrides"):

@@ -70,6 +70,15 @@ def _pos(cfg: dict, key: str, prefix: str = "model") -> float:
     return float(v)
 
 
+def _img_size(cfg: dict):
+    img = cfg["img_size"]
+    if isinstance(img, (list, tuple)):
+        if len(img) != 2 or not all(_is_int(v) and v >= 1 for v in img):
+            raise ConfigError("model.img_size", f"must be an integer or [height, width], got {img!r}")
+        return [int(img[0]), int(img[1])]
+    return _int(cfg, "img_size")
+
+
 def normalize_neuron(neuron: Any, key: str = "model.neuron") -> dict:
     if neuron is None:
         neuron = {}
@@ -132,13 +141,7 @@ def normalize_model_cfg(model_cfg: Any, known_archs=None) -> dict:
     cfg["mlp_ratio"] = _pos(cfg, "mlp_ratio")
     if int(D * cfg["mlp_ratio"]) < 1:
         raise ConfigError("model.mlp_ratio", "gives an empty MLP hidden layer")
-    img = cfg["img_size"]
-    if isinstance(img, (list, tuple)):
-        if len(img) != 2 or not all(_is_int(v) and v >= 1 for v in img):
-            raise ConfigError("model.img_size", f"must be an integer or [height, width], got {img!r}")
-        cfg["img_size"] = [int(img[0]), int(img[1])]
-    else:
-        cfg["img_size"] = _int(cfg, "img_size")
+    cfg["img_size"] = _img_size(cfg)
     if cfg["attn_scale"] is not None:
         cfg["attn_scale"] = _pos(cfg, "attn_scale")
     cfg["attn_v_threshold"] = _pos(cfg, "attn_v_threshold")
@@ -165,4 +168,41 @@ def normalize_model_cfg(model_cfg: Any, known_archs=None) -> dict:
             normalize_neuron(merged, f"model.neuron_overrides.{pat}")  # validates
             out[str(pat)] = dict(sub)
         cfg["neuron_overrides"] = out
+    return cfg
+
+
+CUSTOM_KEYS = ("arch", "source", "entry", "args", "plugins", "base_dir", "preset", "time_steps", "num_classes",
+               "in_channels", "img_size", "variant", "init_from")
+
+
+def normalize_custom_cfg(model_cfg: Any) -> dict:
+    """The model section of a custom / plugin model: the shared keys checked, `args` / `source` / `entry` /
+    `plugins` kept for `spikestudio.models.custom` (which checks them against the code)."""
+    if not isinstance(model_cfg, dict):
+        raise ConfigError("model", f"must be a mapping, got {type(model_cfg).__name__}")
+    cfg = {k: MODEL_DEFAULTS[k] for k in ("variant", "time_steps", "in_channels", "num_classes", "img_size", "init_from")}
+    cfg.update(model_cfg)
+    for key in ("time_steps", "in_channels"):
+        cfg[key] = _int(cfg, key)
+    cfg["num_classes"] = _int(cfg, "num_classes", 2)
+    cfg["img_size"] = _img_size(cfg)
+    if cfg["variant"] not in VARIANTS:
+        raise ConfigError("model.variant", f"must be one of {', '.join(VARIANTS)}, got {cfg['variant']!r}")
+    args = cfg.get("args")
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise ConfigError("model.args", f"must be a mapping of keyword arguments, got {type(args).__name__}")
+    preset = cfg.get("preset")
+    if preset is not None:
+        from spikestudio.models.custom import load_plugins
+        from spikestudio.models.registry import get_presets
+
+        load_plugins(cfg, cfg.get("base_dir"))
+        table = get_presets(str(cfg["arch"]))
+        if preset not in table:
+            raise ConfigError("model.preset", f"{cfg['arch']} has no preset {preset!r}",
+                              f"its presets: {', '.join(sorted(table)) or '(none)'}")
+        args = {**table[preset], **args}
+    cfg["args"] = dict(args)
     return cfg

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from spikestudio import probe as _probe_api
 from spikestudio.neurons import LIF
 from spikestudio.train import memory
 
@@ -161,12 +162,27 @@ def attention_product(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: 
     return y * scale
 
 
-class AttentionProbeMixin:
-    """SSA modules call ``self._attn_probe(self, q, k)`` when a recorder is attached (class default: None)."""
+def _qk_probe(module, q: torch.Tensor, k: torch.Tensor) -> None:
+    """Q K^T of binary (T, B, h, N, d) Q and K -> spikestudio.probe.attention (computed only when recorded)."""
+    _probe_api.attention(module, lambda: q.detach() @ k.detach().transpose(-2, -1), kind="qk")
 
-    _attn_probe = None
+
+class AttentionProbeMixin:
+    """SSA modules report their map with ``self.probe_attention(q, k)`` -- or the older spelling
+    ``if self._attn_probe is not None: self._attn_probe(self, q, k)`` --, a thin layer over the public
+    ``spikestudio.probe.attention``: Q K^T (before the scale) of binary (T, B, h, N, d) Q and K, computed only while
+    a recorder listens (`_attn_probe` is None otherwise)."""
+
     describe_kind = "ssa"
     time_layout = True
+
+    @property
+    def _attn_probe(self):
+        return _qk_probe if _probe_api._sink is not None else None
+
+    def probe_attention(self, q: torch.Tensor, k: torch.Tensor) -> None:
+        if _probe_api._sink is not None:
+            _qk_probe(self, q, k)
 
 
 def token_grid_after(img_size, pools) -> tuple[int, int]:

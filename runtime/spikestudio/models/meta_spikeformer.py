@@ -197,8 +197,7 @@ class MS_Attention_RepConv(AttentionProbeMixin, nn.Module):
         s = from_time(self.head_lif(x))
         q, k, v = (getattr(self, f"{b}_lif")(to_time(getattr(self, f"{b}_conv")(s), T))
                    .reshape(T, B, h, C // h, N).transpose(3, 4) for b in ("q", "k", "v"))
-        if self._attn_probe is not None:
-            self._attn_probe(self, q, k)
+        self.probe_attention(q, k)
         y = attention_product(q, k, v, self.scale)  # (T, B, h, N, d)
         y = self.attn_lif(y.transpose(3, 4).reshape(T, B, C, H, W))
         return to_time(self.proj_conv(from_time(y)), T)

@@ -257,8 +257,7 @@ class SSA(AttentionProbeMixin, _QKV):
         h, N = self.num_heads, H * W
         xf = from_time(x).flatten(2)
         q, k, v = (self._branch(b, xf, T).reshape(T, B, h, C // h, N).transpose(3, 4) for b in ("q", "k", "v"))
-        if self._attn_probe is not None:
-            self._attn_probe(self, q, k)
+        self.probe_attention(q, k)
         y = attention_product(q, k, v, self.scale)  # (T, B, h, N, d)
         y = self.attn_lif(y.transpose(3, 4).reshape(T, B, C, N))
         return self._proj(y, T).reshape(T, B, C, H, W)

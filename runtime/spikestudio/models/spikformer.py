@@ -110,8 +110,7 @@ class SSA(AttentionProbeMixin, nn.Module):
         h = self.num_heads
         xf = from_time(x)  # (T*B, N, D)
         q, k, v = (self._qkv(xf, n, T).reshape(T, B, N, h, D // h).transpose(2, 3) for n in ("q", "k", "v"))
-        if self._attn_probe is not None:
-            self._attn_probe(self, q, k)
+        self.probe_attention(q, k)  # spikestudio.probe.attention: Q K^T while a recorder listens
         y = attention_product(q, k, v, self.scale)  # (T, B, h, N, d)
         y = self.attn_lif(y.transpose(2, 3).reshape(T, B, N, D))
         y = self.proj_bn(self.proj(from_time(y)))

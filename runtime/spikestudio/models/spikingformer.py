@@ -116,8 +116,7 @@ class SpikingSelfAttention(AttentionProbeMixin, nn.Module):
             y = getattr(self, f"{n}_lif")(to_time(y, T))
             qkv.append(y.reshape(T, B, N, h, D // h).transpose(2, 3))
         q, k, v = qkv
-        if self._attn_probe is not None:
-            self._attn_probe(self, q, k)
+        self.probe_attention(q, k)  # spikestudio.probe.attention: Q K^T while a recorder listens
         y = attention_product(q, k, v, self.scale)
         y = self.attn_lif(y.transpose(2, 3).reshape(T, B, N, D))
         return to_time(self.proj_bn(self.proj(from_time(y))), T)

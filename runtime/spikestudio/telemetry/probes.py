@@ -1,19 +1,25 @@
-"""Firing-rate and attention probes (issue items 6/7).
+"""Firing-rate and attention probes (issue items 6/7), built on the public API of `spikestudio.probe`.
 
     rec = FiringRecorder(model)
     with rec.recording():
-        model(x)                      # every LIF adds its spike counts per time step
+        model(x)                      # every spiking neuron (spikestudio.is_spiking) adds its spike counts per step
     rec.rates()  # [{"name": "blocks.0.attn.q_lif", "rate": 0.12, "per_t": [0.10, 0.13, ...]}, ...]
     rec.reset()
 
     att = AttentionRecorder(model, samples=[0])
     with att.recording():
-        model(x)
+        model(x)                      # every spikestudio.probe.attention(...) call inside the forward is recorded
     att.maps()   # [{"block", "head", "time_step", "sample", "grid": [r, c], "map": np.ndarray (N, N)}, ...]
     attention_payload(item)  # -> fields of the protocol's `attention` event (map_b64 + scale)
 
-Zero cost when not recording: the LIF / SSA modules check one attribute (`_probe` / `_attn_probe`, None at class
-level); `recording()` sets it on the instances and deletes it on exit, so no hooks stay registered.
+Neurons: Spike Studio's LIF counts its own output through `LIF._probe` (None at class level: one attribute check
+when not recording). Every other neuron `is_spiking` recognises (SpikingJelly, snnTorch, marked, duck-typed) gets a
+forward hook inside `recording()` only: a multi-step neuron's output (T, B, ...) is counted per step along dim 0; a
+single-step neuron's k-th call within one forward of the model is time step k (the count restarts at each forward
+of the recorded model). snnTorch's (spk, mem) output is counted by its first item.
+
+Attention: `recording()` installs a sink for `spikestudio.probe.attention`; block numbers follow the order in which
+modules first report maps. Zero cost when not recording: no hooks stay registered and the sink is None.
 """
 
 from __future__ import annotations
@@ -25,63 +31,101 @@ from typing import Iterable, Optional
 import numpy as np
 import torch
 
-from spikestudio.models.layers import AttentionProbeMixin
-from spikestudio.neurons import LIF
+from spikestudio import probe as _api
+from spikestudio.probe import is_spiking, neuron_library, spikes_of, time_dim
 
 __all__ = ["FiringRecorder", "AttentionRecorder", "quantize_map", "dequantize_map", "attention_payload", "probe_payload"]
 
 
 class FiringRecorder:
-    """Spike counts of every LIF layer, per time step, accumulated over all forwards since `reset()`.
+    """Spike counts of every spiking neuron layer, per time step, accumulated over all forwards since `reset()`.
 
     Counts stay on the model's device (no host sync per forward); `rates()` reads them back."""
 
     def __init__(self, model: torch.nn.Module):
         self.model = model
-        self.layers = [(name, m) for name, m in model.named_modules() if isinstance(m, LIF)]
+        self.layers = [(name, m) for name, m in model.named_modules() if is_spiking(m)]
+        # a neuron nested in another recognised neuron (a wrapper) is counted once, by the outer one
+        outer = [n for n, _ in self.layers]
+        self.layers = [(n, m) for n, m in self.layers if not any(n.startswith(o + ".") for o in outer if o and o != n)]
+        self._own = [(n, m) for n, m in self.layers if neuron_library(m) == "spikestudio"]
+        self._foreign = [(n, m) for n, m in self.layers if neuron_library(m) != "spikestudio"]
+        self._handles: list = []
+        self._calls: dict[str, int] = {}
         self.reset()
 
     def reset(self) -> None:
         self._sums: dict[str, torch.Tensor] = {}
         self._counts: dict[str, list[int]] = {}  # elements per time step, per t
 
+    def _add(self, name: str, spikes: torch.Tensor, t0: int = 0) -> None:
+        """Add the counts of spikes (T', ...) as time steps t0 .. t0+T'-1."""
+        with torch.no_grad():
+            T = spikes.shape[0]
+            per_t = spikes.detach().reshape(T, -1).sum(1, dtype=torch.float64)
+            n = spikes.numel() // T if T else 0
+            end = t0 + T
+            prev = self._sums.get(name)
+            if prev is None:
+                prev = per_t.new_zeros(end)
+                self._counts[name] = [0] * end
+            if prev.shape[0] < end:  # a longer sequence than before: grow
+                prev = torch.cat([prev, prev.new_zeros(end - prev.shape[0])])
+                self._counts[name] += [0] * (end - len(self._counts[name]))
+            if prev.device != per_t.device:
+                per_t = per_t.to(prev.device)
+            prev[t0:end] += per_t
+            self._sums[name] = prev
+            counts = self._counts[name]
+            for t in range(t0, end):
+                counts[t] += n
+
     def _make_probe(self, name: str):
-        def probe(module: LIF, spikes: torch.Tensor) -> None:
-            with torch.no_grad():
-                T = spikes.shape[0]
-                per_t = spikes.detach().reshape(T, -1).sum(1, dtype=torch.float64)
-                n = spikes.numel() // T if T else 0
-                prev = self._sums.get(name)
-                if prev is None:
-                    self._sums[name] = per_t
-                    self._counts[name] = [n] * T
-                    return
-                if prev.shape[0] < T:  # a longer sequence than before: grow
-                    prev = torch.cat([prev, prev.new_zeros(T - prev.shape[0])])
-                    self._counts[name] += [0] * (T - len(self._counts[name]))
-                if prev.device != per_t.device:
-                    per_t = per_t.to(prev.device)
-                prev[:T] += per_t
-                self._sums[name] = prev
-                counts = self._counts[name]
-                for t in range(T):
-                    counts[t] += n
+        def probe(module, spikes: torch.Tensor) -> None:
+            self._add(name, spikes)
 
         return probe
 
+    def _make_hook(self, name: str, module):
+        multi = time_dim(module) == 0
+
+        def hook(m, inputs, output) -> None:
+            s = spikes_of(output)
+            if not isinstance(s, torch.Tensor) or s.dim() == 0:
+                return
+            if multi:
+                self._add(name, s)
+            else:
+                k = self._calls.get(name, 0)
+                self._calls[name] = k + 1
+                self._add(name, s.unsqueeze(0), t0=k)
+
+        return hook
+
+    def _forward_start(self, m, inputs) -> None:
+        self._calls.clear()
+
     @contextmanager
     def recording(self):
-        for name, m in self.layers:
+        for name, m in self._own:
             m._probe = self._make_probe(name)
+        if self._foreign:
+            self._handles.append(self.model.register_forward_pre_hook(self._forward_start))
+            for name, m in self._foreign:
+                self._handles.append(m.register_forward_hook(self._make_hook(name, m)))
         try:
             yield self
         finally:
-            for _, m in self.layers:
+            for _, m in self._own:
                 m.__dict__.pop("_probe", None)
+            for h in self._handles:
+                h.remove()
+            self._handles = []
+            self._calls.clear()
 
     @property
     def active(self) -> bool:
-        return any("_probe" in m.__dict__ for _, m in self.layers)
+        return bool(self._handles) or any("_probe" in m.__dict__ for _, m in self._own)
 
     def rates(self) -> list[dict]:
         out = []
@@ -99,62 +143,68 @@ class FiringRecorder:
 
 
 class AttentionRecorder:
-    """Q K^T (the SSA attention map, before the scale) per block / head / time step for chosen samples.
+    """Attention maps reported through `spikestudio.probe.attention` per block / head / time step for chosen samples
+    (for the built-in SSA: Q K^T, the map before the scale).
 
     samples: batch indices to keep (those beyond the batch are skipped); heads / time_steps / blocks: None = all.
     Each recorded forward overwrites the maps of the previous one (maps are of the latest forward)."""
 
     def __init__(self, model: torch.nn.Module, samples: Iterable[int] = (0,), heads: Optional[Iterable[int]] = None,
                  time_steps: Optional[Iterable[int]] = None, blocks: Optional[Iterable[int]] = None):
+        from spikestudio.models.layers import AttentionProbeMixin
+
         self.model = model
         self.samples = [int(s) for s in samples]
         self.heads = None if heads is None else [int(h) for h in heads]
         self.time_steps = None if time_steps is None else [int(t) for t in time_steps]
         self.blocks = None if blocks is None else set(int(b) for b in blocks)
+        # the modules known to report maps before any forward (the built-in SSA); others are found while recording
         self.modules = [m for m in model.modules() if isinstance(m, AttentionProbeMixin)]
         self.grid = list(getattr(model, "token_grid", (0, 0)))
+        self._block: dict[int, int] = {id(m): i for i, m in enumerate(self.modules)}
         self.reset()
 
     def reset(self) -> None:
         self._maps: dict[tuple[int, int, int, int], np.ndarray] = {}
+        self._grids: dict[int, list[int]] = {}
 
-    def _make_probe(self, block: int):
-        def probe(module, q: torch.Tensor, k: torch.Tensor) -> None:
-            # q, k: (T, B, h, N, d) binary
-            with torch.no_grad():
-                T, B, H = q.shape[0], q.shape[1], q.shape[2]
-                samples = [s for s in self.samples if 0 <= s < B]
-                if not samples:
-                    return
-                heads = [h for h in (self.heads if self.heads is not None else range(H)) if 0 <= h < H]
-                steps = [t for t in (self.time_steps if self.time_steps is not None else range(T)) if 0 <= t < T]
-                idx = torch.tensor(samples, device=q.device)
-                qs = q.detach().index_select(1, idx).float()
-                ks = k.detach().index_select(1, idx).float()
-                a = (qs @ ks.transpose(-2, -1)).cpu().numpy()  # (T, S, h, N, N)
-                for si, s in enumerate(samples):
-                    for h in heads:
-                        for t in steps:
-                            self._maps[(block, h, t, s)] = a[t, si, h]
-
-        return probe
+    def _receive(self, module, maps, tokens, kind) -> None:
+        block = self._block.get(id(module))
+        if block is None:
+            block = self._block[id(module)] = len(self._block)
+        if self.blocks is not None and block not in self.blocks:
+            return
+        if not isinstance(maps, torch.Tensor) or maps.dim() not in (4, 5):
+            return
+        with torch.no_grad():
+            a = maps.detach()
+            if a.dim() == 4:  # (B, h, N, N): one time step
+                a = a.unsqueeze(0)
+            T, B, H = a.shape[0], a.shape[1], a.shape[2]
+            samples = [s for s in self.samples if 0 <= s < B]
+            if not samples:
+                return
+            heads = [h for h in (self.heads if self.heads is not None else range(H)) if 0 <= h < H]
+            steps = [t for t in (self.time_steps if self.time_steps is not None else range(T)) if 0 <= t < T]
+            idx = torch.tensor(samples, device=a.device)
+            sel = a.index_select(1, idx).float().cpu().numpy()  # (T, S, h, N, N)
+        if tokens is not None:
+            self._grids[block] = list(tokens)
+        for si, s in enumerate(samples):
+            for h in heads:
+                for t in steps:
+                    self._maps[(block, h, t, s)] = sel[t, si, h]
 
     @contextmanager
     def recording(self):
-        for i, m in enumerate(self.modules):
-            if self.blocks is None or i in self.blocks:
-                m._attn_probe = self._make_probe(i)
-        try:
+        with _api.recording_attention(self._receive):
             yield self
-        finally:
-            for m in self.modules:
-                m.__dict__.pop("_attn_probe", None)
 
     def maps(self) -> list[dict]:
-        grid = self.grid
         out = []
         for (block, head, t, s) in sorted(self._maps):
             m = self._maps[(block, head, t, s)]
+            grid = self._grids.get(block, self.grid)
             g = grid if grid[0] * grid[1] == m.shape[0] else [1, m.shape[0]]
             out.append({"block": block, "head": head, "time_step": t, "sample": s, "grid": list(g), "map": m})
         return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -205,6 +206,11 @@ def check_config(raw: dict) -> dict:
         raise ConfigError("model.num_classes", f"must be ≥ 2, got {model['num_classes']}")
     if not isinstance(model.get("arch"), str):
         raise ConfigError("model.arch", f"must be a string, got {json.dumps(model.get('arch'))}")
+    if (model.get("arch") == "custom" or model.get("plugins")) and not model.get("base_dir"):
+        # model.source / model.plugins are relative to the config file's folder
+        src = cfg.get("source")
+        if isinstance(src, str) and src:
+            model["base_dir"] = os.path.dirname(os.path.abspath(src))
     init_from = model.get("init_from")
     if init_from is not None:
         if not isinstance(init_from, str) or not init_from:

@@ -74,7 +74,7 @@ def attention_events(torch, model, x_all, samples: int, device, autocast: Callab
         return []
     k = min(int(samples), int(x_all.shape[0]))
     rec = AttentionRecorder(model, samples=range(k))
-    if not rec.modules or k == 0:
+    if k == 0:  # modules report maps through spikestudio.probe.attention (found while recording)
         return []
     was_training = model.training
     model.eval()

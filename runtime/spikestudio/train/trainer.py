@@ -203,6 +203,9 @@ class Trainer:
         fields = {"kind": err.kind, "message": err.message}
         if err.hint:
             fields["hint"] = err.hint
+        for key in ("file", "line", "stage"):  # UserCodeError: where in the researcher's code
+            if getattr(err, key, None) is not None:
+                fields[key] = getattr(err, key)
         self.em.emit("error", **fields)
         log(f"error ({err.kind}): {err.message}" + (f"\n  hint: {err.hint}" if err.hint else ""))
         self.done("failed")
@@ -420,7 +423,10 @@ class Trainer:
 
             desc["init_from"] = init_from_field(init_report)
             log(init_from_summary(desc["init_from"]))
+        model_warnings = desc.pop("warnings", None) or []
         self.em.emit("model", **desc)
+        for text in model_warnings if main_rank else []:  # custom models: no neuron recognised, state not reset, ...
+            self.em.emit("warning", message=text)
         if int(desc["params"]) != n_params:
             self.em.emit("warning", message=f"describe_model reports {desc['params']} parameters but the built model has {n_params}")
         log(f"model {desc['arch']}: {n_params:,} parameters, T={desc['time_steps']}")

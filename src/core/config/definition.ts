@@ -49,6 +49,8 @@ export interface EnumField extends FieldBase {
   type: 'enum';
   values: readonly (string | number | boolean)[];
   default: string | number | boolean | null;
+  /** any string is accepted when this sibling key is set (model.arch with model.plugins: a registered name) */
+  openWith?: string;
 }
 
 /** A non-empty list of integers (YAML flow `[64, 128]` or block list). */
@@ -100,7 +102,20 @@ export interface MappingField extends FieldBase {
   values: { readonly [key: string]: FieldSpec };
 }
 
-export type FieldSpec = NumberField | StringField | BooleanField | EnumField | IntListField | SizeField | RangeField | ObjectField | MappingField;
+/** Keyword arguments for the researcher's code (model.args): any keys, any YAML values; checked by the runtime. */
+export interface KwargsField extends FieldBase {
+  type: 'kwargs';
+  default: null;
+}
+
+/** A list of strings (e.g. model.plugins); with isPath each is made absolute relative to the config's folder. */
+export interface StringListField extends FieldBase {
+  type: 'string[]';
+  default: null;
+  isPath?: boolean;
+}
+
+export type FieldSpec = NumberField | StringField | BooleanField | EnumField | IntListField | SizeField | RangeField | ObjectField | MappingField | KwargsField | StringListField;
 
 export interface SectionSpec {
   type: 'section';
@@ -178,10 +193,11 @@ export const CONFIG_DEFINITION = {
     fields: {
       arch: {
         type: 'enum',
-        values: ['spikformer', 'spikingformer', 'spikeformer', 'stsa', 'qkformer', 'sdt', 'meta-spikeformer'],
+        values: ['spikformer', 'spikingformer', 'spikeformer', 'stsa', 'qkformer', 'sdt', 'meta-spikeformer', 'custom'],
         default: 'spikformer',
+        openWith: 'plugins',
         description:
-          'Architecture: spikformer | spikingformer | spikeformer (Li et al. 2022) | stsa (STS-Transformer, Wang et al. 2023) | qkformer (Zhou et al., NeurIPS 2024) | sdt (Spike-driven Transformer v1, Yao et al., NeurIPS 2023) | meta-spikeformer (Spike-driven Transformer V2, Yao et al., ICLR 2024).',
+          'Architecture: spikformer | spikingformer | spikeformer (Li et al. 2022) | stsa (STS-Transformer, Wang et al. 2023) | qkformer (Zhou et al., NeurIPS 2024) | sdt (Spike-driven Transformer v1, Yao et al., NeurIPS 2023) | meta-spikeformer (Spike-driven Transformer V2, Yao et al., ICLR 2024) | custom (your own model: source + entry), or a name registered by a model.plugins file.',
       },
       variant: {
         type: 'enum',
@@ -236,6 +252,43 @@ export const CONFIG_DEFINITION = {
         values: NEURON_FIELDS,
         description:
           'Per-layer neuron settings: {module-name pattern (fnmatch, e.g. "blocks.*.attn.attn_lif"): {neuron keys}}; each matching LIF takes model.neuron with these keys replaced. A pattern that matches no LIF is a runtime error. null = none.',
+      },
+      // --- your own model (arch custom, or a name registered in model.plugins)
+      source: {
+        type: 'string',
+        default: null,
+        nullable: true,
+        isPath: true,
+        archs: ['custom'],
+        description: "arch custom: the Python file that defines the model (relative to the config file's folder). Imported only in a trusted workspace.",
+      },
+      entry: {
+        type: 'string',
+        default: null,
+        nullable: true,
+        pattern: '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$',
+        patternHint: 'a Python name (a class or function in model.source, e.g. MyFormer)',
+        archs: ['custom'],
+        description: 'arch custom: the class or factory in model.source that builds the model; it gets model.args as keyword arguments (and time_steps, num_classes, in_channels, img_size when it takes them).',
+      },
+      args: {
+        type: 'kwargs',
+        default: null,
+        nullable: true,
+        description: "Your model's keyword arguments (arch custom, or a plugin's): checked against the entry's signature. null = none.",
+      },
+      plugins: {
+        type: 'string[]',
+        default: null,
+        nullable: true,
+        isPath: true,
+        description: 'Python files that register models with @spikestudio.register_model("name"); model.arch then names one. Relative to the config file. Imported only in a trusted workspace.',
+      },
+      preset: {
+        type: 'string',
+        default: null,
+        nullable: true,
+        description: "A plugin model's own preset (register_model(name, presets={...})): its args, which model.args override. null = none.",
       },
       // --- Spikeformer (arch spikeformer); null = the architecture's default
       tokenizer_channels: {
@@ -693,6 +746,10 @@ export type ValueOfSpec<F> = F extends { type: 'section'; fields: infer S }
     ? [number, number] | NullIf<F>
   : F extends { type: 'int[]' }
     ? number[] | NullIf<F>
+  : F extends { type: 'string[]' }
+    ? string[] | NullIf<F>
+  : F extends { type: 'kwargs' }
+    ? Record<string, unknown> | NullIf<F>
   : F extends { type: 'size' }
     ? number | [number, number] | NullIf<F>
   : F extends { type: 'enum'; values: readonly (infer E)[] }
@@ -843,6 +900,10 @@ function fieldSchema(spec: FieldSpec): JsonSchema {
       const entry: JsonSchema = { type: 'object', properties, additionalProperties: false };
       return { ...base, type: spec.nullable ? ['object', 'null'] : 'object', additionalProperties: entry };
     }
+    case 'kwargs':
+      return { ...base, type: spec.nullable ? ['object', 'null'] : 'object' };
+    case 'string[]':
+      return withNull({ ...base, type: 'array', items: { type: 'string', minLength: 1 } }, spec.nullable);
     case 'string': {
       const s: JsonSchema = { ...base, type: 'string' };
       if (spec.pattern) s.pattern = spec.pattern;
@@ -851,6 +912,7 @@ function fieldSchema(spec: FieldSpec): JsonSchema {
     case 'boolean':
       return withNull({ ...base, type: 'boolean' }, spec.nullable);
     case 'enum':
+      if (spec.openWith) return { ...base, anyOf: [{ enum: [...spec.values] }, { type: 'string' }] }; // a plugin's name
       return { ...base, enum: spec.nullable ? [...spec.values, null] : [...spec.values] };
   }
 }

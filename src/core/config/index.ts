@@ -82,13 +82,14 @@ function defaultName(file: Record<string, unknown>, sourcePath: string | null, p
 
 function absolutizePaths(config: ResolvedConfig, baseDir: string): void {
   for (const { path: dotted, spec } of leafFields()) {
-    if (spec.type !== 'string' || !spec.isPath) continue;
+    if ((spec.type !== 'string' && spec.type !== 'string[]') || !spec.isPath) continue;
     const [section, ...rest] = dotted.split('.');
     let holder = (config as unknown as Record<string, Record<string, unknown>>)[section];
     for (const key of rest.slice(0, -1)) holder = holder[key] as Record<string, unknown>;
     const key = rest[rest.length - 1];
     const value = holder[key];
     if (typeof value === 'string' && value !== '') holder[key] = path.resolve(baseDir, value);
+    if (Array.isArray(value)) holder[key] = value.map((v) => (typeof v === 'string' && v !== '' ? path.resolve(baseDir, v) : v));
   }
 }
 

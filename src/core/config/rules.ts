@@ -633,7 +633,28 @@ export const SEMANTIC_RULES: readonly SemanticRule[] = [
   initFromFits,
 ];
 
+/** Your own model (arch custom, or a plugin's arch): the rules about the built-in architectures' structure do not apply. */
+export function isCustomModel(model: { arch: string; plugins?: readonly string[] | null }): boolean {
+  return model.arch === 'custom' || (Array.isArray(model.plugins) && model.plugins.length > 0 && !BUILTIN_ARCHS.includes(model.arch));
+}
+const BUILTIN_ARCHS = ['spikformer', 'spikingformer', 'spikeformer', 'stsa'];
+const BUILT_IN_ONLY = new Set(['embed-dim-multiple-of-8', 'heads-divide-dim', 'img-size-pooling', 'variant-dataset', 'gpu-memory']);
+
+const customModelFiles: SemanticRule = {
+  code: 'custom-model',
+  check({ model }, ctx) {
+    if (model.arch !== 'custom') return [];
+    const out: RuleFinding[] = [];
+    if (!model.source) out.push({ severity: 'error', path: 'model.arch', message: 'model.arch custom needs model.source (the .py file of your model, relative to this config) and model.entry (its class or function).' });
+    else if (ctx.checkPaths && !ctx.fileExists(model.source)) out.push({ severity: 'error', path: 'model.source', message: `model.source: file ${model.source} does not exist (relative paths start at the config file's folder).` });
+    if (!model.entry) out.push({ severity: 'error', path: model.source ? 'model.source' : 'model.arch', message: 'model.entry is missing: name the class or function in model.source that builds the model.' });
+    return out;
+  },
+};
+
 export function runSemanticRules(config: ResolvedConfig, ctx: Partial<RuleContext> = {}): Array<RuleFinding & { code: string }> {
   const full: RuleContext = { ...DEFAULT_RULE_CONTEXT, ...ctx };
-  return SEMANTIC_RULES.flatMap((rule) => rule.check(config, full).map((finding) => ({ ...finding, code: rule.code })));
+  const custom = isCustomModel(config.model);
+  const rules = custom ? [...SEMANTIC_RULES.filter((r) => !BUILT_IN_ONLY.has(r.code)), customModelFiles] : SEMANTIC_RULES;
+  return rules.flatMap((rule) => rule.check(config, full).map((finding) => ({ ...finding, code: rule.code })));
 }

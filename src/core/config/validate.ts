@@ -39,6 +39,8 @@ function exampleOf(spec: FieldSpec): string {
   if (spec.type === 'object') return `{${Object.keys(spec.fields).join(', ')}}`;
   if (spec.type === 'size') return '32';
   if (spec.type === 'mapping') return '{"pattern": {key: value}}';
+  if (spec.type === 'kwargs') return '{dim: 64}';
+  if (spec.type === 'string[]') return '[models/my_model.py]';
   if (spec.type === 'integer' && spec.odd) return '3';
   return spec.type === 'integer' ? '1' : '1.0';
 }
@@ -55,6 +57,8 @@ function expectedKind(spec: FieldSpec): string {
     object: `a mapping of ${spec.type === 'object' ? Object.keys(spec.fields).join(', ') : 'keys'}`,
     size: 'an integer or [height, width]',
     mapping: `a mapping of ${spec.type === 'mapping' ? spec.keyHint : 'keys'} to settings`,
+    kwargs: 'a mapping of argument names to values',
+    'string[]': 'a list of file paths',
   }[spec.type];
   return spec.nullable ? `${kind} or null` : kind;
 }
@@ -82,7 +86,10 @@ function hasExpectedType(spec: FieldSpec, value: unknown): boolean {
     case 'object':
       return isPlainObject(value);
     case 'mapping':
+    case 'kwargs':
       return isPlainObject(value);
+    case 'string[]':
+      return Array.isArray(value) && value.every((v) => typeof v === 'string' && v !== '');
   }
 }
 
@@ -232,6 +239,7 @@ export function validateSection(path: string, section: SectionSpec, value: unkno
     const spec = section.fields[key];
     if (!spec) diagnostics.push(unknownKey(childPath, key, known, locate));
     else if (isSection(spec)) diagnostics.push(...validateSection(childPath, spec, child, locate));
+    else if (spec.type === 'enum' && spec.openWith && typeof child === 'string' && child !== '' && value[spec.openWith] != null) continue;
     else diagnostics.push(...validateField(childPath, spec, child, locate));
   }
   return diagnostics;

@@ -6,3 +6,4 @@ export * from './guard';
 export * from './cuda';
 export * from './setupEnvironment';
 export * from './download';
+export * from './describe';

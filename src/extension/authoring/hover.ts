@@ -9,6 +9,7 @@ import { EVENTS_FILE, readEvents } from '../../core/runs';
 import { isSpikeConfig, SPIKE_CONFIG_SELECTOR } from '../config';
 import { Disposable } from '../dispose';
 import type { RunRegistry } from '../runs';
+import { customEntryOf, entryHover } from '../customModel';
 import { toVscodeRange } from './codeActions';
 
 export interface MeasuredRates {
@@ -85,6 +86,9 @@ export class ConfigHoverProvider extends Disposable implements vscode.HoverProvi
     if (measured && markdown.includes('measured rates')) markdown += `\n\n_Measured rates: run \`${measured.runId}\`, eval of epoch ${measured.epoch}._`;
     const md = new vscode.MarkdownString(markdown);
     md.supportHtml = false;
+    // model.entry of your own model: its signature and docstring, from the last describe
+    const entry = file && /^\s*entry\s*:/.test(doc.lineAt(position.line).text) ? customEntryOf(file) : undefined;
+    if (entry) return new vscode.Hover([entryHover(entry), md], toVscodeRange(result.range));
     return new vscode.Hover(md, toVscodeRange(result.range));
   }
 }

@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ArchError, predictModel } from '../../core/arch';
+import { customGraphOf, onCustomModelDescribed } from '../customModel';
 import { loadConfig } from '../../core/config';
 import type { GraphModel, HostToWebview, RuntimeEvent, WebviewToHost } from '../../core/protocol';
 import { pickConfig } from '../configs';
@@ -86,6 +87,8 @@ function configText(file: string): string | undefined {
 /** The graph message for a config file: predictModel of its resolved model section (no Python). */
 export function graphOfConfig(file: string): Extract<HostToWebview, { type: 'graph' }> {
   const name = path.basename(file).replace(/\.spike\.ya?ml$/, '');
+  const custom = customGraphOf(file); // your own model: the graph the runtime measured by running it
+  if (custom) return { type: 'graph', source: file, name, ...custom };
   const text = configText(file);
   if (text === undefined) return { type: 'graph', source: file, name, model: null, error: { path: '', message: `cannot read ${file}` } };
   const loaded = loadConfig(text, file, { checkPaths: false });
@@ -222,6 +225,7 @@ export class VizPanel extends Disposable {
       };
       this._register(vscode.workspace.onDidChangeTextDocument((e) => touched(e.document)));
       this._register(vscode.workspace.onDidSaveTextDocument(touched));
+      this._register(onCustomModelDescribed((f) => this.source && path.resolve(f) === path.resolve(this.source) && this.feed.scheduleGraph()));
     }
     if (kind === 'energy') {
       // a new evaluation of a compared (non-primary) run: a fresh init, at most every 500 ms (the feed follows the primary run)

@@ -7,6 +7,7 @@
 // also drops messages while hidden and is re-created when shown again: it says ready again and gets a snapshot.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { onCustomModelDescribed } from '../customModel';
 import type { HostToWebview, WebviewToHost } from '../../core/protocol';
 import type { Ctx } from '../ctx';
 import { Disposable } from '../dispose';
@@ -64,6 +65,7 @@ export class SidePanelProvider extends Disposable implements vscode.WebviewViewP
     };
     this._register(vscode.workspace.onDidChangeTextDocument((e) => touched(e.document)));
     this._register(vscode.workspace.onDidSaveTextDocument(touched));
+    this._register(onCustomModelDescribed((f) => this.source && path.resolve(f) === path.resolve(this.source) && this.feed.scheduleGraph()));
     this._register(vscode.window.onDidChangeActiveColorTheme(() => this.post({ type: 'theme' })));
   }
 
