@@ -105,13 +105,13 @@ M.build_model = build_model
 
 
 def test_oom_error_names_the_largest_batch_that_fits(tmp_path):
-    cfg = tiny_config(train={"epochs": 1, "max_steps_per_epoch": 2})
+    cfg = tiny_config(train={"epochs": 1, "max_steps_per_epoch": 2, "recompute_membranes": True})
     p, events = run(tmp_path, cfg, prelude=FAKE_GPU)
     err = _assert_failed(p, events, "oom", 1)
     desc = next(e for e in events if e["type"] == "model")
     from spikestudio.train.config import check_config
 
-    opts = check_config(cfg)["train"]  # the run's options (recompute_membranes on by default)
+    opts = check_config(cfg)["train"]  # the run's options (recompute_membranes on, as set above)
     n = largest_batch_that_fits(desc, 2048.0, False, opts)
     est = estimate_training_memory_mb(desc, 64, False, opts)
     assert est < estimate_training_memory_mb(desc, 64, False)

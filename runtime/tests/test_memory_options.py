@@ -173,7 +173,7 @@ def test_sltt_gradient_is_the_spatial_part_and_matches_bptt_at_t1():
 def test_config_keys_and_errors():
     from test_train_run import tiny_config
 
-    assert DEFAULTS["train"]["recompute_membranes"] is True
+    assert DEFAULTS["train"]["recompute_membranes"] is False  # off by default: it costs step time on CPU (bench/memory.py)
     assert DEFAULTS["train"]["checkpoint_blocks"] is False and DEFAULTS["train"]["temporal_grad"] == "bptt"
     for key, bad in (("recompute_membranes", "yes"), ("checkpoint_blocks", 1), ("temporal_grad", "tbptt")):
         with pytest.raises(Exception) as ei:

@@ -71,7 +71,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "deterministic": False,  # torch.use_deterministic_algorithms(True) (+ cudnn deterministic)
         "pack_spikes": False,  # spike tensors saved for backward kept as bits (train/memory.py); same gradients
         "compile": "off",  # off | a torch.compile mode (train/compile.py); the compiled kernels are cached across runs
-        "recompute_membranes": True,  # BN->LIF membranes and max-pool indices recomputed in backward (train/recompute.py)
+        "recompute_membranes": False,  # BN->LIF membranes and max-pool indices recomputed in backward (train/recompute.py)
         "checkpoint_blocks": False,  # activation checkpointing per transformer block (train/recompute.py)
         "temporal_grad": "bptt",  # bptt | sltt (train/sltt.py): sltt's memory does not grow with T
     },

@@ -686,9 +686,9 @@ export const CONFIG_DEFINITION = {
       },
       recompute_membranes: {
         type: 'boolean',
-        default: true,
+        default: false,
         description:
-          'Training memory, exact (identical gradients): a LIF fed by a BatchNorm keeps neither its membrane potentials nor the BN output for backward (they are recomputed there from the BN input the BN keeps anyway), and max-pools keep no argmax indices (recomputed). Cost: one BN pass, one LIF forward and one max-pool per layer in backward, a few % of a step. Not applied under train.compile.',
+          'Training memory, exact (identical gradients): a LIF fed by a BatchNorm keeps neither its membrane potentials nor the BN output for backward (they are recomputed there from the BN input the BN keeps anyway), and max-pools keep no argmax indices (recomputed). Cost: one BN pass, one LIF forward and one max-pool per layer in backward; measured on a 2-core CPU (spikformer-tiny, batch 64) about 2–4× the plain step time, so it is off by default (runtime/bench/memory.py measures it on your machine). Not applied under train.compile.',
       },
       checkpoint_blocks: {
         type: 'boolean',
