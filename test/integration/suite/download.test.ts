@@ -111,7 +111,14 @@ open(sys.argv[1], "wb").write(cifar10_tarball(n=4))`, archive, path.join(ext.ext
     assert.ok(made instanceof vscode.Uri, `spikeStudio.newConfig returned ${String(made)}`);
     const file = made.fsPath;
     assert.match(fs.readFileSync(file, 'utf8'), /^extends: spikformer-4-384\/cifar10$/m);
-    fs.writeFileSync(file, `extends: ${PRESET}\nname: c10\n${overrides}`); // the test's small overrides
+    // the test's small overrides, typed into the document New Config… opened (Train reads the editor's text, so a
+    // write behind its back would train the full preset), then saved
+    const doc = await vscode.workspace.openTextDocument(made);
+    const edit = new vscode.WorkspaceEdit();
+    edit.replace(made, new vscode.Range(doc.positionAt(0), doc.positionAt(doc.getText().length)), `extends: ${PRESET}\nname: c10\n${overrides}`);
+    assert.ok(await vscode.workspace.applyEdit(edit), 'the overrides were applied to the open config');
+    assert.ok(await doc.save(), 'the config was saved');
+    assert.match(fs.readFileSync(file, 'utf8'), /max_steps_per_epoch: 1/);
     const uri = vscode.Uri.file(file);
     const runsDir = path.join(ws, '.spike-studio', 'runs');
 
