@@ -1,6 +1,7 @@
 // Typed access to the spikeStudio.* settings.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { isSweepFile } from '../core/cluster/sweep';
 
 export const SECTION = 'spikeStudio';
 
@@ -32,11 +33,27 @@ export function isSpikeConfigPath(p: string): boolean {
   return /\.spike\.ya?ml$/i.test(p);
 }
 
+function isLocalDocument(doc: vscode.TextDocument): boolean {
+  return doc.uri.scheme === 'file' || doc.uri.scheme === 'untitled' || doc.uri.scheme === 'vscode-remote';
+}
+
 export function isSpikeConfig(doc: vscode.TextDocument): boolean {
-  return (doc.uri.scheme === 'file' || doc.uri.scheme === 'untitled' || doc.uri.scheme === 'vscode-remote') && isSpikeConfigPath(doc.uri.path);
+  return isLocalDocument(doc) && isSpikeConfigPath(doc.uri.path);
+}
+
+/** A config or a *.sweep.yaml: what is validated live and gets quick fixes. */
+export function isValidatedDocument(doc: vscode.TextDocument): boolean {
+  return isLocalDocument(doc) && (isSpikeConfigPath(doc.uri.path) || isSweepFile(doc.uri.path));
 }
 
 export const SPIKE_CONFIG_SELECTOR: vscode.DocumentSelector = [
   { pattern: '**/*.spike.yaml' },
   { pattern: '**/*.spike.yml' },
+];
+
+/** configs and *.sweep.yaml / *.sweep.yml */
+export const VALIDATED_SELECTOR: vscode.DocumentSelector = [
+  ...SPIKE_CONFIG_SELECTOR,
+  { pattern: '**/*.sweep.yaml' },
+  { pattern: '**/*.sweep.yml' },
 ];

@@ -1,9 +1,10 @@
-// Live validation of *.spike.yaml files: a DiagnosticCollection (source "spike-studio") updated when a
-// config is opened or edited (debounced), and the "▶ Train" CodeLens.
+// Live validation of *.spike.yaml and *.sweep.yaml files: a DiagnosticCollection (source "spike-studio") updated
+// when a config or sweep is opened or edited (debounced; open sweeps again when a config is saved: they vary it),
+// and the "▶ Train" CodeLens.
 import * as vscode from 'vscode';
-import { loadSweep } from '../core/cluster/sweep';
-import { loadConfig, type ConfigDiagnostic, type LoadConfigOptions } from '../core/config';
-import { isSpikeConfig, SPIKE_CONFIG_SELECTOR } from './config';
+import { documentDiagnostics, isSweepFile } from '../core/cluster/sweep';
+import type { ConfigDiagnostic, LoadConfigOptions } from '../core/config';
+import { isSpikeConfig, isValidatedDocument, SPIKE_CONFIG_SELECTOR } from './config';
 import { Disposable } from './dispose';
 
 export const DIAGNOSTIC_SOURCE = 'spike-studio';
@@ -35,6 +36,12 @@ export class ConfigDiagnostics extends Disposable {
     this._register(vscode.workspace.onDidOpenTextDocument((doc) => this.validate(doc)));
     this._register(vscode.workspace.onDidChangeTextDocument((e) => this.schedule(e.document)));
     this._register(
+      vscode.workspace.onDidSaveTextDocument((doc) => {
+        if (!isSpikeConfig(doc)) return;
+        for (const open of vscode.workspace.textDocuments) if (isSweepFile(open.uri.path)) this.validate(open);
+      }),
+    );
+    this._register(
       vscode.workspace.onDidCloseTextDocument((doc) => {
         this.cancel(doc);
         this.collection.delete(doc.uri);
@@ -47,19 +54,13 @@ export class ConfigDiagnostics extends Disposable {
 
   /** Validates now; returns the core's diagnostics (empty for files that are not configs). */
   validate(doc: vscode.TextDocument): ConfigDiagnostic[] {
-    if (!isSpikeConfig(doc)) return [];
+    if (!isValidatedDocument(doc)) return [];
     this.cancel(doc);
     try {
-      const text = doc.getText();
-      const file = doc.uri.scheme === 'untitled' ? null : doc.uri.fsPath;
-      const result = loadConfig(text, file, this.options());
-      // a sweep: section: its keys and every expanded member (only when the config itself is clean)
-      if (file && /^sweep\s*:/m.test(text) && !result.diagnostics.some((d) => d.severity === 'error')) {
-        result.diagnostics.push(...loadSweep(text, file, this.options()).diagnostics.filter((d) => !d.code.startsWith('yaml-')));
-      }
-      this.collection.set(doc.uri, result.diagnostics.map(toVscodeDiagnostic));
-      this.latest.set(doc.uri.toString(), { version: doc.version, diagnostics: result.diagnostics });
-      return result.diagnostics;
+      const diagnostics = documentDiagnostics(doc.getText(), doc.uri.scheme === 'untitled' ? null : doc.uri.fsPath, this.options());
+      this.collection.set(doc.uri, diagnostics.map(toVscodeDiagnostic));
+      this.latest.set(doc.uri.toString(), { version: doc.version, diagnostics });
+      return diagnostics;
     } catch (error) {
       this.log.error(`validating ${doc.uri.fsPath}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
       return [];
@@ -78,7 +79,7 @@ export class ConfigDiagnostics extends Disposable {
   }
 
   private schedule(doc: vscode.TextDocument): void {
-    if (!isSpikeConfig(doc)) return;
+    if (!isValidatedDocument(doc)) return;
     this.cancel(doc);
     this.timers.set(
       doc.uri.toString(),

@@ -25,6 +25,8 @@ export interface SpikeStudioApi {
   readonly runsTree: RunsTreeProvider;
   /** your own models: background describes, their diagnostics (tests read them) */
   readonly customModels: CustomModels;
+  /** follows Slurm jobs (tests call tick() to look at the queue now instead of at the next poll) */
+  readonly slurmWatcher: SlurmWatcher;
 }
 
 export function activate(extension: vscode.ExtensionContext): SpikeStudioApi | undefined {
@@ -36,7 +38,7 @@ export function activate(extension: vscode.ExtensionContext): SpikeStudioApi | u
 
     registerCommands(c);
     c.runs.stopSlurm = (run) => stopSlurmRun(c, run);
-    c.own(new SlurmWatcher(c));
+    const slurmWatcher = c.own(new SlurmWatcher(c));
     c.own(registerExperimentsSerializer(c));
     registerAuthoring(c);
     registerWalkthroughKeys(c);
@@ -95,7 +97,7 @@ export function activate(extension: vscode.ExtensionContext): SpikeStudioApi | u
     } catch (error) {
       c.log.warn(`could not re-attach to running runs: ${error instanceof Error ? error.message : String(error)}`);
     }
-    return { ctx: c, sidePanel: side.provider, runsTree: tree, customModels };
+    return { ctx: c, sidePanel: side.provider, runsTree: tree, customModels, slurmWatcher };
   } catch (error) {
     // VS Code does not show a notification when an extension fails to activate
     const message = error instanceof Error ? error.message : String(error);

@@ -16,25 +16,22 @@
 // training process started under the temp dir are always ended (finally + signal handlers + an 8-minute guard).
 // Environment: SPIKE_IT_ONLY=A|B|C|AB, SPIKE_IT_KEEP=1 (keep the temp dir), SPIKE_IT_TIMEOUT_S (default 2100),
 // SPIKE_IT_HEADFUL=1, CHROMIUM=/path/to/chromium.
-import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, copyFileSync, createWriteStream } from 'node:fs';
-import { createServer } from 'node:net';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { runUiTest } from './ui.mjs';
-import { runFirstRunTest, firstRunPath } from './firstrun.mjs';
+import { runFirstRunTest } from './firstrun.mjs';
 import { endAll, killAllSync as killAll } from './processes.mjs';
+import {
+  CHROMIUM, CODE_SERVER, PYTHON, REPO, launchBrowser as launchBrowserIn, runInHostSuite, startCodeServer as startCodeServerIn,
+  wireConsole as wireConsoleTo, workbenchUrl,
+} from './codeserver.mjs';
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const CODE_SERVER = join(REPO, '.cache/code-server/node_modules/.bin/code-server');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const RESULTS_DIR = join(REPO, 'test-results');
 const TIMEOUT_S = Number(process.env.SPIKE_IT_TIMEOUT_S || 2100);
 const A_GUARD_S = 900;
 const ONLY = (process.env.SPIKE_IT_ONLY || '').toUpperCase();
 const runs = (phase) => ONLY === '' || ONLY.includes(phase);
-const PYTHON = join(REPO, '.venv/bin/python');
 
 const results = []; // { name, ok, detail }
 const t0 = Date.now();
@@ -78,18 +75,6 @@ const guard = setTimeout(async () => {
 }, TIMEOUT_S * 1000);
 
 // ------------------------------------------------------------------------------------------ helpers
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
-
 const SMOKE = (steps) => `# Tiny, fast config for the integration tests (written by test/integration/run.mjs).
 extends: spikformer-tiny/mnist
 name: smoke
@@ -109,135 +94,19 @@ function makeWorkspace(name, steps) {
   return ws;
 }
 
-/** firstRun (C): its own user data, no spikeStudio.pythonPath anywhere, and only the system python3 on PATH. */
+// codeserver.mjs's launchers, bound to this run's temp dir, results folder and log (code-server is ended in cleanup)
 async function startCodeServer({ firstRun = false } = {}) {
-  const port = await freePort();
-  const ud = join(tmp, firstRun ? 'user-data-c' : 'user-data');
-  mkdirSync(join(ud, 'User'), { recursive: true });
-  const settings = {
-    'workbench.startupEditor': 'none',
-    'telemetry.telemetryLevel': 'off',
-    'extensions.autoCheckUpdates': false,
-    'extensions.autoUpdate': false,
-    ...(firstRun ? {} : { 'spikeStudio.pythonPath': PYTHON }),
-    'security.workspace.trust.enabled': false,
-    'workbench.tips.enabled': false,
-  };
-  // The interpreter is named three ways, because a remote window (code-server is one) may not yet show the user
-  // settings to the extension host when the UI test clicks Train 2 s after load (seen in CI: "python3 (from
-  // default)" → "PyTorch is not installed"): user settings, remote machine settings (the scope of
-  // spikeStudio.pythonPath) and, as a last resort, the venv's bin first on code-server's PATH.
-  writeFileSync(join(ud, 'User/settings.json'), JSON.stringify(settings, null, 2));
-  if (!firstRun) {
-    mkdirSync(join(ud, 'Machine'), { recursive: true });
-    writeFileSync(join(ud, 'Machine/settings.json'), JSON.stringify({ 'spikeStudio.pythonPath': PYTHON }, null, 2));
-  }
-  for (const d of ['xdg-config', 'xdg-data', 'xdg-cache', 'xdg-state', 'tmp', 'extensions']) mkdirSync(join(tmp, d), { recursive: true });
-  const env = {
-    ...process.env,
-    XDG_CONFIG_HOME: join(tmp, 'xdg-config'),
-    XDG_DATA_HOME: join(tmp, 'xdg-data'),
-    XDG_CACHE_HOME: join(tmp, 'xdg-cache'),
-    XDG_STATE_HOME: join(tmp, 'xdg-state'),
-    TMPDIR: join(tmp, 'tmp'),
-    SPIKE_IT_RESULTS: join(tmp, 'results-a.json'),
-    PATH: `${dirname(PYTHON)}:${process.env.PATH ?? ''}`,
-    ...(firstRun ? firstRunPath(tmp) : {}),
-  };
-  delete env.VSCODE_IPC_HOOK_CLI;
-  if (firstRun) for (const k of ['VIRTUAL_ENV', 'PYENV_VERSION', 'PYENV_ROOT', 'CONDA_PREFIX', 'PYTHONHOME', 'PYTHONPATH', 'SPIKE_STUDIO_PYTHON']) delete env[k];
-  const args = [
-    '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
-    '--disable-workspace-trust', '--disable-getting-started-override', '--ignore-last-opened',
-    '--user-data-dir', ud, '--extensions-dir', join(tmp, 'extensions'),
-  ];
-  const out = createWriteStream(join(RESULTS_DIR, `integration-code-server${firstRun ? '-c' : ''}.log`));
-  const started = Date.now();
-  server = spawn(CODE_SERVER, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  server.stdout.pipe(out);
-  server.stderr.pipe(out);
-  let exited = false;
-  server.once('exit', (code, sig) => { exited = true; log(`code-server exited (${code ?? sig})`); });
-  const base = `http://127.0.0.1:${port}`;
-  for (;;) {
-    if (exited) throw new Error('code-server exited during start; see test-results/integration-code-server.log');
-    try {
-      const r = await fetch(`${base}/healthz`);
-      if (r.ok) break;
-    } catch { /* not yet */ }
-    if (Date.now() - started > 60_000) throw new Error('code-server did not answer /healthz within 60 s');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  log(`code-server 4.100.3 up on ${base} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  return { base, port };
+  return startCodeServerIn({ tmp, resultsDir: RESULTS_DIR, log, firstRun, onSpawn: (s) => (server = s) });
 }
-
-function workbenchUrl(base, port, folder, extra = []) {
-  const payload = [['extensionDevelopmentPath', `vscode-remote://127.0.0.1:${port}${REPO}`], ...extra];
-  return `${base}/?folder=${encodeURIComponent(folder)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
-}
-
-/** Browser console → a log file; extension-host lines (mocha's reporter among them) also to stdout. */
-function wireConsole(page, name) {
-  const file = createWriteStream(join(RESULTS_DIR, `integration-${name}-console.log`));
-  page.on('console', (m) => {
-    // VS Code forwards extension-host console output as "%c INFO color: #33f <text>".
-    const text = m.text().replace(/^%c\s*\w+\s+color:\s*\S+\s*/, '');
-    file.write(`[${m.type()}] ${text}\n`);
-    if (/^\[spike-it\]|Activating extension .*failed/.test(text)) {
-      console.log(`  [${name}] ${text.replace(/^\[spike-it\] /, '').split('\n').slice(0, 20).join('\n  ')}`);
-    }
-  });
-  page.on('pageerror', (e) => file.write(`[pageerror] ${e.message}\n`));
-  return file;
-}
-
-/** Headless Chromium with its own profile under the temp dir; every page of the previous context is gone. */
-async function launchBrowser(profile) {
-  const { chromium } = await import('playwright-core');
-  const tb = Date.now();
-  const headless = !process.env.SPIKE_IT_HEADFUL;
-  const launched = await chromium.launchPersistentContext(join(tmp, profile), {
-    executablePath: CHROMIUM,
-    headless,
-    viewport: { width: 1400, height: 900 },
-    // Keeps Chromium's "Crash Reports" and caches out of ~/.config and ~/.cache.
-    env: { ...process.env, XDG_CONFIG_HOME: join(tmp, 'xdg-config'), XDG_CACHE_HOME: join(tmp, 'xdg-cache') },
-    args: [...(headless ? ['--headless'] : []), '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-  });
-  log(`chromium (${profile}) up in ${((Date.now() - tb) / 1000).toFixed(1)} s`);
-  for (const p of launched.pages()) await p.close().catch(() => {});
-  return launched;
-}
+const wireConsole = (page, name) => wireConsoleTo(page, name, RESULTS_DIR);
+const launchBrowser = (profile) => launchBrowserIn({ tmp, profile, log });
 
 // ------------------------------------------------------------------------------------------ A: in-host mocha
 async function runSuiteA({ base, port }) {
-  const testsEntry = join(REPO, 'out/integration/index.js');
-  if (!existsSync(testsEntry)) throw new Error('out/integration/index.js is missing: run `npm run build` first');
   const ws = makeWorkspace('ws-a', 30);
-  const page = await context.newPage();
-  wireConsole(page, 'A');
-  const done = new Promise((res) => {
-    page.exposeFunction('codeAutomationExit', (code, logs) => res({ code, logs })).catch(() => {});
-  });
-  const url = workbenchUrl(base, port, ws, [['extensionTestsPath', `vscode-remote://127.0.0.1:${port}${testsEntry}`]]);
-  const ta = Date.now();
-  await page.goto(url);
-  await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
-  log(`A: workbench loaded in ${((Date.now() - ta) / 1000).toFixed(1)} s; the suite runs in the extension host`);
-  const { code } = await Promise.race([
-    done,
-    // a guard only: each in-host test has its own event-driven waits; A trains four runs, so a loaded machine needs long
-    new Promise((_, rej) => setTimeout(() => rej(new Error(`A: no codeAutomationExit within ${A_GUARD_S} s`)), A_GUARD_S * 1000)),
-  ]);
-  log(`A: codeAutomationExit(${code}) after ${((Date.now() - ta) / 1000).toFixed(1)} s`);
-  await page.screenshot({ path: join(RESULTS_DIR, 'integration-A.png') }).catch(() => {});
-  await page.close().catch(() => {});
-
-  const resultsFile = join(tmp, 'results-a.json');
-  if (existsSync(resultsFile)) {
-    const r = JSON.parse(readFileSync(resultsFile, 'utf8'));
+  // a guard only: each in-host test has its own event-driven waits; A trains four runs, so a loaded machine needs long
+  const { code, report: r } = await runInHostSuite({ context, base, port, ws, name: 'A', guardS: A_GUARD_S, resultsFile: join(tmp, 'results-a.json'), resultsDir: RESULTS_DIR, log });
+  if (r) {
     for (const t of r.tests) {
       if (t.state === 'pending') continue;
       results.push({ name: `A ${t.title}`, ok: t.state === 'passed', detail: t.error });

@@ -7,8 +7,8 @@ import * as path from 'node:path';
 import {
   checkProfile, describeJob, type Exec, jobLogPath, noEventsProblem, parseScontrolJob, queryJob, sbatchScript, shellQuote, submitScript, SlurmError,
 } from '../../src/core/cluster/slurm';
-import { expandSweep, loadSweep } from '../../src/core/cluster/sweep';
-import { memberEnv } from '../../src/core/cluster/submit';
+import { documentDiagnostics, expandSweep, loadSweep } from '../../src/core/cluster/sweep';
+import { memberEnv, prepareClusterRun, submitPrepared, submitSweepArray } from '../../src/core/cluster/submit';
 import { deriveStatus } from '../../src/core/runs/runs';
 import { summarizeRun } from '../../src/core/runs/events';
 import { tableCsv } from '../../src/core/runs/tableModel';
@@ -77,6 +77,20 @@ describe('cluster: submitting and following jobs', () => {
   it("shows Slurm's own message for an unknown partition or account", async () => {
     const exec = fakeExec({ sbatch: { code: 1, stderr: 'sbatch: error: Batch job submission failed: Invalid partition name specified\n' } });
     await assert.rejects(submitScript({ script: 'x', exec }), (e: SlurmError) => e instanceof SlurmError && /Invalid partition name specified/.test(e.message) && /partition/.test(e.hint ?? ''));
+  });
+
+  it('a job Slurm refuses leaves no run folder (nor a sweep folder) behind', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-refused-'));
+    const exec = fakeExec({ sbatch: { code: 1, stderr: 'sbatch: error: Batch job submission failed: Invalid account or account/partition combination specified\n' } });
+    const target = { profile: { partition: 'gpu', account: 'nobody' }, cluster: 'c', python: 'python3', runtimeRoot: '/rt', exec };
+    const sweep = loadSweep('extends: spikformer-tiny/mnist\nname: r\nsweep:\n  grid:\n    train.lr: [0.1, 0.2]\n', path.join(root, 'r.spike.yaml'));
+    const prepared = prepareClusterRun(root, sweep.members[0].resolved, target);
+    assert.ok(fs.existsSync(prepared.run.dir));
+    await assert.rejects(submitPrepared(prepared, target), /Slurm refused the job: Batch job submission failed: Invalid account/);
+    await assert.rejects(submitSweepArray(root, 'r.spike.yaml', sweep.members, target), SlurmError);
+    const left = (sub: string) => (fs.existsSync(path.join(root, '.spike-studio', sub)) ? fs.readdirSync(path.join(root, '.spike-studio', sub)) : []);
+    assert.deepEqual([left('runs'), left('sweeps')], [[], []]);
+    fs.rmSync(root, { recursive: true, force: true });
   });
 
   it('without sbatch on PATH: says to open the folder on the login node with Remote-SSH', async () => {
@@ -175,6 +189,57 @@ describe('cluster: sweeps', () => {
     assert.deepEqual(r.members.map((m) => [m.resolved.train.lr, m.resolved.train.epochs]), [[0.1, 3], [0.2, 3]]);
     assert.match(loadSweep('sweep:\n  grid:\n    train.lr: [1]\nconfig: missing.spike.yaml\n', path.join(dir, 'exp.sweep.yaml')).diagnostics[0].message, /cannot be read/);
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('cluster: *.sweep.yaml validated live (documentDiagnostics)', () => {
+  let dir: string;
+  let sweepFile: string;
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-sweeplive-'));
+    fs.writeFileSync(path.join(dir, 'exp.spike.yaml'), 'extends: spikformer-tiny/mnist\nname: exp\nmodel:\n  num_heads: 2\n');
+    sweepFile = path.join(dir, 'exp.sweep.yaml');
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const lines = (ds: { range: { start: { line: number } }; message: string }[]) => ds.map((d) => `${d.range.start.line}: ${d.message}`).join('\n');
+
+  it('a sweep key that does not exist: did-you-mean on that key\'s line, with a rename quick fix on the key', () => {
+    const text = '# varies exp.spike.yaml\nsweep:\n  grid:\n    model.depth: [1, 2]\n    train.lrr: [0.001, 0.003]\n';
+    const ds = documentDiagnostics(text, sweepFile);
+    assert.equal(ds.length, 1, lines(ds));
+    assert.equal(ds[0].range.start.line, 4);
+    assert.match(ds[0].message, /"train\.lrr" is not a config key.*Did you mean "train\.lr"\?/);
+    assert.deepEqual(ds[0].fix, { title: 'Rename to train.lr', path: 'sweep.grid.train.lrr', part: 'key', replaceWith: 'train.lr', range: { start: { line: 4, character: 4 }, end: { line: 4, character: 13 } } });
+    // the sweep's own keys and the file's top-level keys get the same fix
+    const top = documentDiagnostics('sweep:\n  gird:\n    train.lr: [1]\nconfg: exp.spike.yaml\n', sweepFile);
+    assert.deepEqual(top.map((d) => [d.range.start.line, d.fix?.replaceWith]), [[3, 'config'], [1, 'grid']]);
+  });
+
+  it('an expansion to zero runs or over the limit', () => {
+    assert.match(documentDiagnostics('sweep:\n  count: 3\n', sweepFile)[0].message, /expands to no runs/);
+    const big = documentDiagnostics('sweep:\n  limit: 3\n  grid:\n    train.lr: [1, 2]\n    model.depth: [1, 2]\n', sweepFile);
+    assert.equal(big.length, 1, lines(big));
+    assert.match(big[0].message, /expands to 4 runs, more than its limit of 3/);
+    assert.equal(big[0].range.start.line, 0, 'on the sweep: key');
+  });
+
+  it('each expanded member is validated against the config it varies; the diagnostic sits on the varied key', () => {
+    const ds = documentDiagnostics('sweep:\n  grid:\n    model.embed_dim: [32, 33]\n', sweepFile);
+    assert.ok(ds.length >= 1 && ds.every((d) => d.message.startsWith('Sweep member 1 (model.embed_dim=33): ')), lines(ds));
+    // an error of the varied key on that key's line; one of another key (num_heads must divide it) on sweep:
+    assert.deepEqual(ds.filter((d) => d.path === 'model.embed_dim').map((d) => d.range.start.line), [2], lines(ds));
+    assert.deepEqual(documentDiagnostics('sweep:\n  grid:\n    model.embed_dim: [32, 64]\n', sweepFile), []);
+    assert.match(documentDiagnostics('sweep:\n  grid:\n    train.lr: [1]\n', path.join(dir, 'other.sweep.yaml'))[0].message, /other\.spike\.yaml cannot be read/);
+  });
+
+  it('a config: its own diagnostics, and its sweep: section\'s once the config is clean', () => {
+    const file = path.join(dir, 'inline.spike.yaml');
+    const sweep = 'sweep:\n  grid:\n    train.epoch: [1, 2]\n';
+    const clean = documentDiagnostics(`extends: spikformer-tiny/mnist\n${sweep}`, file);
+    assert.deepEqual(clean.map((d) => [d.range.start.line, d.fix?.replaceWith]), [[3, 'train.epochs']]);
+    const broken = documentDiagnostics(`extends: spikformer-tiny/mnist\nmodel:\n  embed_dimm: 32\n${sweep}`, file);
+    assert.deepEqual(broken.map((d) => d.path), ['model.embed_dimm'], 'the config first');
+    assert.deepEqual(documentDiagnostics(`extends: spikformer-tiny/mnist\n${sweep}`, null).length, 0, 'untitled: no sweep check');
   });
 });
 

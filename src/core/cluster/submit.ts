@@ -37,9 +37,21 @@ export function prepareClusterRun(workspaceRoot: string, resolved: ResolvedConfi
   return { run, script };
 }
 
-/** Submits a prepared run's script and records the job in RUN_DIR/slurm/job.json. */
+/** Runs `submit`; when Slurm refuses, removes the folders made for the job (no run is left behind) and rethrows. */
+async function submitOrRemove(folders: string[], submit: () => Promise<string>): Promise<string> {
+  try {
+    return await submit();
+  } catch (error) {
+    for (const dir of folders) fs.rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** Submits a prepared run's script and records the job in RUN_DIR/slurm/job.json (a refused job: its run dir is removed). */
 export async function submitPrepared(prepared: PreparedRun, target: ClusterTarget): Promise<string> {
-  const jobId = await submitScript({ script: prepared.script, grace: target.profile.grace ?? DEFAULT_GRACE_S, extraArgs: target.sbatchArgs, env: target.env, exec: target.exec });
+  const jobId = await submitOrRemove([prepared.run.dir], () =>
+    submitScript({ script: prepared.script, grace: target.profile.grace ?? DEFAULT_GRACE_S, extraArgs: target.sbatchArgs, env: target.env, exec: target.exec }),
+  );
   const logDir = slurmDir(prepared.run.dir);
   writeJobRecord(prepared.run.dir, {
     jobId, cluster: target.cluster, script: prepared.script, submittedAt: Date.now(),
@@ -75,7 +87,7 @@ export function createSweepRuns(workspaceRoot: string, source: string, members: 
   return { record, dir, runs };
 }
 
-/** A sweep as one Slurm job array (`--array=0-N`): one member per array task, each an ordinary run dir. */
+/** A sweep as one Slurm job array (`--array=0-N`): one member per array task, each an ordinary run dir (none left when refused). */
 export async function submitSweepArray(workspaceRoot: string, source: string, members: SweepMember[], target: ClusterTarget, options: { runsDir?: string; parallel?: number } = {}): Promise<StartedSweep & { jobId: string; script: string }> {
   const sweep = createSweepRuns(workspaceRoot, source, members, 'slurm', options.runsDir);
   const script = path.join(sweep.dir, SCRIPT_FILE);
@@ -83,7 +95,9 @@ export async function submitSweepArray(workspaceRoot: string, source: string, me
     profile: target.profile, runDirs: sweep.runs.map((r) => r.dir), jobName: `spike-sweep-${sweep.record.id}`.slice(0, 60), python: target.python,
     runtimeRoot: target.runtimeRoot, logDir: sweep.dir, arrayParallel: options.parallel,
   }), { mode: 0o755 });
-  const jobId = await submitScript({ script, grace: target.profile.grace ?? DEFAULT_GRACE_S, extraArgs: target.sbatchArgs, env: target.env, exec: target.exec });
+  const jobId = await submitOrRemove([...sweep.runs.map((r) => r.dir), sweep.dir], () =>
+    submitScript({ script, grace: target.profile.grace ?? DEFAULT_GRACE_S, extraArgs: target.sbatchArgs, env: target.env, exec: target.exec }),
+  );
   sweep.runs.forEach((run, i) => {
     writeJobRecord(run.dir, {
       jobId: `${jobId}_${i}`, cluster: target.cluster, script, submittedAt: Date.now(), sweepId: sweep.record.id,

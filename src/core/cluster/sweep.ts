@@ -22,7 +22,7 @@ import { isSection, leafFields, specAt } from '../config/definition';
 import { type ConfigDiagnostic, hasErrors, type Range, ZERO_RANGE } from '../config/diagnostics';
 import { parseYamlWithRanges } from '../config/parse';
 import { isPlainObject } from '../config/presets';
-import { didYouMean } from '../config/suggest';
+import { closestMatch, didYouMean } from '../config/suggest';
 import { writeFileAtomic } from '../runs/runs';
 
 export const DEFAULT_SWEEP_LIMIT = 64;
@@ -57,6 +57,13 @@ export interface LoadSweepResult {
 
 function diag(message: string, p: string, range: Range, code: string, severity: 'error' | 'warning' = 'error'): ConfigDiagnostic {
   return { severity, message, path: p, range, code };
+}
+
+/** Adds the did-you-mean quick fix (rename the key in place) when a candidate is close to `key`. */
+function withRename(d: ConfigDiagnostic, key: string, candidates: Iterable<string>): ConfigDiagnostic {
+  const match = closestMatch(key, candidates);
+  if (match) d.fix = { title: `Rename to ${match}`, path: d.path, part: 'key', replaceWith: match, range: d.range };
+  return d;
 }
 
 /** mulberry32: a small seeded PRNG (reproducible draws for a given seed). */
@@ -94,7 +101,7 @@ function parseSpec(raw: unknown, at: (p: string, part: 'key' | 'value') => Range
   for (const [key, value] of Object.entries(raw)) {
     const p = `sweep.${key}`;
     if (!known.includes(key)) {
-      diagnostics.push(diag(`Unknown key "${key}" in sweep (known: ${known.join(', ')}).${didYouMean(key, known)}`, p, at(p, 'key'), 'unknown-key'));
+      diagnostics.push(withRename(diag(`Unknown key "${key}" in sweep (known: ${known.join(', ')}).${didYouMean(key, known)}`, p, at(p, 'key'), 'unknown-key'), key, known));
     } else if (key === 'grid' || key === 'random') {
       if (!isPlainObject(value)) {
         diagnostics.push(diag(`"${p}" must map dotted config keys (e.g. train.lr) to values.`, p, at(p, 'value'), 'sweep-shape'));
@@ -106,7 +113,7 @@ function parseSpec(raw: unknown, at: (p: string, part: 'key' | 'value') => Range
         if (!field || isSection(field)) {
           const hint = didYouMean(dotted, LEAF_PATHS());
           const what = field ? `"${dotted}" is a section, not a key` : `"${dotted}" is not a config key`;
-          diagnostics.push(diag(`${what} (sweep keys are dotted paths such as train.lr).${hint}`, kp, at(kp, 'key'), 'sweep-unknown-key'));
+          diagnostics.push(withRename(diag(`${what} (sweep keys are dotted paths such as train.lr).${hint}`, kp, at(kp, 'key'), 'sweep-unknown-key'), dotted, LEAF_PATHS()));
           continue;
         }
         if (key === 'grid') {
@@ -186,7 +193,7 @@ export function loadSweep(text: string, file: string, opts: LoadConfigOptions = 
   if (isSweepFile(file)) {
     const known = ['sweep', 'config'];
     for (const key of Object.keys(doc)) {
-      if (!known.includes(key)) diagnostics.push(diag(`Unknown key "${key}" in a sweep file (known: sweep, config).${didYouMean(key, known)}`, key, at(key, 'key'), 'unknown-key'));
+      if (!known.includes(key)) diagnostics.push(withRename(diag(`Unknown key "${key}" in a sweep file (known: sweep, config).${didYouMean(key, known)}`, key, at(key, 'key'), 'unknown-key'), key, known));
     }
     const configRef = typeof doc.config === 'string' ? doc.config : path.basename(file).replace(/\.sweep\.ya?ml$/i, '.spike.yaml');
     result.baseFile = path.resolve(path.dirname(file), configRef);
@@ -233,6 +240,22 @@ export function loadSweep(text: string, file: string, opts: LoadConfigOptions = 
   });
   if (hasErrors(diagnostics)) result.members = [];
   return result;
+}
+
+/**
+ * What the editor shows for a document as it is typed: a `*.sweep.yaml` → its sweep's diagnostics (unknown keys with
+ * did-you-mean and a rename fix, an expansion to zero or over the limit, every expanded member validated against the
+ * config it varies); any other config → the config's own diagnostics plus, when the config itself is clean, those
+ * of its `sweep:` section. `file` null (an untitled document): the config's diagnostics only.
+ */
+export function documentDiagnostics(text: string, file: string | null, opts: LoadConfigOptions = {}): ConfigDiagnostic[] {
+  if (file && isSweepFile(file)) return loadSweep(text, file, opts).diagnostics;
+  const { diagnostics } = loadConfig(text, file, opts);
+  if (file && /^sweep\s*:/m.test(text) && !hasErrors(diagnostics)) {
+    // the YAML errors are the config's own, already reported
+    diagnostics.push(...loadSweep(text, file, opts).diagnostics.filter((d) => !d.code.startsWith('yaml-')));
+  }
+  return diagnostics;
 }
 
 // ---------------------------------------------------------------------------------------------- the sweep folder

@@ -3,7 +3,7 @@
 // `key: value` under its section, creating the section when it is missing.
 import * as vscode from 'vscode';
 import type { ConfigDiagnostic, ConfigFix, Range } from '../../core/config';
-import { isSpikeConfig, SPIKE_CONFIG_SELECTOR } from '../config';
+import { isValidatedDocument, VALIDATED_SELECTOR } from '../config';
 import { DIAGNOSTIC_SOURCE, toVscodeDiagnostic } from '../diagnostics';
 import { planKeyInsertion } from './insert';
 
@@ -36,11 +36,11 @@ export class ConfigCodeActionProvider implements vscode.CodeActionProvider {
   constructor(private readonly current: (doc: vscode.TextDocument) => ConfigDiagnostic[]) {}
 
   static register(provider: ConfigCodeActionProvider): vscode.Disposable {
-    return vscode.languages.registerCodeActionsProvider(SPIKE_CONFIG_SELECTOR, provider, ConfigCodeActionProvider.metadata);
+    return vscode.languages.registerCodeActionsProvider(VALIDATED_SELECTOR, provider, ConfigCodeActionProvider.metadata);
   }
 
   provideCodeActions(doc: vscode.TextDocument, range: vscode.Range | vscode.Selection, context: vscode.CodeActionContext): vscode.CodeAction[] {
-    if (!isSpikeConfig(doc)) return [];
+    if (!isValidatedDocument(doc)) return [];
     if (context.only && !context.only.contains(vscode.CodeActionKind.QuickFix) && !vscode.CodeActionKind.QuickFix.contains(context.only)) return [];
     const actions: vscode.CodeAction[] = [];
     const seen = new Set<string>();

@@ -2,6 +2,7 @@
 // by scripts/build.mjs with `vscode` and `mocha` external) and awaits run(). test/integration/run.mjs opens the
 // workbench with extensionTestsPath pointing here and reads the exit code via codeAutomationExit.
 // When SPIKE_IT_RESULTS is set (by run.mjs, through code-server's environment) a JSON summary is written there.
+// SPIKE_IT_GREP runs only the tests whose full title matches it (test/slurm/runs-view.test.ts: the Slurm suite).
 import * as fs from 'fs';
 
 interface TestResult {
@@ -16,7 +17,7 @@ export function run(): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mod = require('mocha');
   const Mocha = mod.default ?? mod;
-  const mocha = new Mocha({ ui: 'tdd', color: false, timeout: 60_000, reporter: 'spec' });
+  const mocha = new Mocha({ ui: 'tdd', color: false, timeout: 60_000, reporter: 'spec', ...(process.env.SPIKE_IT_GREP ? { grep: process.env.SPIKE_IT_GREP } : {}) });
   // The test files are bundled into this file, so define mocha's globals (suite, test, ...) and require them.
   mocha.suite.emit('pre-require', globalThis, 'extension.test.ts', mocha);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -31,6 +32,8 @@ export function run(): Promise<void> {
   require('./firstrun.test');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require('./download.test');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('./slurm.test'); // skipped unless SPIKE_IT_SLURM names a running test cluster
 
   const results: TestResult[] = [];
   const write = (): void => {
