@@ -155,10 +155,11 @@ export async function runInHostSuite({ context, base, port, ws, name, guardS, re
   await page.goto(url);
   await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
   log(`${name}: workbench loaded in ${((Date.now() - ta) / 1000).toFixed(1)} s; the suite runs in the extension host`);
+  let guard;
   const { code } = await Promise.race([
     done,
-    new Promise((_, rej) => setTimeout(() => rej(new Error(`${name}: no codeAutomationExit within ${guardS} s`)), guardS * 1000)),
-  ]);
+    new Promise((_, rej) => (guard = setTimeout(() => rej(new Error(`${name}: no codeAutomationExit within ${guardS} s`)), guardS * 1000))),
+  ]).finally(() => clearTimeout(guard)); // a pending guard would keep a mocha process (no --exit) alive
   log(`${name}: codeAutomationExit(${code}) after ${((Date.now() - ta) / 1000).toFixed(1)} s`);
   await page.screenshot({ path: join(resultsDir, `integration-${name}.png`) }).catch(() => {});
   await page.close().catch(() => {});

@@ -33,6 +33,8 @@ export function run(): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require('./download.test');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('./sweep.test');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   require('./slurm.test'); // skipped unless SPIKE_IT_SLURM names a running test cluster
 
   const results: TestResult[] = [];
