@@ -15,7 +15,8 @@
 // Prints `integration: N passed, M failed` and exits non-zero on any failure. code-server, Chromium and any
 // training process started under the temp dir are always ended (finally + signal handlers + an 8-minute guard).
 // Environment: SPIKE_IT_ONLY=A|B|C|AB, SPIKE_IT_KEEP=1 (keep the temp dir), SPIKE_IT_TIMEOUT_S (default 2100),
-// SPIKE_IT_HEADFUL=1, CHROMIUM=/path/to/chromium.
+// SPIKE_IT_HEADFUL=1, CHROMIUM=/path/to/chromium, SPIKE_IT_GREP=REGEX (A: only the in-host tests whose title matches).
+// Launching code-server and Chromium and running the in-host suite: codeserver.mjs (shared with test/slurm).
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
