@@ -352,6 +352,12 @@ export interface GraphModel {
   num_classes: number;
   token_grid?: [number, number];
   layers: LayerInfo[];
+  /** your own model (the runtime's describe): data-flow edges between layer names; absent for predicted graphs */
+  edges?: Array<[string, string]>;
+  /** how the edges were found: fx = torch.fx trace, order = module execution order, preset = a built-in preset */
+  graph?: 'fx' | 'order' | 'preset';
+  /** a preset's measured graph (the runtime's describe), shown beside or against the predicted `layers` */
+  measured?: { params: number; layers: LayerInfo[]; edges?: Array<[string, string]> };
 }
 
 /** host → webview */

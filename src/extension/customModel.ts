@@ -69,7 +69,7 @@ export class CustomModels extends Disposable {
     if (!r) return { model: null, error: { path: 'model.arch', message: 'describing your model…' } };
     if (!r.ok) return { model: null, error: { path: r.error.key ?? 'model.source', message: oneLine(r.error) } };
     const m = r.model;
-    return { model: { arch: m.arch, variant: m.variant, params: m.params, time_steps: m.time_steps, num_classes: m.num_classes, token_grid: m.token_grid, layers: m.layers } };
+    return { model: { arch: m.arch, variant: m.variant, params: m.params, time_steps: m.time_steps, num_classes: m.num_classes, token_grid: m.token_grid, layers: m.layers, edges: m.edges, graph: m.graph } };
   }
 
   entryOf(file: string): EntryInfo | undefined {

@@ -14,7 +14,7 @@
 //
 // Prints `integration: N passed, M failed` and exits non-zero on any failure. code-server, Chromium and any
 // training process started under the temp dir are always ended (finally + signal handlers + an 8-minute guard).
-// Environment: SPIKE_IT_ONLY=A|B|C|AB, SPIKE_IT_KEEP=1 (keep the temp dir), SPIKE_IT_TIMEOUT_S (default 2100),
+// Environment: SPIKE_IT_ONLY=A|B|C|AB, SPIKE_IT_GREP=PATTERN (A: only the matching in-host tests), SPIKE_IT_KEEP=1 (keep the temp dir), SPIKE_IT_TIMEOUT_S (default 2200),
 // SPIKE_IT_HEADFUL=1, CHROMIUM=/path/to/chromium.
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, copyFileSync, createWriteStream } from 'node:fs';
@@ -30,8 +30,8 @@ const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CODE_SERVER = join(REPO, '.cache/code-server/node_modules/.bin/code-server');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const RESULTS_DIR = join(REPO, 'test-results');
-const TIMEOUT_S = Number(process.env.SPIKE_IT_TIMEOUT_S || 2100);
-const A_GUARD_S = 900;
+const TIMEOUT_S = Number(process.env.SPIKE_IT_TIMEOUT_S || 2200);
+const A_GUARD_S = 1000;
 const ONLY = (process.env.SPIKE_IT_ONLY || '').toUpperCase();
 const runs = (phase) => ONLY === '' || ONLY.includes(phase);
 const PYTHON = join(REPO, '.venv/bin/python');
@@ -105,6 +105,7 @@ function makeWorkspace(name, steps) {
   const ws = join(tmp, name);
   mkdirSync(join(ws, 'examples'), { recursive: true });
   copyFileSync(join(REPO, 'examples/mnist-spikformer.spike.yaml'), join(ws, 'examples/mnist-spikformer.spike.yaml'));
+  cpSync(join(REPO, 'examples/custom'), join(ws, 'examples/custom'), { recursive: true }); // "your own model" suite
   writeFileSync(join(ws, 'smoke.spike.yaml'), SMOKE(steps));
   return ws;
 }
@@ -228,7 +229,7 @@ async function runSuiteA({ base, port }) {
   log(`A: workbench loaded in ${((Date.now() - ta) / 1000).toFixed(1)} s; the suite runs in the extension host`);
   const { code } = await Promise.race([
     done,
-    // a guard only: each in-host test has its own event-driven waits; A trains four runs, so a loaded machine needs long
+    // a guard only: each in-host test has its own event-driven waits; A trains five runs, so a loaded machine needs long
     new Promise((_, rej) => setTimeout(() => rej(new Error(`A: no codeAutomationExit within ${A_GUARD_S} s`)), A_GUARD_S * 1000)),
   ]);
   log(`A: codeAutomationExit(${code}) after ${((Date.now() - ta) / 1000).toFixed(1)} s`);

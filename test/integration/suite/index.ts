@@ -16,7 +16,8 @@ export function run(): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mod = require('mocha');
   const Mocha = mod.default ?? mod;
-  const mocha = new Mocha({ ui: 'tdd', color: false, timeout: 60_000, reporter: 'spec' });
+  // SPIKE_IT_GREP (through code-server's environment): run only the matching tests, e.g. "your own model"
+  const mocha = new Mocha({ ui: 'tdd', color: false, timeout: 60_000, reporter: 'spec', ...(process.env.SPIKE_IT_GREP ? { grep: process.env.SPIKE_IT_GREP } : {}) });
   // The test files are bundled into this file, so define mocha's globals (suite, test, ...) and require them.
   mocha.suite.emit('pre-require', globalThis, 'extension.test.ts', mocha);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -31,6 +32,8 @@ export function run(): Promise<void> {
   require('./firstrun.test');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require('./download.test');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('./custom.test');
 
   const results: TestResult[] = [];
   const write = (): void => {
