@@ -357,7 +357,7 @@ export interface GraphModel {
   /** how the edges were found: fx = torch.fx trace, order = module execution order, preset = a built-in preset */
   graph?: 'fx' | 'order' | 'preset';
   /** a preset's measured graph (the runtime's describe), shown beside or against the predicted `layers` */
-  measured?: { params: number; layers: LayerInfo[]; edges?: Array<[string, string]> };
+  measured?: { params: number; layers: LayerInfo[]; edges?: Array<[string, string]>; error?: string };
 }
 
 /** host → webview */
@@ -389,6 +389,8 @@ export type WebviewToHost =
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
   /** graph panel: reveal the config key (dotted path, e.g. model.depth) a node comes from */
   | { type: 'revealKey'; path: string }
+  /** graph panel: measure the shown preset's graph by running the model (the host answers with a graph message) */
+  | { type: 'measureGraph' }
   /**
    * dashboard: save an export through the host's save dialog (webview downloads fail, over SSH especially).
    * png: a data:image/png;base64 URL; csv: the text (run,metric,step,epoch,wall,value). `name`: a suggested file name.

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ArchError, predictModel } from '../../core/arch';
-import { customGraphOf, onCustomModelDescribed } from '../customModel';
+import { customGraphOf, measuredGraphOf, measureGraph, onCustomModelDescribed } from '../customModel';
 import { loadConfig } from '../../core/config';
 import type { GraphModel, HostToWebview, RuntimeEvent, WebviewToHost } from '../../core/protocol';
 import { pickConfig } from '../configs';
@@ -124,7 +124,7 @@ export function graphOfConfig(file: string): Extract<HostToWebview, { type: 'gra
   }
   try {
     const p = predictModel(loaded.resolved.model as unknown as Record<string, unknown>);
-    const model: GraphModel = { arch: p.arch, variant: p.variant, params: p.params, time_steps: p.time_steps, num_classes: p.num_classes, token_grid: p.token_grid, layers: p.layers };
+    const model: GraphModel = { arch: p.arch, variant: p.variant, params: p.params, time_steps: p.time_steps, num_classes: p.num_classes, token_grid: p.token_grid, layers: p.layers, measured: measuredGraphOf(file) };
     return { type: 'graph', source: file, name: loaded.resolved.name ?? name, model };
   } catch (error) {
     if (error instanceof ArchError) return { type: 'graph', source: file, name, model: null, error: { path: error.path, message: error.message } };
@@ -333,6 +333,9 @@ export class VizPanel extends Disposable {
           const file = this.source;
           void revealConfigKey(file, m.path).then(undefined, (error: unknown) => this.ctx.log.warn(`reveal ${m.path} in ${file}: ${String(error)}`));
         }
+        return;
+      case 'measureGraph':
+        if (this.kind === 'graph' && this.source) measureGraph(this.source);
         return;
       case 'log': {
         const text = `${this.kind} panel: ${String(m.message)}`;
