@@ -150,6 +150,14 @@ def spikes_of(output):
     return output
 
 
+def named_layers(model):
+    """(name, module) of every submodule, named as the model's own code names them: a wrapped researcher network
+    (a model with `probe_root`, e.g. `net`) is walked from that root, so firing and energy events use the names the
+    described graph shows (stem_lif, not net.stem_lif)."""
+    root = getattr(model, "probe_root", None)
+    return (getattr(model, root) if root else model).named_modules()
+
+
 def reset_state(model) -> list:
     """Reset the state of every stateful neuron in `model` (SpikingJelly `reset()` -- what `functional.reset_net`
     does --, snnTorch `reset_mem()`, a `spikestudio_reset()` method of any module). Our LIF keeps no state.

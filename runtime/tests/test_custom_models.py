@@ -349,7 +349,9 @@ def test_one_training_step_of_each_example(tmp_path, name):
     model = next(e for e in events if e["type"] == "model")
     assert model["layers"] and model["edges"]
     firing = [e for e in events if e["type"] == "firing"]
-    assert firing and all(l["name"].startswith("net.") for l in firing[0]["layers"])
+    # named as the described graph names them (the graph panel colours its nodes by these names)
+    described = {l["name"] for l in model["layers"]}
+    assert firing and all(l["name"] in described for l in firing[0]["layers"])
     assert any(l["rate"] > 0 for l in firing[0]["layers"])
     attention = [e for e in events if e["type"] == "attention"]
     assert attention and attention[0]["grid"] == [7, 7]

@@ -352,6 +352,12 @@ export interface GraphModel {
   num_classes: number;
   token_grid?: [number, number];
   layers: LayerInfo[];
+  /** your own model (the runtime's describe): data-flow edges between layer names; absent for predicted graphs */
+  edges?: Array<[string, string]>;
+  /** how the edges were found: fx = torch.fx trace, order = module execution order, preset = a built-in preset */
+  graph?: 'fx' | 'order' | 'preset';
+  /** a preset's measured graph (the runtime's describe), shown beside or against the predicted `layers` */
+  measured?: { params: number; layers: LayerInfo[]; edges?: Array<[string, string]>; error?: string };
 }
 
 /** host → webview */
@@ -383,6 +389,8 @@ export type WebviewToHost =
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
   /** graph panel: reveal the config key (dotted path, e.g. model.depth) a node comes from */
   | { type: 'revealKey'; path: string }
+  /** graph panel: measure the shown preset's graph by running the model (the host answers with a graph message) */
+  | { type: 'measureGraph' }
   /**
    * dashboard: save an export through the host's save dialog (webview downloads fail, over SSH especially).
    * png: a data:image/png;base64 URL; csv: the text (run,metric,step,epoch,wall,value). `name`: a suggested file name.

@@ -4,11 +4,13 @@
 // and diagnostics: an exception raised by the model's code at its file and line, a bad model.args key at that key,
 // the runtime's warnings (no recognised neuron, state kept between calls) on model.arch. Nothing runs in a
 // restricted (untrusted) workspace. Typing never waits: describing starts on open and save only.
+// A preset's graph is measured the same way on request (the graph panel's "Compare with measured"), and again on each
+// save of that config once asked for.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { loadConfig } from '../core/config';
 import type { ErrorEvent, GraphModel } from '../core/protocol';
-import { Describer, describeInputs, findPython, isCustomModelSection, type DescribeError, type DescribeResult, type EntryInfo } from '../core/runtime';
+import { Describer, describeInputs, findPython, isCustomModelSection, type DescribeError, type DescribeRequest, type DescribeResult, type EntryInfo } from '../core/runtime';
 import { config, isSpikeConfig, isSpikeConfigPath } from './config';
 import type { Ctx } from './ctx';
 import { DIAGNOSTIC_SOURCE } from './diagnostics';
@@ -34,6 +36,16 @@ export function reportCustomRunError(configFile: string | null, e: ErrorEvent): 
   current?.reportRunError(configFile, e);
 }
 
+/** The measured graph of a preset config, once the graph panel asked for it (measureGraphOf). */
+export function measuredGraphOf(file: string): GraphModel['measured'] {
+  return current?.measuredOf(file);
+}
+
+/** Describe a preset config by running its model (the graph panel's "Compare with measured"). */
+export function measureGraph(file: string): void {
+  void current?.measure(file);
+}
+
 /** Fires the config path whenever a custom config was described again (the graph views redraw). */
 export function onCustomModelDescribed(listener: (file: string) => void): vscode.Disposable {
   return current ? current.onDidChange(listener) : { dispose: () => undefined };
@@ -47,6 +59,8 @@ export class CustomModels extends Disposable {
   private readonly inputs = new Map<string, string[]>();
   /** uris that got diagnostics from each config */
   private readonly published = new Map<string, vscode.Uri[]>();
+  /** presets measured on request (the graph panel's comparison), by config */
+  private readonly measured = new Map<string, DescribeResult>();
   private readonly changed = this._register(new vscode.EventEmitter<string>());
   readonly onDidChange = this.changed.event;
 
@@ -69,7 +83,25 @@ export class CustomModels extends Disposable {
     if (!r) return { model: null, error: { path: 'model.arch', message: 'describing your model…' } };
     if (!r.ok) return { model: null, error: { path: r.error.key ?? 'model.source', message: oneLine(r.error) } };
     const m = r.model;
-    return { model: { arch: m.arch, variant: m.variant, params: m.params, time_steps: m.time_steps, num_classes: m.num_classes, token_grid: m.token_grid, layers: m.layers } };
+    return { model: { arch: m.arch, variant: m.variant, params: m.params, time_steps: m.time_steps, num_classes: m.num_classes, token_grid: m.token_grid, layers: m.layers, edges: m.edges, graph: m.graph } };
+  }
+
+  measuredOf(file: string): GraphModel['measured'] {
+    const r = this.measured.get(path.resolve(file));
+    if (!r) return undefined;
+    return r.ok ? { params: r.model.params, layers: r.model.layers, edges: r.model.edges } : { params: 0, layers: [], error: oneLine(r.error) };
+  }
+
+  /** Describe a built-in preset by running it (for the comparison with its predicted graph). */
+  async measure(file: string): Promise<void> {
+    const key = path.resolve(file);
+    const body = await this.textOf(key);
+    const model = body === undefined ? undefined : (loadConfig(body, key, { checkPaths: false }).resolved?.model as unknown as Record<string, unknown> | undefined);
+    if (!model || isCustomModelSection(model)) return;
+    const result = await this.describer.describe(await this.request(key, model, `${key}#measure`));
+    if (result === 'cancelled') return;
+    this.measured.set(key, result);
+    this.changed.fire(key);
   }
 
   entryOf(file: string): EntryInfo | undefined {
@@ -88,6 +120,7 @@ export class CustomModels extends Disposable {
     const file = path.resolve(doc.uri.fsPath);
     if (isSpikeConfig(doc)) {
       void this.refresh(file, doc.getText());
+      if (this.measured.has(file)) void this.measure(file);
       return;
     }
     if (!file.endsWith('.py')) return;
@@ -99,11 +132,7 @@ export class CustomModels extends Disposable {
   /** Describe a config again (no-op for built-in architectures). */
   async refresh(file: string, text?: string): Promise<void> {
     const key = path.resolve(file);
-    let body = text;
-    if (body === undefined) {
-      const open = vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'file' && path.resolve(d.uri.fsPath) === key);
-      body = open?.getText() ?? (await vscode.workspace.fs.readFile(vscode.Uri.file(key)).then((b) => Buffer.from(b).toString('utf8'), () => undefined));
-    }
+    const body = text ?? (await this.textOf(key));
     if (body === undefined || !isSpikeConfigPath(key)) return;
     const loaded = loadConfig(body, key, { checkPaths: false });
     const model = loaded.resolved?.model as unknown as Record<string, unknown> | undefined;
@@ -112,22 +141,33 @@ export class CustomModels extends Disposable {
       return;
     }
     this.inputs.set(key, describeInputs(model).map((f) => path.resolve(f)));
-    const uri = vscode.Uri.file(key);
-    const root = vscode.workspace.getWorkspaceFolder(uri)?.uri.fsPath ?? path.dirname(key);
-    const python = findPython({ configured: config.pythonPath(uri), pythonExtension: await pythonExtensionInterpreter(uri, this.ctx.log), cwd: root });
-    const result = await this.describer.describe({
-      python: python.path,
-      runtimeRoot: this.ctx.runtimeRoot,
-      resolved: { model, source: key },
-      configPath: key,
-      restricted: !vscode.workspace.isTrusted,
-      env: { ...process.env, ...(vscode.workspace.isTrusted ? {} : { SPIKESTUDIO_RESTRICTED: '1' }) },
-    });
+    const result = await this.describer.describe(await this.request(key, model, key));
     if (result === 'cancelled') return;
     if (!result.ok) this.ctx.log.info(`describe ${path.basename(key)}: ${oneLine(result.error)}`);
     this.latest.set(key, result);
     this.publish(key, result);
     this.changed.fire(key);
+  }
+
+  /** The open document's text, else the file's. */
+  private async textOf(key: string): Promise<string | undefined> {
+    const open = vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'file' && path.resolve(d.uri.fsPath) === key);
+    return open?.getText() ?? (await vscode.workspace.fs.readFile(vscode.Uri.file(key)).then((b) => Buffer.from(b).toString('utf8'), () => undefined));
+  }
+
+  /** A describe request for a config's model; `slot`: one describe in flight per slot. */
+  private async request(key: string, model: Record<string, unknown>, slot: string): Promise<DescribeRequest> {
+    const uri = vscode.Uri.file(key);
+    const root = vscode.workspace.getWorkspaceFolder(uri)?.uri.fsPath ?? path.dirname(key);
+    const python = findPython({ configured: config.pythonPath(uri), pythonExtension: await pythonExtensionInterpreter(uri, this.ctx.log), cwd: root });
+    return {
+      python: python.path,
+      runtimeRoot: this.ctx.runtimeRoot,
+      resolved: { model, source: key },
+      configPath: slot,
+      restricted: !vscode.workspace.isTrusted,
+      env: { ...process.env, ...(vscode.workspace.isTrusted ? {} : { SPIKESTUDIO_RESTRICTED: '1' }) },
+    };
   }
 
   private clear(configFile: string): void {

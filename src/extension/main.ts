@@ -8,7 +8,7 @@ import { Ctx } from './ctx';
 import { CustomModels } from './customModel';
 import { TrainCodeLensProvider } from './diagnostics';
 import { registerDashboardSerializer } from './views/dashboard';
-import { registerPanelSerializers } from './views/panels';
+import { registerPanelSerializers, VizPanel, type PanelKind, type PanelPosted } from './views/panels';
 import { PythonStatus } from './setupPython';
 import { registerWalkthroughKeys } from './walkthrough';
 import { RunsTreeProvider, RUNS_VIEW_ID } from './views/runsTree';
@@ -27,6 +27,8 @@ export interface SpikeStudioApi {
   readonly customModels: CustomModels;
   /** follows Slurm jobs (tests call tick() to look at the queue now instead of at the next poll) */
   readonly slurmWatcher: SlurmWatcher;
+  /** what each kind of visualisation panel was posted, in brief (tests) */
+  readonly panelsPosted: (kind: PanelKind) => readonly PanelPosted[];
 }
 
 export function activate(extension: vscode.ExtensionContext): SpikeStudioApi | undefined {
@@ -97,7 +99,7 @@ export function activate(extension: vscode.ExtensionContext): SpikeStudioApi | u
     } catch (error) {
       c.log.warn(`could not re-attach to running runs: ${error instanceof Error ? error.message : String(error)}`);
     }
-    return { ctx: c, sidePanel: side.provider, runsTree: tree, customModels, slurmWatcher };
+    return { ctx: c, sidePanel: side.provider, runsTree: tree, customModels, slurmWatcher, panelsPosted: (kind) => VizPanel.posted.get(kind) ?? [] };
   } catch (error) {
     // VS Code does not show a notification when an extension fails to activate
     const message = error instanceof Error ? error.message : String(error);

@@ -14,7 +14,7 @@
 //
 // Prints `integration: N passed, M failed` and exits non-zero on any failure. code-server, Chromium and any
 // training process started under the temp dir are always ended (finally + signal handlers + an 8-minute guard).
-// Environment: SPIKE_IT_ONLY=A|B|C|AB, SPIKE_IT_KEEP=1 (keep the temp dir), SPIKE_IT_TIMEOUT_S (default 2100),
+// Environment: SPIKE_IT_ONLY=A|B|C|AB, SPIKE_IT_KEEP=1 (keep the temp dir), SPIKE_IT_TIMEOUT_S (default 2280),
 // SPIKE_IT_HEADFUL=1, CHROMIUM=/path/to/chromium, SPIKE_IT_GREP=REGEX (A: only the in-host tests whose title matches).
 // Launching code-server and Chromium and running the in-host suite: codeserver.mjs (shared with test/slurm).
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
@@ -29,8 +29,8 @@ import {
 } from './codeserver.mjs';
 
 const RESULTS_DIR = join(REPO, 'test-results');
-const TIMEOUT_S = Number(process.env.SPIKE_IT_TIMEOUT_S || 2100);
-const A_GUARD_S = 900;
+const TIMEOUT_S = Number(process.env.SPIKE_IT_TIMEOUT_S || 2280);
+const A_GUARD_S = 1080;
 const ONLY = (process.env.SPIKE_IT_ONLY || '').toUpperCase();
 const runs = (phase) => ONLY === '' || ONLY.includes(phase);
 
@@ -91,6 +91,7 @@ function makeWorkspace(name, steps) {
   const ws = join(tmp, name);
   mkdirSync(join(ws, 'examples'), { recursive: true });
   copyFileSync(join(REPO, 'examples/mnist-spikformer.spike.yaml'), join(ws, 'examples/mnist-spikformer.spike.yaml'));
+  cpSync(join(REPO, 'examples/custom'), join(ws, 'examples/custom'), { recursive: true }); // "your own model" suite
   writeFileSync(join(ws, 'smoke.spike.yaml'), SMOKE(steps));
   return ws;
 }
@@ -105,7 +106,7 @@ const launchBrowser = (profile) => launchBrowserIn({ tmp, profile, log });
 // ------------------------------------------------------------------------------------------ A: in-host mocha
 async function runSuiteA({ base, port }) {
   const ws = makeWorkspace('ws-a', 30);
-  // a guard only: each in-host test has its own event-driven waits; A trains four runs, so a loaded machine needs long
+  // a guard only: each in-host test has its own event-driven waits; A trains five runs, so a loaded machine needs long
   const { code, report: r } = await runInHostSuite({ context, base, port, ws, name: 'A', guardS: A_GUARD_S, resultsFile: join(tmp, 'results-a.json'), resultsDir: RESULTS_DIR, log });
   if (r) {
     for (const t of r.tests) {

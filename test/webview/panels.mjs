@@ -146,6 +146,59 @@ export async function runPanelTests({ ctx, root, test, assert, results }) {
       await p.close();
     }
 
+    // ------------------------------------------------------------------------------------- graph: described models
+    // your own model: the runtime's describe of examples/custom/sj-former (test/fixtures/describe/sj-former.json, its
+    // torch.fx edges); a preset's predicted graph against the measured one (spikformer-cifar-tiny.json: the runtime's
+    // describe of the same model section as `graph` above)
+    {
+      const { p, errors, post } = await openPanel('graph');
+      const described = JSON.parse(readFileSync(join(root, 'test/fixtures/describe/sj-former.json'), 'utf8'));
+      const custom = { type: 'graph', source: '/ws/examples/custom/sj-former.spike.yaml', name: 'sj-former', model: described };
+      await test('graph (your own model): draws the described edges, grouped by top-level module', async () => {
+        await post(custom);
+        await p.waitForFunction(() => Number(document.querySelector('#graph')?.dataset.nodes ?? 0) > 0);
+        const ids = await p.$$eval('#graph .node', (n) => n.map((e) => e.getAttribute('data-id')));
+        for (const id of ['group:stem', 'group:blocks.0', 'layer:stem_lif', 'layer:head']) assert(ids.includes(id), `node ${id} missing: ${ids}`);
+        assert((await p.$$eval('#graph path.edge', (e) => e.length)) >= 3, 'the described edges are drawn');
+        assert(/torch\.fx/.test(await p.$eval('#graph-summary', (e) => e.textContent)), 'the summary says the edges were traced');
+        assert(await p.$eval('#compare-measured', (e) => e.hidden), 'no comparison for a described model');
+      });
+      await test('graph (your own model): expanding a block draws its layers with the traced branches', async () => {
+        await p.click('[data-id="group:blocks.0"]');
+        await p.waitForFunction(() => document.querySelector('[data-id="layer:blocks.0.attn.qkv_lif"]') !== null);
+        const edges = await p.$$eval('#graph path.edge', (e) => e.length);
+        const fxInBlock = described.edges.filter(([a, b]) => a.startsWith('blocks.0.') && b.startsWith('blocks.0.')).length;
+        assert(edges >= fxInBlock, `edges drawn ${edges} < fx edges inside the block ${fxInBlock}`);
+        const lifs = await p.$$eval('#graph .node.lif', (n) => n.length);
+        assert(lifs === 6, `the six SpikingJelly LIFNodes are marked: ${lifs}`);
+      });
+      await test('graph (your own model): a run colours its neurons by the firing events (same names)', async () => {
+        const firing = { v: 1, type: 'firing', t: 1, seq: 1, epoch: 1, step: 2, split: 'eval', layers: described.layers.filter((l) => l.kind === 'lif').map((l, i) => ({ name: l.name, rate: 0.05 * (i + 1) })) };
+        const run = { ...RUN, id: 'sj-run', name: 'sj-former' };
+        await post({ type: 'init', v: 1, runs: [run], events: { 'sj-run': [firing] } });
+        await p.waitForFunction(() => document.querySelectorAll('#graph .node.lif.rated').length === 6);
+      });
+      await test('graph (preset): "Compare with measured" asks the host, then lists the layers that differ', async () => {
+        await post(graph);
+        await p.waitForFunction(() => document.querySelector('#graph-title')?.textContent === 'tiny-attn' && !document.querySelector('#compare-measured').hidden);
+        await p.click('#compare-measured');
+        await p.waitForFunction(() => window.__posted.some((m) => m.type === 'measureGraph'));
+        assert(/Measuring/.test(await p.$eval('#graph-compare', (e) => e.textContent)), 'a measuring note while the host describes');
+        const measured = JSON.parse(readFileSync(join(root, 'test/fixtures/describe/spikformer-cifar-tiny.json'), 'utf8'));
+        await post({ ...graph, model: { ...graph.model, measured: { params: measured.params, layers: measured.layers } } });
+        await p.waitForFunction(() => document.querySelector('#graph-compare')?.dataset.diffs === '0');
+        assert(/Every layer matches/.test(await p.$eval('#graph-compare', (e) => e.textContent)));
+        const changed = measured.layers.map((l) => (l.name === 'blocks.1.mlp.fc1' ? { ...l, params: l.params + 1 } : l));
+        await post({ ...graph, model: { ...graph.model, measured: { params: measured.params + 1, layers: changed } } });
+        await p.waitForFunction(() => document.querySelector('#graph-compare')?.dataset.diffs === '1');
+        const row = await p.$eval('#graph-compare tr.diff', (r) => [r.dataset.layer, r.textContent]);
+        assert(row[0] === 'blocks.1.mlp.fc1' && /params/.test(row[1]), `diff row ${row}`);
+      });
+      await shot(p, 'graph-compare');
+      await clean('graph (described, compared)', p, errors);
+      await p.close();
+    }
+
     // ------------------------------------------------------------------------------------- firing, live
     // the first minutes of a run: the recorded stream up to its first evaluation, then the rest as a live batch
     {

@@ -3,18 +3,23 @@
 // run attached (the latest run of the config), spiking layers are coloured by the latest firing rate.
 // Protocol: {type:'graph'} from the host (the config's model); init/events as for every panel; posts
 // {type:'revealKey', path}. Without a graph message, the run's `model` event is drawn.
+// Your own model: the graph the runtime described (its `edges`, from torch.fx or the module order), grouped by
+// top-level module. A preset's predicted graph can be compared with the measured one ("Compare with measured": the
+// host describes the model by running it, {type:'measureGraph'}; the layers that differ are listed).
 import './graph.css';
-import type { FiringEvent, GraphModel, HostToWebview, ModelEvent } from '../../src/core/protocol';
+import type { FiringEvent, GraphModel, HostToWebview, LayerInfo, ModelEvent } from '../../src/core/protocol';
 import { fmtCount, fmtPct, PanelClient, app, el, rgb, viridis } from '../shared/panel';
-import { button, registerUi } from '../shared/ui';
+import { button, checkbox, registerUi } from '../shared/ui';
 import { layoutGraph, type LayoutNode, type LayoutResult } from './layout';
-import { buildGraph, groupOf, rateOf, type GNode } from './model';
+import { buildDescribedGraph, buildGraph, compareLayers, groupsOf, rateOf, type GNode } from './model';
 
 type GraphMsg = Extract<HostToWebview, { type: 'graph' }>;
 
 interface Ui {
   expanded: string[];
   graph: GraphMsg | null;
+  /** show the measured graph against the predicted one */
+  compare: boolean;
 }
 
 registerUi();
@@ -24,7 +29,7 @@ const NODE_H = 54;
 
 const client = new PanelClient<Ui>({
   name: 'graph',
-  ui: { expanded: ['tokenizer', 'head'], graph: null },
+  ui: { expanded: ['tokenizer', 'head'], graph: null, compare: false },
   keep: (e) => e.type === 'firing' || e.type === 'model',
   saveEvents: (events) => {
     const lastFiring = [...events].reverse().find((e) => e.type === 'firing');
@@ -47,14 +52,21 @@ const errorBox = el('div', { id: 'graph-error', class: 'error', hidden: '' });
 const legend = el('div', { id: 'graph-legend', class: 'legend' });
 const canvasBox = el('div', { id: 'graph', class: 'graph-box' });
 const footer = el('div', { id: 'graph-unused', class: 'note muted' });
+const compareBox = el('div', { id: 'graph-compare', class: 'note', hidden: '' });
+const compareToggle = checkbox('Compare with measured', false, (on) => {
+  client.setUi({ compare: on });
+  if (on && !client.ui.graph?.model?.measured) client.vscode.post({ type: 'measureGraph' });
+}, 'compare-measured');
 root.append(
   el('header', { class: 'header' }, title, summary),
   el('div', { class: 'toolbar' },
     button('Expand all', () => client.setUi({ expanded: currentGroups() }), { id: 'expand-all', appearance: 'secondary' }),
     button('Collapse blocks', () => client.setUi({ expanded: ['tokenizer', 'head'] }), { id: 'collapse-all', appearance: 'secondary' }),
+    compareToggle,
     legend),
   runNote,
   errorBox,
+  compareBox,
   canvasBox,
   footer,
 );
@@ -69,7 +81,7 @@ function currentModel(): { model: GraphModel; name: string } | null {
 
 function currentGroups(): string[] {
   const m = currentModel();
-  return m ? [...new Set(m.model.layers.map((l) => groupOf(l.name)))] : [];
+  return m ? groupsOf(m.model) : [];
 }
 
 function latestRates(): { rates: Map<string, number>; event: FiringEvent | null } {
@@ -132,7 +144,9 @@ async function draw(): Promise<void> {
   }
   const { model, name } = cur;
   title.textContent = name;
-  summary.textContent = `${model.arch}${model.variant ? ` (${model.variant})` : ''} · ${fmtCount(model.params)} params · T = ${model.time_steps}${model.token_grid ? ` · tokens ${model.token_grid[0]}×${model.token_grid[1]}` : ''} · ${model.num_classes} classes`;
+  const traced = model.graph === 'fx' ? ' · edges traced (torch.fx)' : model.graph === 'order' ? ' · edges in module order (not traceable)' : '';
+  summary.textContent = `${model.arch}${model.variant ? ` (${model.variant})` : ''} · ${fmtCount(model.params)} params · T = ${model.time_steps}${model.token_grid ? ` · tokens ${model.token_grid[0]}×${model.token_grid[1]}` : ''} · ${model.num_classes} classes${traced}`;
+  drawComparison(model);
   const { rates, event } = latestRates();
   rateMax = Math.max(0.05, ...rates.values());
   runNote.textContent = event
@@ -141,10 +155,11 @@ async function draw(): Promise<void> {
       ? `Run ${client.run?.name ?? client.runId} attached; no firing rates yet.`
       : 'No run attached: train this config to colour the spiking layers by firing rate.';
 
-  const graph = buildGraph(model, new Set(client.ui.expanded));
+  const graph = (model.edges ? buildDescribedGraph : buildGraph)(model, new Set(client.ui.expanded));
   const spec: { nodes: LayoutNode[]; edges: { v: string; w: string }[] } = { nodes: [], edges: graph.edges.map((e) => ({ v: e.v, w: e.w })) };
   for (const c of graph.clusters) spec.nodes.push({ id: c.id, width: 0, height: 0, cluster: true });
-  for (const n of graph.nodes) spec.nodes.push({ id: n.id, width: NODE_W, height: NODE_H, ...(n.kind !== 'group' ? { parent: `cluster:${n.group}` } : {}) });
+  const clusterIds = new Set(graph.clusters.map((c) => c.id));
+  for (const n of graph.nodes) spec.nodes.push({ id: n.id, width: NODE_W, height: NODE_H, ...(n.kind !== 'group' && clusterIds.has(`cluster:${n.group}`) ? { parent: `cluster:${n.group}` } : {}) });
   let layout: LayoutResult;
   try {
     layout = await layoutGraph(spec);
@@ -162,6 +177,36 @@ async function draw(): Promise<void> {
     legendItem('spk', 'spiking input'),
     ...(rates.size ? [el('span', { class: 'muted' }, 'firing 0 %'), rampEl(), el('span', { class: 'muted' }, fmtPct(rateMax, 0))] : []),
   );
+}
+
+/** The predicted graph against the measured one: a summary and the layers that differ (presets only). */
+function drawComparison(model: GraphModel): void {
+  const predicted = !model.edges;
+  compareToggle.hidden = !predicted;
+  (compareToggle as HTMLElement & { checked: boolean }).checked = client.ui.compare;
+  compareBox.hidden = !(predicted && client.ui.compare);
+  if (compareBox.hidden) return;
+  const measured = model.measured;
+  if (!measured) {
+    compareBox.dataset.diffs = '';
+    compareBox.replaceChildren(el('span', { class: 'muted' }, 'Measuring the model (the runtime builds it and runs one tiny batch)…'));
+    return;
+  }
+  if (measured.error) {
+    compareBox.dataset.diffs = '';
+    compareBox.replaceChildren(el('span', { class: 'error' }, `Could not measure the model: ${measured.error}`));
+    return;
+  }
+  const diffs = compareLayers(model.layers, measured.layers);
+  compareBox.dataset.diffs = String(diffs.length);
+  const head = el('div', {}, `Measured by running the model: ${measured.layers.length} layers, ${fmtCount(measured.params)} params; predicted: ${model.layers.length} layers, ${fmtCount(model.params)} params. `,
+    diffs.length ? `${diffs.length} layer${diffs.length === 1 ? ' differs' : 's differ'}:` : 'Every layer matches (params, output shape, kind).');
+  const fmt = (l: LayerInfo | undefined): string => (l ? `${l.kind} · ${fmtCount(l.params)} params · ${shapeText(l.shape_out) || 'not run'}` : '—');
+  const rows = diffs.map((d) => el('tr', { class: 'diff', 'data-layer': d.name }, el('td', {}, d.name), el('td', {}, d.what.join(', ')), el('td', {}, fmt(d.predicted)), el('td', {}, fmt(d.measured))));
+  const table = el('table', { class: 'compare-table' },
+    el('thead', {}, el('tr', {}, el('th', {}, 'layer'), el('th', {}, 'differs in'), el('th', {}, 'predicted'), el('th', {}, 'measured'))),
+    el('tbody', {}, ...rows));
+  compareBox.replaceChildren(head, ...(diffs.length ? [table] : []));
 }
 
 function legendItem(cls: string, text: string): HTMLElement {

@@ -188,3 +188,104 @@ export function rateOf(node: GNode, rates: ReadonlyMap<string, number>): number 
   const values = (node.members ?? []).map((l) => rates.get(l.name)).filter((v): v is number => typeof v === 'number');
   return values.length ? values.reduce((a, b) => a + b, 0) / values.length : undefined;
 }
+
+// ---------------------------------------------------------------------------------------------- described graphs
+// Your own model (the runtime's describe: layers with nesting, and `edges` from torch.fx or the module order): a
+// node per leaf layer, grouped by its top-level module (`blocks.<i>` for the items of a list), edges as described.
+
+/** The group of a described layer: its top-level module, or `<list>.<i>` for an item of a list of blocks (an item
+ * that has layers of its own; a Sequential's leaf items stay in their Sequential). */
+export function describedGroupOf(name: string, names: readonly string[]): string {
+  const [first, second] = name.split('.');
+  const item = `${first}.${second}`;
+  return second !== undefined && /^\d+$/.test(second) && names.some((n) => n.startsWith(`${item}.`)) ? item : first;
+}
+
+function describedGroupLabel(g: string): string {
+  const m = /^(.*)\.(\d+)$/.exec(g);
+  return m ? `${m[1]} ${m[2]}` : g;
+}
+
+/** The groups a model's graph has (what "Expand all" expands). */
+export function groupsOf(model: GraphModel): string[] {
+  const names = model.layers.map((l) => l.name);
+  return [...new Set(names.map((n) => (model.edges ? describedGroupOf(n, names) : groupOf(n))))];
+}
+
+/** The drawable graph of a described model: its `edges` between leaf layers, collapsed groups as one node. */
+export function buildDescribedGraph(model: GraphModel, expanded: ReadonlySet<string>): Graph {
+  const names = model.layers.map((l) => l.name);
+  const isLeaf = (n: string): boolean => !names.some((o) => o.startsWith(`${n}.`));
+  const leaves = model.layers.filter((l) => isLeaf(l.name));
+  const used = leaves.filter((l) => l.shape_out || l.shape_in);
+  const unused = leaves.filter((l) => !(l.shape_out || l.shape_in));
+  const nodes: GNode[] = [];
+  const clusters: Graph['clusters'] = [];
+  const groups: Graph['groups'] = [];
+  const nodeOf = new Map<string, string>(); // layer name → node id
+  const membersOf = new Map<string, LayerInfo[]>();
+  for (const l of used) {
+    const g = describedGroupOf(l.name, names);
+    if (!membersOf.has(g)) membersOf.set(g, []);
+    membersOf.get(g)?.push(l);
+  }
+  for (const [g, members] of membersOf) {
+    const single = members.length === 1 && members[0].name === g;
+    const isExpanded = single || expanded.has(g);
+    if (!single) groups.push({ id: g, label: describedGroupLabel(g), expanded: isExpanded });
+    if (!isExpanded) {
+      const id = `group:${g}`;
+      const params = model.layers.filter((l) => l.name === g || l.name.startsWith(`${g}.`)).reduce((s, l) => s + l.params, 0);
+      nodes.push({ id, label: describedGroupLabel(g), kind: 'group', members, group: g, shape: members[members.length - 1]?.shape_out, params, lif: members.some((l) => l.kind === 'lif'), spiking: members.some((l) => l.spiking), key: 'model.args' });
+      for (const l of members) nodeOf.set(l.name, id);
+      continue;
+    }
+    if (!single) clusters.push({ id: `cluster:${g}`, label: describedGroupLabel(g) });
+    for (const l of members) {
+      const id = `layer:${l.name}`;
+      nodes.push({ id, label: single ? l.name : l.name.slice(g.length + 1), kind: l.kind, layer: l, group: single ? '' : g, shape: l.shape_out, params: l.params, lif: l.kind === 'lif', spiking: l.spiking === true, key: 'model.args' });
+      nodeOf.set(l.name, id);
+    }
+  }
+  const edges: GEdge[] = [];
+  const seen = new Set<string>();
+  for (const [from, to] of model.edges ?? []) {
+    const v = nodeOf.get(from);
+    const w = nodeOf.get(to);
+    if (!v || !w || v === w || seen.has(`${v}→${w}`)) continue;
+    seen.add(`${v}→${w}`);
+    edges.push({ v, w });
+  }
+  return { nodes, edges, clusters, groups, unused };
+}
+
+// ---------------------------------------------------------------------------------------------- predicted vs measured
+
+export interface LayerDiff {
+  name: string;
+  /** what differs: "params", "shape", "kind", "predicted only", "measured only" */
+  what: string[];
+  predicted?: LayerInfo;
+  measured?: LayerInfo;
+}
+
+/** The layers whose params, output shape or kind differ between the predicted and the measured graph, or that only one has. */
+export function compareLayers(predicted: readonly LayerInfo[], measured: readonly LayerInfo[]): LayerDiff[] {
+  const byName = new Map(measured.map((l) => [l.name, l]));
+  const out: LayerDiff[] = [];
+  for (const p of predicted) {
+    const m = byName.get(p.name);
+    byName.delete(p.name);
+    if (!m) {
+      out.push({ name: p.name, what: ['predicted only'], predicted: p });
+      continue;
+    }
+    const what: string[] = [];
+    if (p.params !== m.params) what.push('params');
+    if (JSON.stringify(p.shape_out ?? null) !== JSON.stringify(m.shape_out ?? null)) what.push('shape');
+    if (p.kind !== m.kind) what.push('kind');
+    if (what.length) out.push({ name: p.name, what, predicted: p, measured: m });
+  }
+  for (const m of byName.values()) out.push({ name: m.name, what: ['measured only'], measured: m });
+  return out;
+}

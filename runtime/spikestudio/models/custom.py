@@ -215,6 +215,7 @@ class CustomModel(nn.Module):
     `num_classes`, `token_grid`, forward(x, per_step=False) -> (B, classes) or (T, B, classes)."""
 
     describe_kind = "model"
+    probe_root = "net"  # firing and energy events name layers as the researcher's network does (probe.named_layers)
 
     def __init__(self, net: nn.Module, cfg: dict, name: str, roots: list[str]):
         super().__init__()

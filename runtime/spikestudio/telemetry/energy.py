@@ -103,7 +103,9 @@ class EnergyRecorder:
 
         self.model = model
         self.time_steps = int(getattr(model, "time_steps", 1) or 1)
-        self.weights = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))]
+        from spikestudio.probe import named_layers
+
+        self.weights = [(n, m) for n, m in named_layers(model) if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))]
         try:
             self.spiking = set(model.spiking_inputs()) if hasattr(model, "spiking_inputs") else None
         except Exception:  # noqa: BLE001
@@ -113,7 +115,7 @@ class EnergyRecorder:
             from spikestudio.models.layers import AttentionProbeMixin
         except ImportError:  # pragma: no cover
             AttentionProbeMixin = ()  # type: ignore
-        for name, m in model.named_modules():
+        for name, m in named_layers(model):
             if AttentionProbeMixin and isinstance(m, AttentionProbeMixin):
                 lifs = {k: getattr(m, f"{k}_lif", None) for k in ("q", "k", "v")}
                 if all(v is not None for v in lifs.values()):

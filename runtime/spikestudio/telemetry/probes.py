@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from spikestudio import probe as _api
-from spikestudio.probe import is_spiking, neuron_library, spikes_of, time_dim
+from spikestudio.probe import is_spiking, named_layers, neuron_library, spikes_of, time_dim
 
 __all__ = ["FiringRecorder", "AttentionRecorder", "quantize_map", "dequantize_map", "attention_payload", "probe_payload"]
 
@@ -44,7 +44,7 @@ class FiringRecorder:
 
     def __init__(self, model: torch.nn.Module):
         self.model = model
-        self.layers = [(name, m) for name, m in model.named_modules() if is_spiking(m)]
+        self.layers = [(name, m) for name, m in named_layers(model) if is_spiking(m)]
         # a neuron nested in another recognised neuron (a wrapper) is counted once, by the outer one
         outer = [n for n, _ in self.layers]
         self.layers = [(n, m) for n, m in self.layers if not any(n.startswith(o + ".") for o in outer if o and o != n)]

@@ -29,8 +29,6 @@ export interface EntryInfo {
 
 export interface DescribedModel extends GraphModel {
   layers: DescribedLayer[];
-  edges?: Array<[string, string]>;
-  graph?: 'fx' | 'order' | 'preset';
   warnings?: string[];
   entry?: EntryInfo;
 }

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ArchError, predictModel } from '../../core/arch';
-import { customGraphOf, onCustomModelDescribed } from '../customModel';
+import { customGraphOf, measuredGraphOf, measureGraph, onCustomModelDescribed } from '../customModel';
 import { loadConfig } from '../../core/config';
 import type { GraphModel, HostToWebview, RuntimeEvent, WebviewToHost } from '../../core/protocol';
 import { pickConfig } from '../configs';
@@ -58,6 +58,32 @@ function comparedEvents(ctx: Ctx, ids: readonly string[]): { runId: string; even
   return present.map((runId) => ({ runId, events: ctx.runs.eventsOf(runId).filter((e) => e.type === 'energy' || e.type === 'eval') }));
 }
 
+/** What a panel was sent, in brief (a test hook): graph messages, and the firing and attention events of run messages. */
+export interface PanelPosted {
+  type: string;
+  source?: string | null;
+  layers?: number;
+  edges?: number;
+  graph?: string;
+  /** the layers of the newest firing event the message carried */
+  firing?: { name: string; rate: number }[];
+  /** attention events the message carried */
+  attention?: number;
+}
+
+function briefOf(message: HostToWebview): PanelPosted {
+  const brief: PanelPosted = { type: message.type };
+  if (message.type === 'graph') {
+    return { ...brief, source: message.source, layers: message.model?.layers.length ?? 0, edges: message.model?.edges?.length ?? 0, graph: message.model?.graph };
+  }
+  const events = message.type === 'init' ? Object.values(message.events).flat() : message.type === 'events' ? message.events : [];
+  const firing = events.filter((e) => e.type === 'firing').pop();
+  if (firing) brief.firing = firing.layers.map((l) => ({ name: l.name, rate: l.rate }));
+  const attention = events.filter((e) => e.type === 'attention').length;
+  if (attention) brief.attention = attention;
+  return brief;
+}
+
 function isWebviewMessage(m: unknown): m is WebviewToHost {
   return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string';
 }
@@ -98,7 +124,7 @@ export function graphOfConfig(file: string): Extract<HostToWebview, { type: 'gra
   }
   try {
     const p = predictModel(loaded.resolved.model as unknown as Record<string, unknown>);
-    const model: GraphModel = { arch: p.arch, variant: p.variant, params: p.params, time_steps: p.time_steps, num_classes: p.num_classes, token_grid: p.token_grid, layers: p.layers };
+    const model: GraphModel = { arch: p.arch, variant: p.variant, params: p.params, time_steps: p.time_steps, num_classes: p.num_classes, token_grid: p.token_grid, layers: p.layers, measured: measuredGraphOf(file) };
     return { type: 'graph', source: file, name: loaded.resolved.name ?? name, model };
   } catch (error) {
     if (error instanceof ArchError) return { type: 'graph', source: file, name, model: null, error: { path: error.path, message: error.message } };
@@ -125,6 +151,8 @@ export async function revealConfigKey(file: string, dotted: string): Promise<voi
 
 export class VizPanel extends Disposable {
   private static readonly open = new Map<PanelKind, VizPanel>();
+  /** the last 50 messages posted to each kind of panel, oldest first (a test hook) */
+  static readonly posted = new Map<PanelKind, PanelPosted[]>();
 
   private source: string | undefined;
   /** energy panel: the runs compared (empty: one run) */
@@ -306,6 +334,9 @@ export class VizPanel extends Disposable {
           void revealConfigKey(file, m.path).then(undefined, (error: unknown) => this.ctx.log.warn(`reveal ${m.path} in ${file}: ${String(error)}`));
         }
         return;
+      case 'measureGraph':
+        if (this.kind === 'graph' && this.source) measureGraph(this.source);
+        return;
       case 'log': {
         const text = `${this.kind} panel: ${String(m.message)}`;
         if (m.level === 'error') this.ctx.log.error(text);
@@ -324,6 +355,9 @@ export class VizPanel extends Disposable {
   }
 
   private post(message: HostToWebview): void {
+    const log = VizPanel.posted.get(this.kind) ?? [];
+    log.push(briefOf(message));
+    VizPanel.posted.set(this.kind, log.slice(-50));
     void this.panel.webview.postMessage(message).then(undefined, (error: unknown) => this.ctx.log.warn(`${this.kind} postMessage failed: ${String(error)}`));
   }
 }

@@ -17,6 +17,7 @@ export function run(): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mod = require('mocha');
   const Mocha = mod.default ?? mod;
+  // SPIKE_IT_GREP (through code-server's environment): run only the matching tests, e.g. "your own model"
   const mocha = new Mocha({ ui: 'tdd', color: false, timeout: 60_000, reporter: 'spec', ...(process.env.SPIKE_IT_GREP ? { grep: process.env.SPIKE_IT_GREP } : {}) });
   // The test files are bundled into this file, so define mocha's globals (suite, test, ...) and require them.
   mocha.suite.emit('pre-require', globalThis, 'extension.test.ts', mocha);
@@ -36,6 +37,7 @@ export function run(): Promise<void> {
   require('./sweep.test');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require('./slurm.test'); // skipped unless SPIKE_IT_SLURM names a running test cluster
+  require('./custom.test');
 
   const results: TestResult[] = [];
   const write = (): void => {
