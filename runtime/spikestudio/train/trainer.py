@@ -350,20 +350,14 @@ class Trainer:
 
     def _load_resume(self) -> dict:
         """Read RUN_DIR/checkpoints/last.pt; return the config to resume with."""
-        import torch
-
+        from spikestudio.train.checkpoint import read_checkpoint
         from spikestudio.train.config import load_config_file
 
         path = self.run_dir / "checkpoints" / "last.pt"
-        if not path.is_file():
-            raise ConfigError("--resume", f"nothing to resume: {path} not found",
-                              "A run writes checkpoints/last.pt after each epoch (and every train.checkpoint_every_steps).")
-        try:
-            ck = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001
-            raise ConfigError("--resume", f"{path} cannot be read as a checkpoint: {exc}") from None
-        if not isinstance(ck, dict) or "model" not in ck:
-            raise ConfigError("--resume", f"{path} is not a Spike Studio training checkpoint")
+        ck = read_checkpoint(path, lambda message, hint: ConfigError("--resume", message, hint),
+                             missing=f"nothing to resume: {path} not found",
+                             missing_hint="A run writes checkpoints/last.pt after each epoch (and every train.checkpoint_every_steps).",
+                             not_training=f"{path} is not a Spike Studio training checkpoint")
         self.resume_ckpt = ck
         cfg = ck.get("config")
         if isinstance(cfg, dict):
