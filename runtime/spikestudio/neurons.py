@@ -546,6 +546,8 @@ class STSANeuron(LIF):
             self._probe(self, out)
         return out
 
+    export_forward = forward  # under plain_firing the triangle surrogate is the plain strict comparison
+
 
 class BatchCoupledLIF(LIF):
     """A :class:`LIF` that, with ``couple=True``, reproduces a multi-step neuron applied to a (T*B, ...) tensor:

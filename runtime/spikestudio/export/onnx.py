@@ -185,10 +185,8 @@ def _export_forward_for(m: nn.Module):
 
     if type(m) is neurons.LIF:
         return type(m).export_forward if m.impl != "reference" else None  # reference: plain autograd + heaviside
-    if type(m) in (neurons.PLIF, neurons.LIAF):
+    if type(m) in (neurons.PLIF, neurons.LIAF, neurons.STSANeuron):
         return type(m).export_forward
-    if type(m) is neurons.STSANeuron:
-        return None  # its forward under neurons.plain_firing
     if type(m) is neurons.BatchCoupledLIF:
         if m.couple:
             raise _Unexportable("QKFormer's SSA neuron with model.ssa_neuron: reference integrates across the samples "
@@ -206,8 +204,8 @@ def _export_forward_for(m: nn.Module):
 
 @contextmanager
 def export_mode(model: nn.Module):
-    """Plain comparisons instead of the surrogate autograd Functions: fused LIFs and PLIF/LIAF run their own
-    `export_forward`, the reference LIF and the STSA neuron their forward under `neurons.plain_firing`; Spikeformer's
+    """Plain comparisons instead of the surrogate autograd Functions: the neurons run their own `export_forward`
+    (the STSA neuron's is its forward), the reference LIF its forward, both under `neurons.plain_firing`; Spikeformer's
     MHSA and STSA's attention run forwards that expose the map."""
     patched = []
     try:
