@@ -178,10 +178,10 @@ class AttentionProbeMixin:
 
     @property
     def _attn_probe(self):
-        return _qk_probe if _probe_api._sink is not None else None
+        return _qk_probe if _probe_api.active() else None
 
     def probe_attention(self, q: torch.Tensor, k: torch.Tensor) -> None:
-        if _probe_api._sink is not None:
+        if _probe_api.active():
             _qk_probe(self, q, k)
 
 

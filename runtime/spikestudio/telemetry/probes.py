@@ -37,6 +37,9 @@ from spikestudio.probe import is_spiking, named_layers, neuron_library, spikes_o
 __all__ = ["FiringRecorder", "AttentionRecorder", "quantize_map", "dequantize_map", "attention_payload", "probe_payload"]
 
 
+_EXACT_F32 = 2 ** 24  # integers up to this are exact in float32
+
+
 class FiringRecorder:
     """Spike counts of every spiking neuron layer, per time step, accumulated over all forwards since `reset()`.
 
@@ -62,12 +65,15 @@ class FiringRecorder:
         """Add the counts of spikes (T', ...) as time steps t0 .. t0+T'-1."""
         with torch.no_grad():
             T = spikes.shape[0]
-            per_t = spikes.detach().reshape(T, -1).sum(1, dtype=torch.float64)
             n = spikes.numel() // T if T else 0
+            # float32 sums of 0/1 values are exact below 2**24 per time step (larger layers: float64); the running
+            # totals are float64 on the model's device: no host sync per forward, and a cast of the whole tensor to
+            # float64 (the cost of the recorder before) only for the huge layers
+            per_t = spikes.detach().reshape(T, -1).sum(1, dtype=torch.float32 if n < _EXACT_F32 else torch.float64)
             end = t0 + T
             prev = self._sums.get(name)
             if prev is None:
-                prev = per_t.new_zeros(end)
+                prev = per_t.new_zeros(end, dtype=torch.float64)
                 self._counts[name] = [0] * end
             if prev.shape[0] < end:  # a longer sequence than before: grow
                 prev = torch.cat([prev, prev.new_zeros(end - prev.shape[0])])
