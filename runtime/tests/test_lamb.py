@@ -68,3 +68,15 @@ def test_trainer_builds_lamb_from_the_config():
                                  "nesterov": False, "lamb_trust_clip": True})
     assert isinstance(opt, Lamb)
     assert opt.param_groups[0]["lr"] == 2e-3 and opt.param_groups[0]["trust_clip"] is True
+
+
+def test_a_training_run_with_lamb(tmp_path):
+    """train.optimizer lamb (with the trust clip) end to end: the run completes and the loss goes down."""
+    from tests.test_train_run import run, tiny_config
+
+    cfg = tiny_config(train={"optimizer": "lamb", "lamb_trust_clip": True, "lr": 0.01, "epochs": 1})
+    p, events = run(tmp_path, cfg)
+    assert p.returncode == 0, p.stderr[-2000:]
+    losses = [e["loss"] for e in events if e["type"] == "step"]
+    assert events[-1]["type"] == "done" and events[-1]["status"] == "completed"
+    assert len(losses) >= 2 and losses[-1] < losses[0]
