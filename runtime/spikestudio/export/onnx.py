@@ -416,6 +416,8 @@ class ExportWrapper(nn.Module):
         known = {id(m): block for block, m, _ in self.attn_sources}
 
         def sink(module, maps, tokens, kind):  # spikestudio.probe.attention (SSA and any custom module)
+            if kind in probe.MASK_KINDS:  # (T, B, h, L) masks are not exported (see probe_notes)
+                return
             i = known.get(id(module))
             if i is None:
                 i = known[id(module)] = len(known)

@@ -185,6 +185,12 @@ class AttentionProbeMixin:
             _qk_probe(self, q, k)
 
 
+def attention_modules(model: nn.Module) -> list[nn.Module]:
+    """The modules that report attention, in model order (their block numbers): the built-in SSA
+    (AttentionProbeMixin) and the attention modules whose `mask_kind` says they compute masks, not maps."""
+    return [m for m in model.modules() if isinstance(m, AttentionProbeMixin) or getattr(m, "mask_kind", None)]
+
+
 def token_grid_after(img_size, pools) -> tuple[int, int]:
     h, w = img_size
     for p in pools:

@@ -50,6 +50,23 @@ TORCH_HINT = (
 def log(msg: str) -> None:
     print(f"[spikestudio {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
+def make_optimizer(model, tcfg: dict):
+    """The `train.optimizer` over the model's trainable parameters (adamw | adam | sgd | lamb)."""
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    name = tcfg["optimizer"]
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
+    if name == "adam":
+        return torch.optim.Adam(params, lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
+    if name == "lamb":
+        from spikestudio.train.lamb import Lamb
+
+        return Lamb(params, lr=tcfg["lr"], weight_decay=tcfg["weight_decay"],
+                    trust_clip=bool(tcfg.get("lamb_trust_clip", False)))
+    return torch.optim.SGD(params, lr=tcfg["lr"], momentum=tcfg["momentum"], weight_decay=tcfg["weight_decay"],
+                           nesterov=bool(tcfg["nesterov"]) and tcfg["momentum"] > 0)
 
 class _Interrupted(Exception):
     pass
@@ -437,15 +454,8 @@ class Trainer:
         energy = make_energy_recorder(model, tel) if main_rank else None
 
         # ---------------- optimisation
-        params = [p for p in model.parameters() if p.requires_grad]
         name = tcfg["optimizer"]
-        if name == "adamw":
-            opt = torch.optim.AdamW(params, lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
-        elif name == "adam":
-            opt = torch.optim.Adam(params, lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
-        else:
-            opt = torch.optim.SGD(params, lr=tcfg["lr"], momentum=tcfg["momentum"], weight_decay=tcfg["weight_decay"],
-                                  nesterov=bool(tcfg["nesterov"]) and tcfg["momentum"] > 0)
+        opt = make_optimizer(model, tcfg)
 
         amp = tcfg["amp"]
         if amp == "fp16" and device.type != "cuda":
