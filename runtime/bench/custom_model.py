@@ -3,7 +3,8 @@
     cd runtime && ../.venv/bin/python bench/custom_model.py [--steps 20] [--threads 2]
 
 * probe overhead: training steps of examples/custom/models/lif_former.py (dim 64, 2 blocks, T 4, batch 32) with the
-  firing recorder and attention recording active vs. off; the overhead is (on - off) / off of the median step time;
+  firing recorder and attention recording active vs. off, interleaved step by step; the overhead is
+  (on - off) / off of the median step times;
 * with no recorder the probe API costs one global read per call: measured as the same steps with and without the
   `spikestudio.probe.attention` call (monkeypatched to a no-op);
 * describe: `describe_model` of the same model with depth 12 (one eval forward with hooks + fx trace + a second
@@ -38,18 +39,14 @@ def cfg(depth: int, dim: int = 64) -> dict:
             "img_size": 28}
 
 
-def step_times(model, x, y, opt, steps: int, record) -> list[float]:
-    out = []
-    for i in range(steps + 2):
-        t = time.perf_counter()
-        with record():
-            loss = torch.nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if i >= 2:
-            out.append(time.perf_counter() - t)
-    return out
+def one_step(model, x, y, opt, record) -> float:
+    t = time.perf_counter()
+    with record():
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return time.perf_counter() - t
 
 
 def main() -> None:
@@ -84,14 +81,22 @@ def main() -> None:
     res = {}
     rounds_off, rounds_on, rounds_noapi = [], [], []
     real = probe.attention
-    for _ in range(3):  # interleaved rounds: the machine's load drifts
-        rounds_off += step_times(model, x, y, opt, a.steps, Off)
-        rounds_on += step_times(model, x, y, opt, a.steps, Both)
+
+    def no_api():
         probe.attention = lambda *args, **kw: None
-        try:
-            rounds_noapi += step_times(model, x, y, opt, a.steps, Off)
-        finally:
-            probe.attention = real
+        return Off()
+
+    for _ in range(2):  # warm-up
+        one_step(model, x, y, opt, Off)
+        one_step(model, x, y, opt, Both)
+    # step by step, the three variants interleaved (their order rotating): a loaded machine's drift hits all alike
+    variants = [(rounds_off, Off), (rounds_on, Both), (rounds_noapi, no_api)]
+    for i in range(3 * a.steps):
+        for times, record in variants[i % 3:] + variants[:i % 3]:
+            try:
+                times.append(one_step(model, x, y, opt, record))
+            finally:
+                probe.attention = real
     off, on, noapi = (statistics.median(v) for v in (rounds_off, rounds_on, rounds_noapi))
     res["step_ms_off"] = round(off * 1e3, 2)
     res["step_ms_recording"] = round(on * 1e3, 2)

@@ -99,6 +99,22 @@ def _load_describe_input(arg: str) -> dict:
     return model
 
 
+def _plugin_presets(arg: str) -> dict:
+    """{"presets": {...}} registered by the model section's plugin files ({} when none or they do not import)."""
+    try:
+        from spikestudio.models.custom import load_plugins
+        from spikestudio.models.registry import plugin_presets
+
+        model_cfg = _load_describe_input(arg)
+        if not model_cfg.get("plugins"):
+            return {}
+        load_plugins(model_cfg, model_cfg.get("base_dir"))
+        found = plugin_presets()
+        return {"presets": found} if found else {}
+    except Exception:  # noqa: BLE001 - the error being reported is the describe's own
+        return {}
+
+
 def _describe(arg: str, json_errors: bool = False) -> int:
     from spikestudio.protocol import claim_stdout
 
@@ -117,6 +133,7 @@ def _describe(arg: str, json_errors: bool = False) -> int:
             from spikestudio.models.custom import describe_entry
 
             result["entry"] = describe_entry(normalize_custom_cfg(model_cfg))
+            result.update(_plugin_presets(arg))
     except SpikeStudioError as err:
         if not json_errors:
             raise
@@ -124,7 +141,7 @@ def _describe(arg: str, json_errors: bool = False) -> int:
         for key in ("hint", "key", "file", "line", "stage"):
             if getattr(err, key, None) is not None:
                 fields[key] = getattr(err, key)
-        out.write(json.dumps({"error": fields}) + "\n")
+        out.write(json.dumps({"error": fields, **_plugin_presets(arg)}) + "\n")
         out.flush()
         return err.exit_code
     except Exception as exc:  # noqa: BLE001 - describe runs the researcher's forward: one line, never a traceback

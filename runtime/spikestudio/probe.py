@@ -6,8 +6,11 @@
     spikestudio.mark_spiking(my_neuron)                                           # a neuron we would not know
     spikestudio.is_spiking(module)                                                # what the firing probes count
 
-Attention maps: `attention(module, maps, tokens=(H, W), kind="attention")` takes (B, h, N, N) or (T, B, h, N, N)
-maps (N = H * W tokens). When no recorder is active it returns at once (one global read: no copy, no sync); when an
+Attention maps: `attention(module, maps, tokens=(H, W), kind="map")` takes (B, h, N, N) or (T, B, h, N, N)
+maps (N = H * W tokens). Attention that computes binary masks instead of maps says so with a mask kind and sends
+(B, h, L) or (T, B, h, L): `kind="token_mask"` (one value per head and token, L = N, e.g. QKFormer's QKTA),
+`"column_mask"` (one value per channel of each head, L = d: SDT's SDSA) or `"channel_mask"` (one value per channel,
+h = 1 and L = C: QKFormer's QKCA). Any other kind names a map (e.g. "qk", "softmax"). When no recorder is active it returns at once (one global read: no copy, no sync); when an
 AttentionRecorder (attention panel, side panel) or the ONNX exporter is recording it gets the maps. `maps` may also
 be a zero-argument callable returning the tensor, so that a model computes them only when they are wanted.
 
@@ -32,11 +35,20 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Union
 
-__all__ = ["attention", "active", "is_spiking", "mark_spiking", "time_dim", "reset_state", "neuron_library",
+__all__ = ["attention", "active", "MASK_KINDS", "event_kind", "is_spiking", "mark_spiking", "time_dim", "reset_state", "neuron_library",
            "needs_reset_warning"]
 
 # The recorder that receives attention maps (AttentionRecorder / ONNX ExportWrapper), None when nobody listens.
 _sink: Optional[Callable[[Any, Any, Optional[tuple], str], None]] = None
+
+
+# what a mask kind's tensor holds: (…, h, L) with L = tokens, or channels of a head, or all channels (h = 1)
+MASK_KINDS = ("token_mask", "column_mask", "channel_mask")
+
+
+def event_kind(kind: str) -> str:
+    """The `attention` event's `kind` for a probe kind: the mask kind itself, "map" for every map kind."""
+    return kind if kind in MASK_KINDS else "map"
 
 
 def active() -> bool:
@@ -44,11 +56,13 @@ def active() -> bool:
     return _sink is not None
 
 
-def attention(module, maps, tokens: Optional[tuple] = None, kind: str = "attention") -> None:
-    """Record attention maps of `module`: (B, h, N, N) or (T, B, h, N, N), or a callable returning them.
+def attention(module, maps, tokens: Optional[tuple] = None, kind: str = "map") -> None:
+    """Record attention maps of `module`: (B, h, N, N) or (T, B, h, N, N), or a callable returning them; for a mask
+    kind (`MASK_KINDS`) masks (B, h, L) or (T, B, h, L).
 
     tokens: the token grid (H, W) with H * W == N (default: the model's `token_grid`, else one row of N).
-    kind: a short name of what the map is ("attention", "qk", "softmax", ...)."""
+    kind: "map" or a short name of what the map is ("qk", "softmax", ...), or one of "token_mask", "column_mask",
+    "channel_mask" (see the module docstring)."""
     sink = _sink
     if sink is None:
         return

@@ -137,12 +137,22 @@ export interface AttentionEvent extends EventBase {
   head: number;
   time_step: number;
   sample: number;
-  /** token grid [rows, cols]; the map is N×N with N = rows·cols */
+  /** token grid [rows, cols]; the map is N×N with N = rows·cols (for a mask kind: the mask's layout, see `kind`) */
   grid: [number, number];
-  /** uint8-quantised N×N map, base64, row-major */
+  /** uint8-quantised N×N map (a mask kind: the N = rows·cols mask values), base64, row-major */
   map_b64: string;
   scale: number;
+  /** what map_b64 holds; absent = 'map' (runs from before the field) */
+  kind?: AttentionKind;
 }
+
+/**
+ * 'map': an N×N map over the grid's tokens. The masks of attention that computes no map, one value each:
+ * 'token_mask' per token of the [rows, cols] token grid (QKFormer's QKTA, per head); 'column_mask' per channel of the
+ * head, grid [1, d] (SDT's SDSA); 'channel_mask' per channel, grid [1, C], head 0 (QKFormer's QKCA).
+ */
+export type AttentionKind = 'map' | 'token_mask' | 'column_mask' | 'channel_mask';
+export const ATTENTION_KINDS: readonly AttentionKind[] = ['map', 'token_mask', 'column_mask', 'channel_mask'];
 
 /**
  * The input of one attention probe sample (same `sample` numbering as AttentionEvent), emitted once at the

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { BUNDLED_PRESETS, chooseConfig, configFileName, defaultConfigName, newConfigText, presetGroups, validateConfigName } from '../core/config';
+import { chooseConfig, knownPresets, configFileName, defaultConfigName, newConfigText, presetGroups, validateConfigName } from '../core/config';
 import { isSpikeConfig } from './config';
 import type { Ctx } from './ctx';
 
@@ -60,7 +60,7 @@ function isNewConfigArgs(arg: unknown): arg is NewConfigArgs {
 async function pickPreset(): Promise<string | undefined> {
   type Item = vscode.QuickPickItem & { preset?: string };
   const items: Item[] = [];
-  for (const group of presetGroups(BUNDLED_PRESETS)) {
+  for (const group of presetGroups(knownPresets())) {
     items.push({ label: group.title, kind: vscode.QuickPickItemKind.Separator });
     for (const item of group.items) items.push({ label: item.preset, description: item.paperRow, detail: item.description, preset: item.preset });
   }
@@ -99,7 +99,8 @@ export async function newConfigCommand(ctx: Ctx, arg?: unknown): Promise<vscode.
   const given = isNewConfigArgs(arg) ? arg : undefined;
   const preset = given?.preset ?? (await pickPreset());
   if (!preset) return undefined;
-  if (!Object.prototype.hasOwnProperty.call(BUNDLED_PRESETS, preset)) {
+  const presets = knownPresets();
+  if (!Object.prototype.hasOwnProperty.call(presets, preset)) {
     void vscode.window.showErrorMessage(`Spike Studio: unknown preset "${preset}".`);
     return undefined;
   }
@@ -126,7 +127,7 @@ export async function newConfigCommand(ctx: Ctx, arg?: unknown): Promise<vscode.
   }
   const file = path.join(folder, configFileName(name));
   try {
-    writeAtomic(file, newConfigText(preset, BUNDLED_PRESETS[preset], name));
+    writeAtomic(file, newConfigText(preset, presets[preset], name));
   } catch (error) {
     const why = (error as NodeJS.ErrnoException).code === 'EEXIST' ? 'it already exists' : error instanceof Error ? error.message : String(error);
     void vscode.window.showErrorMessage(`Spike Studio: could not write ${file}: ${why}.`);

@@ -8,7 +8,9 @@
 // save of that config once asked for.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { loadConfig } from '../core/config';
+import { isPlainObject } from '../core/config/presets';
+import { parseYamlWithRanges } from '../core/config/parse';
+import { loadConfig, registerPluginPresets } from '../core/config';
 import type { ErrorEvent, GraphModel } from '../core/protocol';
 import { Describer, describeInputs, findPython, isCustomModelSection, type DescribeError, type DescribeRequest, type DescribeResult, type EntryInfo } from '../core/runtime';
 import { config, isSpikeConfig, isSpikeConfigPath } from './config';
@@ -136,17 +138,43 @@ export class CustomModels extends Disposable {
     if (body === undefined || !isSpikeConfigPath(key)) return;
     const loaded = loadConfig(body, key, { checkPaths: false });
     const model = loaded.resolved?.model as unknown as Record<string, unknown> | undefined;
-    if (!model || !isCustomModelSection(model)) {
+    if (!model) {
+      await this.describePluginsOf(key, body); // `extends:` a plugin preset not described yet
+      return;
+    }
+    if (!isCustomModelSection(model)) {
       if (this.inputs.delete(key)) this.clear(key);
       return;
     }
     this.inputs.set(key, describeInputs(model).map((f) => path.resolve(f)));
     const result = await this.describer.describe(await this.request(key, model, key));
     if (result === 'cancelled') return;
+    this.learnPresets(result);
     if (!result.ok) this.ctx.log.info(`describe ${path.basename(key)}: ${oneLine(result.error)}`);
     this.latest.set(key, result);
     this.publish(key, result);
     this.changed.fire(key);
+  }
+
+  /** Presets registered by the plugins a describe imported: known to validation, hover and New Config… from now on. */
+  private learnPresets(result: DescribeResult): boolean {
+    if (!result.presets || !registerPluginPresets(result.presets)) return false;
+    this.ctx.diagnostics.revalidateAll();
+    return true;
+  }
+
+  /**
+   * A config that does not resolve (e.g. `extends:` a plugin preset not described yet) but lists model.plugins: the
+   * plugins are imported to learn their presets; when that taught new ones, the config is described again.
+   */
+  private async describePluginsOf(key: string, body: string): Promise<void> {
+    const file = parseYamlWithRanges(body).value;
+    const raw = isPlainObject(file) && isPlainObject(file.model) ? file.model : undefined;
+    const plugins = Array.isArray(raw?.plugins) ? raw.plugins.filter((p): p is string => typeof p === 'string') : [];
+    if (!raw || !plugins.length || !vscode.workspace.isTrusted) return;
+    const model = { ...raw, plugins: plugins.map((p) => path.resolve(path.dirname(key), p)) };
+    const result = await this.describer.describe(await this.request(key, model, key));
+    if (result !== 'cancelled' && this.learnPresets(result)) await this.refresh(key);
   }
 
   /** The open document's text, else the file's. */

@@ -40,7 +40,7 @@ describe('authoring: hoverAt', () => {
 
   it('on any other key: its description, type and default; nothing on blank lines or unknown keys', () => {
     const h = hoverAt(TEXT, null, 7, 4);
-    assert.match(h?.markdown ?? '', /\*\*train\.optimizer\*\*[\s\S]*`adamw` \| `adam` \| `sgd`[\s\S]*default: `"adamw"`/);
+    assert.match(h?.markdown ?? '', /\*\*train\.optimizer\*\*[\s\S]*`adamw` \| `adam` \| `sgd` \| `lamb`[\s\S]*default: `"adamw"`/);
     assert.equal(hoverAt(TEXT, null, 8, 0), null);
     assert.equal(hoverAt('model:\n  dpeth: 2\n', null, 1, 3), null);
   });

@@ -65,7 +65,7 @@ describe('config/validate: structural checks', () => {
   it('bad enum: lists the values and suggests the closest', () => {
     const d = only(FULL.replace('epochs: 2', 'epochs: 2\n  optimizer: adamx'), 'bad-enum');
     assert.equal(d.path, 'train.optimizer');
-    assert.match(d.message, /must be one of adamw \| adam \| sgd.*Did you mean "adamw"\?/);
+    assert.match(d.message, /must be one of adamw \| adam \| sgd \| lamb.*Did you mean "adamw"\?/);
   });
 
   it('enums with booleans (train.amp)', () => {

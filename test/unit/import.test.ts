@@ -87,8 +87,14 @@ describe('import: reference yml → *.spike.yaml', () => {
     assert.equal(resolved?.train.epochs, 400);
   });
 
+  it('opt: lamb maps to train.optimizer lamb', () => {
+    const r = importReferenceConfig('dataset: torch/cifar10\nopt: lamb\n');
+    assert.ok(!r.unmapped.includes('opt'));
+    assert.match(r.text, /optimizer: lamb/);
+  });
+
   it('unknown optimisers, schedules and keys are reported, not dropped', () => {
-    const r = importReferenceConfig('dataset: torch/cifar10\nopt: lamb\nsched: plateau\nfoo_bar: 3\n');
+    const r = importReferenceConfig('dataset: torch/cifar10\nopt: lars\nsched: plateau\nfoo_bar: 3\n');
     assert.deepEqual(r.unmapped.sort(), ['foo_bar', 'opt', 'sched']);
     assert.ok(loadConfig(r.text, '/w/x.spike.yaml').resolved);
   });

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Ajv from 'ajv';
-import { RUNTIME_EVENT_TYPES } from '../../src/core/protocol';
+import { ATTENTION_KINDS, RUNTIME_EVENT_TYPES } from '../../src/core/protocol';
 import { parseEventsText, summarizeRun } from '../../src/core/runs';
 import { classifyLine } from '../../src/core/runtime/jsonlines';
 import { FIXTURES, REPO_ROOT } from './helpers';
@@ -35,6 +35,25 @@ describe('protocol: recorded event streams validate against events.schema.json',
     assert.equal(validate({ ...end, seconds: -1 }), false);
     const { name: _name, ...noName } = start;
     assert.equal(validate(noName), false);
+  });
+
+  it('attention events: the optional kind (map, token / column / channel mask) validates, matches the TS type, and an unknown kind does not', () => {
+    const schema = JSON.parse(fs.readFileSync(SCHEMA_FILE, 'utf8'));
+    assert.deepEqual([...ATTENTION_KINDS].sort(), [...schema.definitions.attention.properties.kind.enum].sort());
+    const map = { v: 1, type: 'attention', t: 1, seq: 3, epoch: 1, step: 10, block: 0, head: 0, time_step: 0, sample: 0, grid: [2, 2], map_b64: Buffer.alloc(16).toString('base64'), scale: 1 };
+    const token = { ...map, kind: 'token_mask', map_b64: Buffer.alloc(4).toString('base64') };
+    const column = { ...map, kind: 'column_mask', grid: [1, 8], map_b64: Buffer.alloc(8).toString('base64') };
+    const channel = { ...column, kind: 'channel_mask' };
+    for (const e of [map, { ...map, kind: 'map' }, token, column, channel]) assert.ok(validate(e), JSON.stringify(validate.errors));
+    assert.equal(validate({ ...map, kind: 'mask' }), false);
+    assert.equal(validate({ ...map, kind: 3 }), false);
+  });
+
+  it('the mask fixtures (real QKFormer / SDT runs) carry the kinds the attention panel draws', () => {
+    const kinds = (f: string) => new Set(fs.readFileSync(path.join(EVENTS_DIR, f), 'utf8').split('\n').filter((l) => l.trim())
+      .map((l) => JSON.parse(l)).filter((e) => e.type === 'attention').map((e) => `${e.kind}:${e.grid.join('x')}:${Buffer.from(e.map_b64, 'base64').length}`));
+    assert.deepEqual([...kinds('mask-qkformer-run.jsonl')].sort(), ['map:4x4:256', 'token_mask:16x16:256', 'token_mask:8x8:64']);
+    assert.deepEqual([...kinds('mask-sdt-run.jsonl')], ['column_mask:1x16:16']);
   });
 
   it('phase is one of the protocol\'s event types, parsed as an event and ignored by the run summary', () => {

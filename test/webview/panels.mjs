@@ -87,6 +87,11 @@ export async function runPanelTests({ ctx, root, test, assert, results }) {
     const s = await canvasStats(p, sel);
     assert(s.w > 100 && s.h > 50 && s.frac > 0.02 && s.colors > 5, `${sel} looks blank: ${JSON.stringify(s)}`);
   };
+  // a binary mask: background and the two values (or one, when every cell is equal)
+  const nonBlankMask = async (p, sel) => {
+    const s = await canvasStats(p, sel);
+    assert(s.w > 60 && s.h > 50 && s.frac > 0.02 && s.colors >= 2, `${sel} looks blank: ${JSON.stringify(s)}`);
+  };
   const reload = async (p) => {
     await p.waitForTimeout(350); // the debounced setState
     await p.reload();
@@ -348,6 +353,79 @@ export async function runPanelTests({ ctx, root, test, assert, results }) {
         await nonBlank(p, '#attn-map canvas');
       });
       await clean('attention (input, overlay)', p, errors);
+      await p.close();
+    }
+
+    // ------------------------------------------------------------------------------------- attention masks
+    // fixtures from real model runs (scripts/mask-fixture.py): QKFormer's QKTA token masks + SSA maps, SDT's SDSA
+    // column masks
+    {
+      const { p, errors, post } = await openPanel('attention');
+      const fixture = (f) => readFileSync(join(root, 'test/fixtures/events', f), 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+      const runOf = (id, name) => ({ id, name, status: 'completed', dir: `/ws/.spike-studio/runs/${id}`, bestTop1: 0.25 });
+      const QK = '20251125-100000-mask-qkformer';
+      const SD = '20251125-110000-mask-sdt';
+      const qk = fixture('mask-qkformer-run.jsonl');
+      const sd = fixture('mask-sdt-run.jsonl');
+      const visible = (sel) => p.$eval(sel, (e) => !e.hidden);
+      const pickOption = async (dd, value) => {
+        await p.click(dd);
+        await p.click(`${dd} vscode-option[value="${value}"]`);
+      };
+      await test('attention masks: a QKTA token mask is drawn on the token grid and over the input, labelled, with no N×N map', async () => {
+        await post({ type: 'init', v: 1, runs: [runOf(QK, 'mask-qkformer')], events: { [QK]: qk } });
+        await p.waitForFunction(() => document.querySelector('#attn-grid')?.dataset.kind === 'token_mask');
+        assert(!(await visible('#attn-map-figure')), 'the map figure is shown for a token mask');
+        assert(await visible('#attn-grid-figure'), 'the token grid is hidden');
+        await nonBlankMask(p, '#attn-grid canvas');
+        const info = await p.$eval('#attn-info', (e) => e.textContent);
+        assert(/^Token mask — .*QKTA.* block 0 · head 0 · t = 0 · .* of 256 tokens on/.test(info), info);
+        const caption = await p.$eval('#grid-caption', (e) => e.textContent);
+        assert(/Token mask of head 0 at t = 0 on the 16×16 token grid/.test(caption), caption);
+        const first = qk.find((e) => e.type === 'attention' && e.block === 0 && e.head === 0 && e.time_step === 0);
+        const kept = [...Buffer.from(first.map_b64, 'base64')].filter((b) => b > 127).length;
+        assert((await p.$eval('#attn-map', (e) => e.dataset.kept)) === String(kept), 'kept count');
+        assert((await canvasStats(p, '#attn-input canvas.overlay')).frac > 0, 'no mask overlay on the input');
+        assert(/overlay: the token mask \(16×16 grid/.test(await p.$eval('#input-note', (e) => e.textContent)), 'input note');
+      });
+      await test('attention masks: another time step / head shows its own mask', async () => {
+        const before = await p.$eval('#attn-map', (e) => `${e.dataset.key}|${e.dataset.kept}`);
+        await pickOption('#dd-t', '1');
+        await p.waitForFunction((b) => `${document.querySelector('#attn-map').dataset.key}|${document.querySelector('#attn-map').dataset.kept}` !== b, before);
+        const want = qk.find((e) => e.type === 'attention' && e.block === 0 && e.head === 0 && e.time_step === 1);
+        const kept = [...Buffer.from(want.map_b64, 'base64')].filter((b) => b > 127).length;
+        assert((await p.$eval('#attn-map', (e) => e.dataset.kept)) === String(kept), 'kept count at t = 1');
+        await shot(p, 'attention-token-mask');
+      });
+      await test('attention masks: the SSA block of the same model is an N×N map again', async () => {
+        await pickOption('#dd-block', '2');
+        await p.waitForFunction(() => document.querySelector('#attn-map')?.dataset.kind === 'map');
+        assert(await visible('#attn-map-figure') && await visible('#attn-grid-figure'), 'map and grid shown');
+        const info = await p.$eval('#attn-info', (e) => e.textContent);
+        assert(/4×4 tokens \(N = 16\)/.test(info), info);
+        await nonBlank(p, '#attn-map canvas');
+      });
+      await test('attention masks: an SDSA column mask is a channel strip of the head, labelled, without the token grid', async () => {
+        await post({ type: 'init', v: 1, runs: [runOf(SD, 'mask-sdt')], events: { [SD]: sd } });
+        await p.waitForFunction(() => document.querySelector('#attn-map')?.dataset.kind === 'column_mask');
+        assert(await visible('#attn-map-figure'), 'strip hidden');
+        assert(!(await visible('#attn-grid-figure')), 'a token grid is shown for a column mask');
+        const length = await p.$eval('#attn-map', (e) => e.dataset.length);
+        assert(length === '16', `length ${length}`);
+        await nonBlankMask(p, '#attn-map canvas');
+        const caption = await p.$eval('#attn-map-figure figcaption', (e) => e.textContent);
+        assert(/^Column mask of head \d at t = \d — \d+ of 16 channels on/.test(caption), caption);
+        assert(/SDSA/.test(await p.$eval('#attn-info', (e) => e.textContent)), 'info names SDSA');
+        assert(/no overlay: the mask is over channels/.test(await p.$eval('#input-note', (e) => e.textContent)), 'input note');
+        await shot(p, 'attention-column-mask');
+      });
+      await test('attention masks: a map run after a mask run shows the map and its query again', async () => {
+        await post(init);
+        await p.waitForFunction(() => document.querySelector('#attn-map')?.dataset.kind === 'map' && document.querySelector('#attn-map')?.dataset.query !== undefined);
+        assert(await visible('#attn-grid-figure'), 'grid hidden');
+        assert((await p.$eval('#attn-map-figure figcaption', (e) => e.textContent)) === 'Map (query × key)', 'map caption');
+      });
+      await clean('attention masks', p, errors);
       await p.close();
     }
 

@@ -4,7 +4,10 @@
 // Beside them, the probe sample's input (the `probe` event: image pixels, or for event data the two polarity
 // channels' counts at the chosen time step in red / blue) with the query's attention row as a translucent heat
 // overlay (the token grid scaled onto the image). Runs recorded before `probe` events say so instead.
-import type { AttentionEvent, EvalEvent, ProbeEvent } from '../../src/core/protocol';
+// Attention that computes masks, not maps (the event's `kind`), is drawn as what it is: a token mask (QKFormer's
+// QKTA) on the token grid and over the input, a column / channel mask (SDT's SDSA, QKFormer's QKCA) as a strip of
+// channel cells; no N×N map and no query token for them.
+import type { AttentionEvent, AttentionKind, EvalEvent, ProbeEvent } from '../../src/core/protocol';
 import { PanelClient, app, el, fmtPct, rgb, sizeCanvas, theme, viridis } from '../shared/panel';
 import { dropdown, registerUi, setChoices, type Choice } from '../shared/ui';
 
@@ -65,7 +68,9 @@ const inputNote = el('div', { id: 'input-note', class: 'note muted' });
 const inputFigure = el('figure', { id: 'attn-input-figure' }, inputCaption, inputBox, inputNote);
 const noInput = el('div', { id: 'attn-no-input', class: 'note muted' }, 'Input not recorded for this run (runs from before the runtime sent `probe` events).');
 const info = el('div', { id: 'attn-info', class: 'note muted' });
-const body = el('div', { class: 'split', id: 'attn-body' }, inputFigure, el('figure', {}, mapCaption, mapBox), el('figure', {}, gridCaption, gridBox));
+const mapFigure = el('figure', { id: 'attn-map-figure' }, mapCaption, mapBox);
+const gridFigure = el('figure', { id: 'attn-grid-figure' }, gridCaption, gridBox);
+const body = el('div', { class: 'split', id: 'attn-body' }, inputFigure, mapFigure, gridFigure);
 root.append(el('header', { class: 'header' }, el('h1', {}, 'Attention maps'), sub), empty, toolbar, info, noInput, body);
 
 function maps(): AttentionEvent[] {
@@ -79,17 +84,16 @@ function currentEvalKey(): string | null {
   return client.ui.evalKey && keys.includes(client.ui.evalKey) ? client.ui.evalKey : keys[keys.length - 1];
 }
 
-const decoded = new Map<string, Float32Array>();
+// keyed by the event object: seq numbers repeat across runs (another run posted into the panel)
+const decoded = new WeakMap<AttentionEvent, Float32Array>();
 function decode(e: AttentionEvent): Float32Array {
-  const cacheKey = `${e.seq}`;
-  const hit = decoded.get(cacheKey);
+  const hit = decoded.get(e);
   if (hit) return hit;
   const bin = atob(e.map_b64);
   const out = new Float32Array(bin.length);
   const k = (typeof e.scale === 'number' && e.scale > 0 ? e.scale : 1) / 255;
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i) * k;
-  if (decoded.size > 512) decoded.clear();
-  decoded.set(cacheKey, out);
+  decoded.set(e, out);
   return out;
 }
 
@@ -101,15 +105,14 @@ function probeOf(sample: number): ProbeEvent | undefined {
   return hit;
 }
 
-const probeBytes = new Map<number, Uint8Array>();
+const probeBytes = new WeakMap<ProbeEvent, Uint8Array>();
 function bytesOf(e: ProbeEvent): Uint8Array {
-  const hit = probeBytes.get(e.seq);
+  const hit = probeBytes.get(e);
   if (hit) return hit;
   const bin = atob(e.data_b64);
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  if (probeBytes.size > 64) probeBytes.clear();
-  probeBytes.set(e.seq, out);
+  probeBytes.set(e, out);
   return out;
 }
 
@@ -198,16 +201,108 @@ function drawInput(sample: number, t: number, row: Float32Array | null, query: n
       o.fillStyle = `rgba(${r}, ${gg}, ${b}, ${(0.15 + 0.5 * v).toFixed(3)})`;
       o.fillRect((k % cols) * cw, Math.floor(k / cols) * ch, cw, ch);
     }
-    o.strokeStyle = theme().red;
-    o.lineWidth = 2;
-    o.strokeRect((query % cols) * cw + 1, Math.floor(query / cols) * ch + 1, cw - 2, ch - 2);
+    if (query >= 0) {
+      o.strokeStyle = theme().red;
+      o.lineWidth = 2;
+      o.strokeRect((query % cols) * cw + 1, Math.floor(query / cols) * ch + 1, cw - 2, ch - 2);
+    }
   }
   inputBox.dataset.sample = String(sample);
   inputBox.dataset.kind = probe.kind;
   inputBox.dataset.query = String(query);
   inputCaption.textContent = `Input of sample ${sample} (label ${probe.label})`;
   inputNote.style.maxWidth = `${Math.max(w, 160)}px`;
-  inputNote.textContent = `${pix.note} · overlay: query token ${query}'s attention row (${rows}×${cols} grid on the image)`;
+  inputNote.textContent = !row
+    ? pix.note
+    : query >= 0
+    ? `${pix.note} · overlay: query token ${query}'s attention row (${rows}×${cols} grid on the image)`
+    : `${pix.note} · overlay: the token mask (${rows}×${cols} grid on the image)`;
+}
+
+const kindOf = (e: AttentionEvent): AttentionKind => e.kind ?? 'map';
+const MASK_TITLE: Record<Exclude<AttentionKind, 'map'>, string> = {
+  token_mask: 'Token mask',
+  column_mask: 'Column mask',
+  channel_mask: 'Channel mask',
+};
+const MASK_WHAT: Record<Exclude<AttentionKind, 'map'>, string> = {
+  token_mask: 'one binary value per token (QKTA: the tokens whose summed Q fired keep their K)',
+  column_mask: 'one binary value per channel of the head (SDSA: SN of the column sums of K⊙V gates Q)',
+  channel_mask: 'one binary value per channel (QKCA: the channels whose summed Q fired keep their K)',
+};
+
+/** A token mask on the rows×cols token grid (one cell per token). */
+function drawTokenMask(m: Float32Array, rows: number, cols: number): void {
+  const th = theme();
+  const gc = Math.max(8, Math.min(56, Math.floor(420 / Math.max(rows, cols))));
+  const gw = cols * gc + 2;
+  const gh = rows * gc + 2;
+  const q = sizeCanvas(gridCanvas, gw + 4, gh + 4);
+  q.fillStyle = th.bg;
+  q.fillRect(0, 0, gw + 4, gh + 4);
+  for (let k = 0; k < rows * cols; k++) {
+    q.fillStyle = rgb(viridis(Math.min(1, m[k])));
+    q.fillRect(2 + (k % cols) * gc, 2 + Math.floor(k / cols) * gc, gc - 1, gc - 1);
+  }
+}
+
+/** A column / channel mask as a strip of channel cells, wrapped to rows of at most 64. */
+function drawChannelStrip(m: Float32Array): void {
+  const th = theme();
+  const n = m.length;
+  const perRow = Math.min(64, n);
+  const rowsN = Math.ceil(n / perRow);
+  const cell = Math.max(6, Math.min(28, Math.floor(480 / perRow)));
+  const pad = 18;
+  const w = perRow * cell + 4;
+  const h = Math.max(64, rowsN * cell + pad + 4);
+  const g = sizeCanvas(mapCanvas, w, h);
+  g.fillStyle = th.bg;
+  g.fillRect(0, 0, w, h);
+  g.fillStyle = th.muted;
+  g.font = `10px ${th.font}`;
+  g.textAlign = 'left';
+  g.textBaseline = 'middle';
+  g.fillText(`channel 0 … ${n - 1} →`, 2, pad / 2);
+  for (let i = 0; i < n; i++) {
+    g.fillStyle = rgb(viridis(Math.min(1, m[i])));
+    g.fillRect(2 + (i % perRow) * cell, pad + Math.floor(i / perRow) * cell, cell - 1, cell - 1);
+  }
+}
+
+/** The event `ev` of a mask kind: its strip or token grid, the counts, the captions; no query token. */
+function drawMask(ev: AttentionEvent, kind: Exclude<AttentionKind, 'map'>, m: Float32Array, top1: number | undefined): void {
+  const [rows, cols] = Array.isArray(ev.grid) && ev.grid.length === 2 ? ev.grid : [1, m.length];
+  const tokenGrid = kind === 'token_mask' && rows * cols === m.length;
+  const n = m.length;
+  let kept = 0;
+  for (let i = 0; i < n; i++) if (m[i] > 0.5) kept++;
+  const scale = ev.scale > 0 ? ev.scale : 1;
+  const unit = kind === 'token_mask' ? 'tokens' : 'channels';
+  info.textContent = `${MASK_TITLE[kind]} — ${MASK_WHAT[kind]} · epoch ${ev.epoch} · block ${ev.block} · head ${ev.head} · t = ${ev.time_step} · sample ${ev.sample} · ${kept} of ${n} ${unit} on${top1 !== undefined ? ` · eval top-1 ${fmtPct(top1)}` : ''}`;
+  mapBox.dataset.key = `${ev.epoch}:${ev.block}:${ev.head}:${ev.time_step}:${ev.sample}`;
+  mapBox.dataset.kind = kind;
+  mapBox.dataset.sum = (m.reduce((a, b) => a + b, 0)).toFixed(3);
+  mapBox.dataset.kept = String(kept);
+  mapBox.dataset.length = String(n);
+  delete mapBox.dataset.query;
+  geo = { cell: 1, n: 0, gridCell: 1, rows: 0, cols: 0 };
+  mapFigure.hidden = tokenGrid;
+  gridFigure.hidden = !tokenGrid;
+  if (tokenGrid) {
+    drawTokenMask(m, rows, cols);
+    gridCaption.textContent = `${MASK_TITLE[kind]} of head ${ev.head} at t = ${ev.time_step} on the ${rows}×${cols} token grid — ${kept} of ${n} tokens on`;
+    delete gridBox.dataset.query;
+    gridBox.dataset.kind = kind;
+    const overlay = new Float32Array(m.length);
+    for (let i = 0; i < n; i++) overlay[i] = m[i] / scale;
+    drawInput(ev.sample, ev.time_step, overlay, -1, rows, cols, 1);
+  } else {
+    drawChannelStrip(m);
+    mapCaption.textContent = `${MASK_TITLE[kind]} of ${kind === 'channel_mask' ? 'all channels' : `head ${ev.head}`} at t = ${ev.time_step} — ${kept} of ${n} channels on`;
+    drawInput(ev.sample, ev.time_step, null, 0, 0, 0, 0);
+    if (!inputFigure.hidden) inputNote.textContent += ' · no overlay: the mask is over channels, not image positions';
+  }
 }
 
 const uniq = (xs: number[]) => [...new Set(xs)].sort((a, b) => a - b);
@@ -251,6 +346,16 @@ function draw(): void {
     return;
   }
   const m = decode(ev);
+  const top1Of = evals.find((e) => evalKeyOf(e) === key)?.top1;
+  const kind = kindOf(ev);
+  if (kind !== 'map') {
+    drawMask(ev, kind, m, top1Of);
+    return;
+  }
+  mapFigure.hidden = gridFigure.hidden = false;
+  mapCaption.textContent = 'Map (query × key)';
+  mapBox.dataset.kind = 'map';
+  delete gridBox.dataset.kind;
   const [rows, cols] = Array.isArray(ev.grid) && ev.grid.length === 2 ? ev.grid : [Math.round(Math.sqrt(Math.sqrt(m.length))), 0];
   const n = rows * (cols || rows);
   if (n * n !== m.length) {
@@ -260,7 +365,7 @@ function draw(): void {
   }
   const query = Math.max(0, Math.min(n - 1, client.ui.query));
   const scale = ev.scale > 0 ? ev.scale : 1;
-  const top1 = evals.find((e) => evalKeyOf(e) === key)?.top1;
+  const top1 = top1Of;
   info.textContent = `epoch ${ev.epoch} · block ${block} · head ${head} · t = ${t} · sample ${sample} · ${rows}×${cols} tokens (N = ${n}) · scale (map max) ${scale.toPrecision(3)}${top1 !== undefined ? ` · eval top-1 ${fmtPct(top1)}` : ''}`;
   mapBox.dataset.key = `${ev.epoch}:${block}:${head}:${t}:${sample}`;
   mapBox.dataset.query = String(query);

@@ -121,9 +121,8 @@ _plain_heaviside, _PlainTriangle = neurons.plain_heaviside, neurons.PlainTriangl
 
 
 def _spikeformer_mhsa_export_forward(self, x: torch.Tensor, to_t=None, from_t=None) -> torch.Tensor:
-    """spikeformer.MHSA.forward; `_export_attn` (set by ExportWrapper on the spatial MHSAs) gets the map: the softmax
-    probabilities (softmax attention) or Q K^T of the Q/K neurons' outputs before the scale (spiking attention),
-    (S, h, L, L)."""
+    """spikeformer.MHSA.forward; the spatial MHSAs report their map through spikestudio.probe.attention
+    (MHSA.report_map: the softmax probabilities, or Q K^T of the Q/K spikes before the scale), (T, B, h, N, N)."""
     S, L, D = x.shape
     h = self.num_heads
     qkv = self.qkv(x)
@@ -137,16 +136,14 @@ def _spikeformer_mhsa_export_forward(self, x: torch.Tensor, to_t=None, from_t=No
     a = qk * self.scale
     if not self.spiking:
         a = a.softmax(dim=-1)
-    probe = self.__dict__.get("_export_attn")
-    if probe is not None:
-        probe(a if not self.spiking else qk)
+    self.report_map(qk, a, to_t)
     y = (a @ v).transpose(1, 2).reshape(S, L, D)
     return self.proj(y)
 
 
 def _stsa_attention_export_forward(self, x: torch.Tensor) -> torch.Tensor:
-    """stsa.STSAttention.forward; `_export_attn` (set by ExportWrapper) gets, per time step t, the t-to-t block of the
-    (T*N, T*N) map Q K^T + B_rel (before attn_scale; the block-causal mask is 1 there): (T, B, h, N, N)."""
+    """stsa.STSAttention.forward; STSAttention.report_map hands spikestudio.probe.attention, per time step t, the
+    t-to-t block of the (T*N, T*N) map Q K^T + B_rel (before attn_scale; the mask is 1 there): (T, B, h, N, N)."""
     T, B, D, N = x.shape
     h = self.num_heads
     d = D // h
@@ -160,9 +157,7 @@ def _stsa_attention_export_forward(self, x: torch.Tensor) -> torch.Tensor:
     bias = self.relative_position_bias_table[self.relative_position_index.reshape(-1)]
     bias = bias.reshape(T * N, T * N, h).permute(2, 0, 1)
     qkb = q @ k.transpose(-2, -1) + bias
-    probe = self.__dict__.get("_export_attn")
-    if probe is not None:
-        probe(torch.stack([qkb[:, :, t * N:(t + 1) * N, t * N:(t + 1) * N] for t in range(T)]))
+    self.report_map(qkb, T, N)
     a = qkb * self.mask
     out = (a @ v) * self.scale
     out = out.reshape(B, h, T, N, d).permute(2, 0, 1, 4, 3).reshape(T, B, D, N)
@@ -306,7 +301,6 @@ class ExportWrapper(nn.Module):
         if not self.probes:
             return self.model(x)
         from spikestudio import probe
-        from spikestudio.models.layers import to_time
 
         spikes: dict[str, torch.Tensor] = {}
         attn: dict[int, torch.Tensor] = {}
@@ -330,21 +324,17 @@ class ExportWrapper(nn.Module):
                 else:  # one call per time step: stacked in call order
                     steps.setdefault(name, []).append(s.reshape(B, -1).sum(1))
             handles.append(m.register_forward_hook(hook))
-        T = int(getattr(self.model, "time_steps", 1))
         known = {id(m): block for block, m, _ in self.attn_sources}
 
         def sink(module, maps, tokens, kind):  # spikestudio.probe.attention (SSA and any custom module)
+            if kind in probe.MASK_KINDS:  # (T, B, h, L) masks are not exported (see probe_notes)
+                return
             i = known.get(id(module))
             if i is None:
                 i = known[id(module)] = len(known)
             if isinstance(maps, torch.Tensor) and maps.dim() in (4, 5):
                 attn[i] = maps if maps.dim() == 5 else maps.unsqueeze(0)
 
-        for block, m, kind in self.attn_sources:
-            if kind == "qk+bias":  # already (T, B, h, N, N)
-                m._export_attn = lambda a, i=block: attn.__setitem__(i, a)
-            elif kind == "softmax" or not hasattr(type(m), "probe_attention"):  # Spikeformer's spatial MHSA
-                m._export_attn = lambda a, i=block: attn.__setitem__(i, to_time(a, T))
         try:
             with probe.recording_attention(sink):
                 logits = self.model(x)
@@ -353,8 +343,6 @@ class ExportWrapper(nn.Module):
                 m.__dict__.pop("_probe", None)
             for h in handles:
                 h.remove()
-            for _, m, _ in self.attn_sources:
-                m.__dict__.pop("_export_attn", None)
         for name, seq in steps.items():
             spikes[name] = torch.stack(seq)
         order = [n for n, _ in self.model.named_modules()]

@@ -178,11 +178,17 @@ class AttentionProbeMixin:
 
     @property
     def _attn_probe(self):
-        return _qk_probe if _probe_api._sink is not None else None
+        return _qk_probe if _probe_api.active() else None
 
     def probe_attention(self, q: torch.Tensor, k: torch.Tensor) -> None:
-        if _probe_api._sink is not None:
+        if _probe_api.active():
             _qk_probe(self, q, k)
+
+
+def attention_modules(model: nn.Module) -> list[nn.Module]:
+    """The modules that report attention, in model order (their block numbers): the built-in SSA
+    (AttentionProbeMixin) and the attention modules whose `mask_kind` says they compute masks, not maps."""
+    return [m for m in model.modules() if isinstance(m, AttentionProbeMixin) or getattr(m, "mask_kind", None)]
 
 
 def token_grid_after(img_size, pools) -> tuple[int, int]:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from spikestudio import probe
 from spikestudio.errors import ConfigError
 from spikestudio.models.layers import (
     AttentionProbeMixin,
@@ -229,9 +230,13 @@ class QKAttention(_QKV):
             h = self.num_heads
             a = self.attn_lif(q.reshape(T, B, h, C // h, H * W).sum(3, keepdim=True))  # (T, B, h, 1, N)
             y = (a * k.reshape(T, B, h, C // h, H * W)).reshape(T, B, C, H * W)
+            if probe.active():  # one mask per head over the H x W tokens
+                probe.attention(self, a.detach().squeeze(3), tokens=(H, W), kind=self.mask_kind)
         else:
             a = self.attn_lif(q.sum(3, keepdim=True))  # (T, B, C, 1)
             y = a * k
+            if probe.active():  # one mask over all C channels (h = 1)
+                probe.attention(self, a.detach().reshape(T, B, 1, C), tokens=(H, W), kind=self.mask_kind)
         return self._proj(y, T).reshape(T, B, C, H, W)
 
 

@@ -8,10 +8,12 @@ with ``model.preset``.
 
 from __future__ import annotations
 
+import inspect
 from typing import Callable, Optional
 
 _REGISTRY: dict[str, Callable] = {}
 _PRESETS: dict[str, dict[str, dict]] = {}
+_ORIGIN: dict[str, Optional[str]] = {}  # arch -> the file that registered presets for it
 
 
 def register_model(name: str, presets: Optional[dict] = None):
@@ -26,6 +28,10 @@ def register_model(name: str, presets: Optional[dict] = None):
         _REGISTRY[name] = fn  # the same class from a re-imported plugin file replaces the old one
         if presets:
             _PRESETS[name] = {str(k): dict(v) for k, v in presets.items()}
+            try:
+                _ORIGIN[name] = inspect.getsourcefile(fn)
+            except TypeError:
+                _ORIGIN[name] = None
         return fn
 
     return deco
@@ -41,3 +47,10 @@ def get_presets(name: str) -> dict[str, dict]:
 
 def list_models() -> list[str]:
     return sorted(_REGISTRY)
+
+
+def plugin_presets() -> dict[str, dict]:
+    """Every preset registered with ``register_model(..., presets=...)``: name -> {arch, args, file} (the editor
+    offers them to ``extends:`` once a config's plugins were described)."""
+    return {preset: {"arch": arch, "args": args, "file": _ORIGIN.get(arch)}
+            for arch, table in sorted(_PRESETS.items()) for preset, args in table.items()}

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from spikestudio import probe
 from spikestudio.errors import ConfigError
 from spikestudio.models.layers import SpikeAdd, as_hw, from_time, make_lif, maxpool, pooled, prepare_input, to_time
 from spikestudio.models.registry import register_model
@@ -130,6 +131,8 @@ class SDSA(nn.Module):
         if self.dvs:
             kv = self.pool(kv)
         a = self.talking_heads_lif(kv.sum(dim=-2, keepdim=True))  # (T, B, h, 1, d)
+        if probe.active():  # one mask per head over its d channels
+            probe.attention(self, a.detach().squeeze(3), tokens=(H, W), kind=self.mask_kind)
         y = q * a
         if self.dvs:
             y = self.pool(y)

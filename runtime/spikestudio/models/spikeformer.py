@@ -32,6 +32,7 @@ import numbers
 import torch
 from torch import nn
 
+from spikestudio import probe as _probe_api
 from spikestudio.errors import ConfigError
 from spikestudio.models.layers import as_hw, from_time, prepare_input, to_time, trunc_normal_init
 from spikestudio.models.registry import register_model
@@ -212,6 +213,8 @@ class MHSA(nn.Module):
     Q K^T V * scale without softmax."""
 
     describe_kind = "attention"
+    # the spatial MHSA of each block reports its map through spikestudio.probe.attention (Block sets it)
+    probe_maps = False
 
     def __init__(self, cfg: dict):
         super().__init__()
@@ -235,11 +238,20 @@ class MHSA(nn.Module):
         else:
             q, k, v = qkv.chunk(3, dim=-1)
         q, k, v = (t.reshape(S, L, h, D // h).transpose(1, 2) for t in (q, k, v))
-        a = (q @ k.transpose(-2, -1)) * self.scale
+        qk = q @ k.transpose(-2, -1)
+        a = qk * self.scale
         if not self.spiking:
             a = a.softmax(dim=-1)
+        self.report_map(qk, a, to_t)
         y = (a @ v).transpose(1, 2).reshape(S, L, D)
         return self.proj(y)
+
+    def report_map(self, qk: torch.Tensor, a: torch.Tensor, to_t) -> None:
+        """spikestudio.probe.attention, (T, B, h, N, N): the softmax probabilities, or Q K^T of the Q/K neurons' spikes
+        before the scale (spiking attention)."""
+        if self.probe_maps and to_t is not None and _probe_api.active():
+            _probe_api.attention(self, lambda: to_t(a.detach() if not self.spiking else qk.detach()),
+                                 kind="qk" if self.spiking else "softmax")
 
 
 class Block(nn.Module):
@@ -255,6 +267,7 @@ class Block(nn.Module):
         self.temporal_fc = nn.Linear(D, D)
         self.norm1 = nn.LayerNorm(D, eps=1e-6)
         self.attn = MHSA(cfg)
+        self.attn.probe_maps = True
         self.norm2 = nn.LayerNorm(D, eps=1e-6)
         self.fc1 = nn.Linear(D, hidden)
         self.mlp_lif = make_neuron(cfg)

@@ -32,6 +32,7 @@ import numbers
 import torch
 from torch import nn
 
+from spikestudio import probe as _probe_api
 from spikestudio.errors import ConfigError
 from spikestudio.models.layers import (SpikeAdd, as_hw, from_time, maxpool, pooled, prepare_input, to_time,
                                       trunc_normal_init)
@@ -157,12 +158,22 @@ class STSAttention(nn.Module):
         q, k, v = (z.reshape(T, B, h, d, N).permute(1, 2, 0, 4, 3).reshape(B, h, T * N, d) for z in y.chunk(3, dim=2))
         bias = self.relative_position_bias_table[self.relative_position_index.reshape(-1)]
         bias = bias.reshape(T * N, T * N, h).permute(2, 0, 1)
-        a = (q @ k.transpose(-2, -1) + bias) * self.mask
+        qkb = q @ k.transpose(-2, -1) + bias
+        self.report_map(qkb, T, N)
+        a = qkb * self.mask
         out = (a @ v) * self.scale  # (B, h, T*N, d)
         out = out.reshape(B, h, T, N, d).permute(2, 0, 1, 4, 3).reshape(T, B, D, N)
         out = self.attn_lif(out)
         out = self.proj_bn(self.proj_conv(out.permute(1, 2, 0, 3).reshape(B, D, T * N)))
         return self.proj_lif(out.reshape(B, D, T, N).permute(2, 0, 1, 3))
+
+
+    def report_map(self, qkb: torch.Tensor, T: int, N: int) -> None:
+        """spikestudio.probe.attention, (T, B, h, N, N): per time step t the t-to-t block of Q K^T + B_rel (before
+        attn_scale; the block-causal mask is 1 there)."""
+        if _probe_api.active():
+            _probe_api.attention(self, lambda: torch.stack([qkb[:, :, t * N:(t + 1) * N, t * N:(t + 1) * N].detach()
+                                                            for t in range(T)]), kind="qk+bias")
 
 
 class MLP(nn.Module):

@@ -37,6 +37,9 @@ from spikestudio.probe import is_spiking, named_layers, neuron_library, spikes_o
 __all__ = ["FiringRecorder", "AttentionRecorder", "quantize_map", "dequantize_map", "attention_payload", "probe_payload"]
 
 
+_EXACT_F32 = 2 ** 24  # integers up to this are exact in float32
+
+
 class FiringRecorder:
     """Spike counts of every spiking neuron layer, per time step, accumulated over all forwards since `reset()`.
 
@@ -62,12 +65,15 @@ class FiringRecorder:
         """Add the counts of spikes (T', ...) as time steps t0 .. t0+T'-1."""
         with torch.no_grad():
             T = spikes.shape[0]
-            per_t = spikes.detach().reshape(T, -1).sum(1, dtype=torch.float64)
             n = spikes.numel() // T if T else 0
+            # float32 sums of 0/1 values are exact below 2**24 per time step (larger layers: float64); the running
+            # totals are float64 on the model's device: no host sync per forward, and a cast of the whole tensor to
+            # float64 (the cost of the recorder before) only for the huge layers
+            per_t = spikes.detach().reshape(T, -1).sum(1, dtype=torch.float32 if n < _EXACT_F32 else torch.float64)
             end = t0 + T
             prev = self._sums.get(name)
             if prev is None:
-                prev = per_t.new_zeros(end)
+                prev = per_t.new_zeros(end, dtype=torch.float64)
                 self._counts[name] = [0] * end
             if prev.shape[0] < end:  # a longer sequence than before: grow
                 prev = torch.cat([prev, prev.new_zeros(end - prev.shape[0])])
@@ -151,15 +157,16 @@ class AttentionRecorder:
 
     def __init__(self, model: torch.nn.Module, samples: Iterable[int] = (0,), heads: Optional[Iterable[int]] = None,
                  time_steps: Optional[Iterable[int]] = None, blocks: Optional[Iterable[int]] = None):
-        from spikestudio.models.layers import AttentionProbeMixin
+        from spikestudio.models.layers import attention_modules
 
         self.model = model
         self.samples = [int(s) for s in samples]
         self.heads = None if heads is None else [int(h) for h in heads]
         self.time_steps = None if time_steps is None else [int(t) for t in time_steps]
         self.blocks = None if blocks is None else set(int(b) for b in blocks)
-        # the modules known to report maps before any forward (the built-in SSA); others are found while recording
-        self.modules = [m for m in model.modules() if isinstance(m, AttentionProbeMixin)]
+        # the modules known to report maps or masks before any forward (the built-in SSA, the modules with a
+        # `mask_kind`), in model order; others are found while recording
+        self.modules = attention_modules(model)
         self.grid = list(getattr(model, "token_grid", (0, 0)))
         self._block: dict[int, int] = {id(m): i for i, m in enumerate(self.modules)}
         self.reset()
@@ -167,6 +174,7 @@ class AttentionRecorder:
     def reset(self) -> None:
         self._maps: dict[tuple[int, int, int, int], np.ndarray] = {}
         self._grids: dict[int, list[int]] = {}
+        self._kinds: dict[int, str] = {}
 
     def _receive(self, module, maps, tokens, kind) -> None:
         block = self._block.get(id(module))
@@ -174,11 +182,12 @@ class AttentionRecorder:
             block = self._block[id(module)] = len(self._block)
         if self.blocks is not None and block not in self.blocks:
             return
-        if not isinstance(maps, torch.Tensor) or maps.dim() not in (4, 5):
+        mask = kind in _api.MASK_KINDS
+        if not isinstance(maps, torch.Tensor) or maps.dim() not in ((3, 4) if mask else (4, 5)):
             return
         with torch.no_grad():
             a = maps.detach()
-            if a.dim() == 4:  # (B, h, N, N): one time step
+            if a.dim() == (3 if mask else 4):  # one time step
                 a = a.unsqueeze(0)
             T, B, H = a.shape[0], a.shape[1], a.shape[2]
             samples = [s for s in self.samples if 0 <= s < B]
@@ -187,9 +196,10 @@ class AttentionRecorder:
             heads = [h for h in (self.heads if self.heads is not None else range(H)) if 0 <= h < H]
             steps = [t for t in (self.time_steps if self.time_steps is not None else range(T)) if 0 <= t < T]
             idx = torch.tensor(samples, device=a.device)
-            sel = a.index_select(1, idx).float().cpu().numpy()  # (T, S, h, N, N)
+            sel = a.index_select(1, idx).float().cpu().numpy()  # (T, S, h, N, N) or (T, S, h, L)
         if tokens is not None:
             self._grids[block] = list(tokens)
+        self._kinds[block] = _api.event_kind(kind)
         for si, s in enumerate(samples):
             for h in heads:
                 for t in steps:
@@ -201,12 +211,19 @@ class AttentionRecorder:
             yield self
 
     def maps(self) -> list[dict]:
+        """One item per block / head / time step / sample: `map` (N, N) for a map; for a mask kind `map` is the
+        (L,) mask and `grid` its layout: the token grid for a token mask, [1, L] for column / channel masks."""
         out = []
         for (block, head, t, s) in sorted(self._maps):
             m = self._maps[(block, head, t, s)]
+            kind = self._kinds.get(block, "map")
             grid = self._grids.get(block, self.grid)
-            g = grid if grid[0] * grid[1] == m.shape[0] else [1, m.shape[0]]
-            out.append({"block": block, "head": head, "time_step": t, "sample": s, "grid": list(g), "map": m})
+            if kind == "map":
+                g = grid if grid[0] * grid[1] == m.shape[0] else [1, m.shape[0]]
+            else:
+                g = grid if kind == "token_mask" and grid[0] * grid[1] == m.shape[0] else [1, m.shape[0]]
+            out.append({"block": block, "head": head, "time_step": t, "sample": s, "grid": list(g), "map": m,
+                        "kind": kind})
         return out
 
 
@@ -220,8 +237,9 @@ def quantize_map(m: np.ndarray) -> tuple[str, float]:
     return base64.b64encode(np.ascontiguousarray(q).tobytes()).decode("ascii"), scale
 
 
-def dequantize_map(b64: str, scale: float, n: int) -> np.ndarray:
-    q = np.frombuffer(base64.b64decode(b64), dtype=np.uint8).reshape(n, n)
+def dequantize_map(b64: str, scale: float, n: int, mask: bool = False) -> np.ndarray:
+    """The (n, n) map, or with `mask` the (n,) mask, of an `attention` event's map_b64 / scale."""
+    q = np.frombuffer(base64.b64decode(b64), dtype=np.uint8).reshape((n,) if mask else (n, n))
     return q.astype(np.float64) / 255.0 * scale
 
 
@@ -229,7 +247,8 @@ def attention_payload(item: dict) -> dict:
     """The `attention` event fields for one `AttentionRecorder.maps()` item (the caller adds type/epoch/step)."""
     b64, scale = quantize_map(item["map"])
     return {"block": int(item["block"]), "head": int(item["head"]), "time_step": int(item["time_step"]),
-            "sample": int(item["sample"]), "grid": [int(v) for v in item["grid"]], "map_b64": b64, "scale": scale}
+            "sample": int(item["sample"]), "grid": [int(v) for v in item["grid"]], "map_b64": b64, "scale": scale,
+            "kind": str(item.get("kind", "map"))}
 
 
 # de-normalisation (mean, std) per dataset name, for the `probe` event's pixels; others are min-max scaled

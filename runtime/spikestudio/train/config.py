@@ -48,6 +48,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "eval_every": 1,
         # --- runtime extensions (training-engine issue); defaults keep the original behaviour
         "nesterov": False,  # sgd only
+        "lamb_trust_clip": False,  # lamb only: trust ratio clipped at 1 (timm trust_clip)
         "schedule_unit": "step",  # step: lr per optimiser step; epoch: timm semantics (per epoch)
         "cooldown_epochs": 0,  # extra epochs at min_lr after `epochs` (timm): total = epochs + cooldown_epochs
         "loss": "ce",  # ce | tet (per-step logits, spec §5.2)
@@ -88,7 +89,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
 }
 
-OPTIMIZERS = ("adamw", "adam", "sgd")
+OPTIMIZERS = ("adamw", "adam", "sgd", "lamb")
 LOSSES = ("ce", "tet")
 SCHEDULE_UNITS = ("step", "epoch")
 ENERGY_CONVENTIONS = ("binary-only", "integer-as-spikes")
@@ -272,6 +273,7 @@ def check_config(raw: dict) -> dict:
     _int(t, "train", "max_steps_per_epoch", 1, nullable=True)
     _int(t, "train", "eval_every", 1)
     _bool(t, "train", "nesterov")
+    _bool(t, "train", "lamb_trust_clip")
     _choice(t, "train", "schedule_unit", SCHEDULE_UNITS)
     _int(t, "train", "cooldown_epochs", 0)
     _choice(t, "train", "loss", LOSSES)

@@ -8,13 +8,20 @@ from typing import Any, Callable
 Warn = Callable[..., None]  # emits a `warning` event: warn(message=..., hint=...)
 
 
-def build_optimizer(torch, params: list, tcfg: dict):
-    """train.optimizer → a torch optimiser over params (one branch per choice)."""
+def build_optimizer(params: list, tcfg: dict):
+    """train.optimizer → a torch optimiser over params (adamw | adam | lamb | sgd: one branch per choice)."""
+    import torch
+
     name = tcfg["optimizer"]
     if name == "adamw":
         return torch.optim.AdamW(params, lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
     if name == "adam":
         return torch.optim.Adam(params, lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
+    if name == "lamb":
+        from spikestudio.train.lamb import Lamb
+
+        return Lamb(params, lr=tcfg["lr"], weight_decay=tcfg["weight_decay"],
+                    trust_clip=bool(tcfg.get("lamb_trust_clip", False)))
     return torch.optim.SGD(params, lr=tcfg["lr"], momentum=tcfg["momentum"], weight_decay=tcfg["weight_decay"],
                            nesterov=bool(tcfg["nesterov"]) and tcfg["momentum"] > 0)
 

@@ -52,6 +52,13 @@ def log(msg: str) -> None:
     print(f"[spikestudio {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def make_optimizer(model, tcfg: dict):
+    """The `train.optimizer` over the model's trainable parameters (train/setup.py build_optimizer)."""
+    from spikestudio.train.setup import build_optimizer
+
+    return build_optimizer([p for p in model.parameters() if p.requires_grad], tcfg)
+
+
 class _Interrupted(Exception):
     pass
 
@@ -406,7 +413,7 @@ class Trainer:
             self.em.emit("warning", message=f"no firing-rate telemetry: {why}")
         r.energy = make_energy_recorder(r.model, tel) if dist.is_main else None
         r.params = [p for p in r.model.parameters() if p.requires_grad]
-        r.opt = build_optimizer(torch, r.params, tcfg)
+        r.opt = build_optimizer(r.params, tcfg)
         r.amp, r.scaler, r.autocast = setup_amp(torch, tcfg, device, self._warn)
         r.packer = None  # train.pack_spikes: spikes saved for backward kept as bits (saved during the forward)
         if tcfg.get("pack_spikes"):

@@ -13,7 +13,7 @@ import {
   predictModel,
   tokenCount,
 } from '../arch';
-import { BUNDLED_PRESETS } from './bundled-presets';
+import { knownPresets } from './pluginPresets';
 import { KNOWN_DATASETS } from './datasets';
 import { CONFIG_DEFINITION, CONFIG_SECTIONS, configDefaults, type FieldSpec, isSection, type SectionSpec, specAt, TOP_LEVEL_FIELDS } from './definition';
 import type { Range } from './diagnostics';
@@ -127,7 +127,7 @@ export function hoverAt(text: string, _sourcePath: string | null, line: number, 
     }
   }
   if (!best) return null;
-  const table = opts.presets ?? BUNDLED_PRESETS;
+  const table = opts.presets ?? knownPresets();
   const file = isPlainObject(parsed.value) ? parsed.value : {};
   const presetName = typeof file.extends === 'string' ? file.extends : null;
   const preset = presetName && Object.prototype.hasOwnProperty.call(table, presetName) ? table[presetName] : null;
@@ -245,7 +245,7 @@ export function completionsAt(text: string, line: number, character: number, opt
   const lines = text.split(/\r?\n/);
   const current = lines[line] ?? '';
   const before = current.slice(0, character);
-  const presets = opts.presets ?? BUNDLED_PRESETS;
+  const presets = opts.presets ?? knownPresets();
   const keyValue = KEY_LINE.exec(before);
   if (keyValue) {
     const indent = keyValue[1].length;

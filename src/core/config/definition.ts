@@ -553,7 +553,7 @@ export const CONFIG_DEFINITION = {
     requiredWithoutExtends: true,
     fields: {
       epochs: { type: 'integer', default: 3, minimum: 1, description: 'Training epochs.' },
-      optimizer: { type: 'enum', values: ['adamw', 'adam', 'sgd'], default: 'adamw', description: 'Optimiser.' },
+      optimizer: { type: 'enum', values: ['adamw', 'adam', 'sgd', 'lamb'], default: 'adamw', description: 'Optimiser. lamb: layer-wise adaptive Adam as timm computes it (global gradient-norm clip at 1.0, per-tensor trust ratio ‖w‖/‖update‖ when weight_decay ≠ 0), the optimiser of the Spike-driven Transformer DVS128 / ImageNet and Meta-SpikeFormer recipes.' },
       lr: { type: 'number', default: 0.001, exclusiveMinimum: 0, description: 'Peak learning rate.' },
       weight_decay: { type: 'number', default: 0.01, minimum: 0, description: 'Weight decay.' },
       momentum: { type: 'number', default: 0.9, minimum: 0, maximum: 1, description: 'SGD momentum.' },
@@ -607,6 +607,7 @@ export const CONFIG_DEFINITION = {
       },
       hflip: { type: 'number', default: 0.0, minimum: 0, maximum: 1, datasets: STATIC_DATASETS, description: 'Static images: horizontal flip probability (training only); 0 = off (CIFAR recipes flip with 0.5).' },
       nesterov: { type: 'boolean', default: false, description: 'Optimizer sgd: Nesterov momentum.' },
+      lamb_trust_clip: { type: 'boolean', default: false, description: 'Optimizer lamb: clip the trust ratio ‖w‖/‖update‖ at 1 (timm trust_clip; Meta-SpikeFormer\'s recipe uses it, the Spike-driven Transformer\'s does not).' },
       schedule_unit: {
         type: 'enum',
         values: ['step', 'epoch'],

@@ -181,10 +181,10 @@ export function importReferenceConfig(ymlText: string, opts: ImportOptions = {})
   const opt = take('opt', 'optimizer');
   if (opt !== undefined) {
     const o = String(opt).toLowerCase();
-    if (['adamw', 'adam', 'sgd'].includes(o)) set('train', 'optimizer', o);
+    if (['adamw', 'adam', 'sgd', 'lamb'].includes(o)) set('train', 'optimizer', o);
     else {
       unmapped.push(keys.get('opt')?.[0] ?? keys.get('optimizer')?.[0] ?? 'opt');
-      notes.opt = `optimiser "${String(opt)}" is not supported (adamw, adam, sgd)`;
+      notes.opt = `optimiser "${String(opt)}" is not supported (adamw, adam, sgd, lamb)`;
     }
   }
   set('train', 'lr', num(take('lr')));

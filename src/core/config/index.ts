@@ -1,7 +1,7 @@
 // loadConfig: YAML text → diagnostics (with ranges) and, when there are no errors, the resolved config.
 
 import * as path from 'node:path';
-import { BUNDLED_PRESETS } from './bundled-presets';
+import { knownPresets } from './pluginPresets';
 import { CONFIG_SECTIONS, configDefaults, leafFields, objectDefaults, type ResolvedConfig } from './definition';
 import { type ConfigDiagnostic, formatDiagnostic, hasErrors, type Range, ZERO_RANGE } from './diagnostics';
 import { type KeyRanges, parseYamlWithRanges, type ParsedYaml } from './parse';
@@ -15,13 +15,14 @@ export { formatDiagnostic, hasErrors } from './diagnostics';
 export type { Preset, PresetTable, PaperRow } from './presets';
 export { deepMerge, lookupPreset, presetNames } from './presets';
 export { BUNDLED_PRESETS } from './bundled-presets';
+export { clearPluginPresets, knownPresets, pluginPreset, registerPluginPresets, type DescribedPreset } from './pluginPresets';
 export { SEMANTIC_RULES } from './rules';
 export type { RuleContext, RuleFinding, RuleFix, SemanticRule } from './rules';
 export { datasetInfo, KNOWN_DATASETS, type DatasetInfo } from './datasets';
 export type { KeyRanges } from './parse';
 
 export interface LoadConfigOptions {
-  /** preset table for `extends:` (default: the presets shipped with the runtime) */
+  /** preset table for `extends:` (default: the presets shipped with the runtime and the plugin presets described) */
   presets?: PresetTable;
   /** folder for relative paths when sourcePath is null (default: process.cwd()) */
   cwd?: string;
@@ -167,7 +168,7 @@ export function loadConfig(text: string, sourcePath: string | null, opts: LoadCo
   }
   result.diagnostics.push(...validateStructure(file, fileLocator(parsed)));
   result.diagnostics.push(...checkRequiredSections(file, ZERO_RANGE));
-  const { preset, diagnostics } = resolvePreset(file, opts.presets ?? BUNDLED_PRESETS, parsed);
+  const { preset, diagnostics } = resolvePreset(file, opts.presets ?? knownPresets(), parsed);
   result.preset = preset;
   result.diagnostics.push(...diagnostics);
   if (result.diagnostics.some(blocksSemanticRules)) return result;

@@ -65,7 +65,8 @@ export function presetGroups(table: PresetTable): PresetGroup[] {
     const key = `${arch}\u0000${dataset}`;
     let group = groups.get(key);
     if (!group) {
-      group = { arch, dataset, title: `${ARCH_NAMES[arch] ?? arch} · ${DATASET_NAMES[dataset] ?? dataset}`, items: [] };
+      // a plugin preset (your own model) names no dataset
+      group = { arch, dataset, title: `${ARCH_NAMES[arch] ?? arch} · ${dataset ? (DATASET_NAMES[dataset] ?? dataset) : 'your model'}`, items: [] };
       groups.set(key, group);
     }
     group.items.push({ preset: name, paperRow: paperRowText(preset), description: preset.description ?? '' });

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { DescribedPreset } from '../config/pluginPresets';
 import type { GraphModel, LayerInfo } from '../protocol';
 import { runtimeEnv } from './python';
 
@@ -45,7 +46,8 @@ export interface DescribeError {
   stage?: string;
 }
 
-export type DescribeResult = { ok: true; model: DescribedModel } | { ok: false; error: DescribeError };
+/** `presets`: those registered by the model section's plugin files (also when the describe itself failed). */
+export type DescribeResult = ({ ok: true; model: DescribedModel } | { ok: false; error: DescribeError }) & { presets?: Record<string, DescribedPreset> };
 
 export interface DescribeRequest {
   python: string;
@@ -207,8 +209,9 @@ export function parseDescribeOutput(stdout: string, stderr = ''): DescribeResult
   if (line) {
     try {
       const data = JSON.parse(line) as Record<string, unknown>;
-      if (data.error && typeof data.error === 'object') return { ok: false, error: data.error as DescribeError };
-      if (Array.isArray(data.layers)) return { ok: true, model: data as unknown as DescribedModel };
+      const presets = data.presets && typeof data.presets === 'object' ? { presets: data.presets as Record<string, DescribedPreset> } : {};
+      if (data.error && typeof data.error === 'object') return { ok: false, error: data.error as DescribeError, ...presets };
+      if (Array.isArray(data.layers)) return { ok: true, model: data as unknown as DescribedModel, ...presets };
     } catch {
       /* fall through */
     }
