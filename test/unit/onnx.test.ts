@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PNG } from 'pngjs';
-import { decodeNetpbm, decodeNpy, decodePng, inspectOnnx, loadOnnxModel, quantizeMap, readEmbeddedSample, readInputFile, resultEvents, runOnnx, type InputImage } from '../../src/core/onnx';
+import { decodeNetpbm, decodeNpy, decodePng, inspectOnnx, loadOnnxModel, parseMetadata, quantizeMap, readEmbeddedSample, readInputFile, resultEvents, runOnnx, type InputImage, type OnnxModel } from '../../src/core/onnx';
 
 import { floatTol } from './helpers';
 
@@ -87,6 +87,47 @@ describe('core/onnx: inspect an exported model with onnxruntime-node', function 
     const q = quantizeMap([0, 1, 2, 4]);
     assert.equal(q.scale, 4);
     assert.deepEqual([...Buffer.from(q.map_b64, 'base64')], [0, 64, 128, 255]); // rint(63.75)=64, rint(127.5)=128
+  });
+
+  it('sends mask outputs (mask:<block>, T×1×h×L) as attention events of their kind, maps as maps', async () => {
+    // the exporter's metadata for an SDSA column mask (block 0: 2 heads, d = 3) beside an SSA map (block 1: 1 head, 2 tokens)
+    const meta = parseMetadata({
+      'spikestudio.arch': 'sdt',
+      'spikestudio.input_shape': JSON.stringify([-1, 1, 2, 2]),
+      'spikestudio.probes': JSON.stringify({
+        firing: [],
+        attention: [
+          { block: 1, output: 'attn:1', heads: 1, grid: [1, 2], kind: 'qk' },
+          { block: 0, output: 'mask:0', heads: 2, grid: [1, 3], kind: 'column_mask' },
+        ],
+      }),
+    });
+    const mask = [1, 0, 1, 0, 0, 0, 1, 1, 1, 0, 1, 0]; // (T=2, 1, h=2, L=3): [t][head][channel]
+    const outputs = {
+      logits: { dims: [1, 2], data: Float32Array.from([0.5, -0.5]) },
+      'attn:1': { dims: [1, 1, 1, 2, 2], data: Float32Array.from([2, 0, 1, 3]) },
+      'mask:0': { dims: [2, 1, 2, 3], data: Float32Array.from(mask) },
+    };
+    const session = { inputNames: ['input'], outputNames: Object.keys(outputs), run: async () => outputs };
+    const model: OnnxModel = { file: 'sdt.onnx', provider: 'cpu', meta, session: session as unknown as OnnxModel['session'] };
+    const r = await runOnnx(model, { data: new Float32Array(4), channels: 1, height: 2, width: 2, pixels255: false, source: 'array' });
+    const events = resultEvents(r).filter((e) => e.type === 'attention');
+    assert.equal(events.length, 1 + 2 * 2);
+    const masks = events.filter((e) => e.type === 'attention' && e.kind === 'column_mask');
+    assert.equal(masks.length, 4);
+    for (const e of masks) {
+      if (e.type !== 'attention') continue;
+      assert.equal(e.block, 0);
+      assert.deepEqual(e.grid, [1, 3]);
+      const off = (e.time_step * 2 + e.head) * 3;
+      const want = mask.slice(off, off + 3);
+      assert.deepEqual([...Buffer.from(e.map_b64, 'base64')].map((b) => (b / 255) * e.scale), want, `t ${e.time_step} head ${e.head}`);
+    }
+    const map = events.find((e) => e.type === 'attention' && e.block === 1);
+    assert.ok(map && map.type === 'attention' && map.kind === 'map');
+    assert.deepEqual(map.grid, [1, 2]);
+    assert.deepEqual(r.attention.find((a) => a.block === 1)?.map, [2, 0, 1, 3]);
+    assert.ok(!r.notes.some((n) => n.startsWith('no attention maps')));
   });
 
   it('reads PGM (P2/P5), PPM (P6) and .npy inputs', () => {

