@@ -48,6 +48,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "eval_every": 1,
         # --- runtime extensions (training-engine issue); defaults keep the original behaviour
         "nesterov": False,  # sgd only
+        "weight_decay_exempt": "none",  # none | bias_and_norm: no weight decay on biases / 1-D tensors (timm)
         "lamb_trust_clip": False,  # lamb only: trust ratio clipped at 1 (timm trust_clip)
         "schedule_unit": "step",  # step: lr per optimiser step; epoch: timm semantics (per epoch)
         "cooldown_epochs": 0,  # extra epochs at min_lr after `epochs` (timm): total = epochs + cooldown_epochs
@@ -98,6 +99,7 @@ AMP = (False, "bf16", "fp16")
 AUTO_AUGMENT = ("imagenet",)
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune-no-cudagraphs")
 TEMPORAL_GRADS = ("bptt", "sltt")
+WEIGHT_DECAY_EXEMPT = ("none", "bias_and_norm")
 
 
 def load_config_file(path: str | Path) -> dict:
@@ -274,6 +276,7 @@ def check_config(raw: dict) -> dict:
     _int(t, "train", "eval_every", 1)
     _bool(t, "train", "nesterov")
     _bool(t, "train", "lamb_trust_clip")
+    _choice(t, "train", "weight_decay_exempt", WEIGHT_DECAY_EXEMPT)
     _choice(t, "train", "schedule_unit", SCHEDULE_UNITS)
     _int(t, "train", "cooldown_epochs", 0)
     _choice(t, "train", "loss", LOSSES)

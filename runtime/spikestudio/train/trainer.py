@@ -50,11 +50,25 @@ TORCH_HINT = (
 def log(msg: str) -> None:
     print(f"[spikestudio {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
+def weight_decay_param_groups(model, weight_decay: float, exempt: str = "none") -> list[dict]:
+    """The trainable parameters as optimiser param groups. exempt "bias_and_norm": timm's
+    param_groups_weight_decay / MAE's add_weight_decay rule, i.e. tensors with ndim <= 1 (biases, norm weights),
+    names ending in ".bias" and the model's `no_weight_decay()` names get weight_decay 0."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if exempt == "none" or weight_decay == 0:
+        return [{"params": [p for _, p in named], "weight_decay": weight_decay}]
+    skip = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
+    exempt_params = [p for n, p in named if p.ndim <= 1 or n.endswith(".bias") or n in skip]
+    exempt_ids = {id(p) for p in exempt_params}
+    decayed = [p for _, p in named if id(p) not in exempt_ids]
+    return [{"params": exempt_params, "weight_decay": 0.0}, {"params": decayed, "weight_decay": weight_decay}]
+
+
 def make_optimizer(model, tcfg: dict):
     """The `train.optimizer` over the model's trainable parameters (adamw | adam | sgd | lamb)."""
     import torch
 
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = weight_decay_param_groups(model, tcfg["weight_decay"], tcfg.get("weight_decay_exempt", "none"))
     name = tcfg["optimizer"]
     if name == "adamw":
         return torch.optim.AdamW(params, lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])

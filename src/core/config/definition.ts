@@ -556,6 +556,13 @@ export const CONFIG_DEFINITION = {
       optimizer: { type: 'enum', values: ['adamw', 'adam', 'sgd', 'lamb'], default: 'adamw', description: 'Optimiser. lamb: layer-wise adaptive Adam as timm computes it (global gradient-norm clip at 1.0, per-tensor trust ratio ‖w‖/‖update‖ when weight_decay ≠ 0), the optimiser of the Spike-driven Transformer DVS128 / ImageNet and Meta-SpikeFormer recipes.' },
       lr: { type: 'number', default: 0.001, exclusiveMinimum: 0, description: 'Peak learning rate.' },
       weight_decay: { type: 'number', default: 0.01, minimum: 0, description: 'Weight decay.' },
+      weight_decay_exempt: {
+        type: 'enum',
+        values: ['none', 'bias_and_norm'],
+        default: 'none',
+        description:
+          'Which parameters get no weight decay. none: every tensor is decayed. bias_and_norm: biases, norm weights and every other tensor with ≤ 1 dimension (and the model\'s no_weight_decay() names) are exempt, as timm\'s param_groups_weight_decay / MAE\'s add_weight_decay (QKFormer ImageNet, Spike-driven Transformer ImageNet and Meta-SpikeFormer recipes).',
+      },
       momentum: { type: 'number', default: 0.9, minimum: 0, maximum: 1, description: 'SGD momentum.' },
       schedule: { type: 'enum', values: ['cosine', 'step', 'constant'], default: 'cosine', description: 'LR schedule.' },
       warmup_epochs: { type: 'integer', default: 0, minimum: 0, description: 'Linear warm-up epochs.' },
