@@ -507,7 +507,12 @@ class Trainer:
         bs = min(dcfg["batch_size"], max(1, n_train // world))  # per process
         self._oom_ctx = (desc, bs, amp, device, tcfg)  # for the OOM message's "largest batch that fits"
         gbs = bs * world  # the global batch
-        steps_per_epoch = max(1, n_train // gbs)  # drop the last partial batch (BatchNorm needs > 1 sample)
+        accum = tcfg.get("accum_steps", 1)  # micro-batches per optimiser step; a "step" below is an optimiser step
+        if n_train < gbs * accum:
+            raise ConfigError("train.accum_steps", f"{accum} micro-batches of {gbs} samples need {gbs * accum} training "
+                                                   f"samples; the dataset has {n_train}",
+                              "Lower train.accum_steps or data.batch_size.")
+        steps_per_epoch = max(1, n_train // (gbs * accum))  # drop the last partial batch (BatchNorm needs > 1 sample)
         if tcfg["max_steps_per_epoch"]:
             steps_per_epoch = min(steps_per_epoch, tcfg["max_steps_per_epoch"])
         epochs = tcfg["epochs"]
@@ -668,11 +673,6 @@ class Trainer:
             window_start = time.time()
             for i in range(first_i, steps_per_epoch):
                 step_start = time.time()
-                base = i * gbs + dist.rank * bs
-                idx = perm[base:base + bs]
-                x = ds.train_x[idx].to(device, non_blocking=True)
-                y = ds.train_y[idx].to(device, non_blocking=True)
-                x, soft = augment(x, y, epoch)
                 lr = sched.lr_at(self.step)
                 apply_lr(opt, lr)
                 # sltt calls the model once per time step: the recorder's per-step rates would mix; eval records them
@@ -690,30 +690,44 @@ class Trainer:
                         return soft_target_ce(out, soft)
                     return F.cross_entropy(out.float(), y, label_smoothing=smoothing)
 
-                if sltt:  # train.temporal_grad sltt: T forward + backward passes of one time step each (train/sltt.py)
-                    opt.zero_grad(set_to_none=True)
+                opt.zero_grad(set_to_none=True)
+                loss_value = 0.0
+                for micro in range(accum):  # train.accum_steps micro-batches, gradients summed, one optimiser step
+                    base = (i * accum + micro) * gbs + dist.rank * bs
+                    idx = perm[base:base + bs]
+                    x = ds.train_x[idx].to(device, non_blocking=True)
+                    y = ds.train_y[idx].to(device, non_blocking=True)
+                    x, soft = augment(x, y, epoch)
+                    last_micro = micro == accum - 1
+                    # DDP: all-reduce the gradients once, at the last micro-batch
+                    sync = contextlib.nullcontext() if last_micro or not dist.enabled else train_model.no_sync()
+                    with sync:
+                        if sltt:  # train.temporal_grad sltt: T forward + backward passes of one time step each (train/sltt.py)
+                            def step_forward(xt):
+                                with autocast():
+                                    return train_model(xt)
 
-                    def step_forward(xt):
-                        with autocast():
-                            return train_model(xt)
-
-                    logits, loss_value = sltt_mod.train_step(
-                        model, step_forward, x, lambda out: loss_of(out, False),
-                        (lambda l: scaler.scale(l).backward()) if scaler is not None else (lambda l: l.backward()),
-                        step_context=packer.step if packer is not None else contextlib.nullcontext,
-                        no_sync=train_model.no_sync if dist.enabled else None)
-                else:
-                    with (recorder.recording() if record else contextlib.nullcontext()):
-                        # train.compile: the compiled module (steps recording firing rates run it eagerly; compiled.py)
-                        forward = compiler if compiler is not None and not record else train_model
-                        with autocast(), (packer.step() if packer is not None else contextlib.nullcontext()):
-                            if loss_kind == "tet":
-                                per_step = forward(x, per_step=True)
-                                logits = per_step.float().mean(0)
-                            else:
-                                logits = forward(x)
-                    loss = loss_of(per_step if loss_kind == "tet" else logits, True)
-                    loss_value = float(loss.detach())
+                            logits, micro_loss = sltt_mod.train_step(
+                                model, step_forward, x, lambda out: loss_of(out, False) / accum,
+                                (lambda l: scaler.scale(l).backward()) if scaler is not None else (lambda l: l.backward()),
+                                step_context=packer.step if packer is not None else contextlib.nullcontext,
+                                no_sync=train_model.no_sync if dist.enabled and last_micro else None)
+                            loss_value += micro_loss
+                        else:
+                            with (recorder.recording() if record and last_micro else contextlib.nullcontext()):
+                                # train.compile: the compiled module (steps recording firing rates run it eagerly)
+                                forward = compiler if compiler is not None and not record else train_model
+                                with autocast(), (packer.step() if packer is not None else contextlib.nullcontext()):
+                                    if loss_kind == "tet":
+                                        per_step = forward(x, per_step=True)
+                                        logits = per_step.float().mean(0)
+                                    else:
+                                        logits = forward(x)
+                            loss = loss_of(per_step if loss_kind == "tet" else logits, True) / accum
+                            loss_value += float(loss.detach())
+                            (scaler.scale(loss) if scaler is not None else loss).backward()
+                    acc_correct += int((logits.detach().argmax(1) == y).sum())
+                    acc_seen += int(y.shape[0]) * world
                 stop_now = self.stop_event.is_set()
                 if dist.enabled:  # one small all-reduce per step: the global loss and the stop flag
                     tot = dist.all_reduce_sum([loss_value, 1.0 if stop_now else 0.0], device)
@@ -723,9 +737,6 @@ class Trainer:
                         f"the training loss is {loss_value} at step {self.step + 1} (epoch {epoch})",
                         "Lower train.lr (e.g. by 10×), set train.grad_clip (e.g. 1.0), or disable AMP (train.amp: false).",
                     )
-                if not sltt:
-                    opt.zero_grad(set_to_none=True)
-                    (scaler.scale(loss) if scaler is not None else loss).backward()
                 if scaler is not None:
                     if grad_clip:
                         scaler.unscale_(opt)
@@ -738,8 +749,6 @@ class Trainer:
                     opt.step()
                 self.step += 1
                 acc_loss += loss_value
-                acc_correct += int((logits.detach().argmax(1) == y).sum())
-                acc_seen += int(y.shape[0]) * world
                 acc_steps += 1
                 step_s = time.time() - step_start
                 if compiler is not None and compiler.pending:  # the first compiled step: its time is the compile's
