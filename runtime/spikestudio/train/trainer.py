@@ -651,7 +651,7 @@ class Trainer:
 
         cuda = device.type == "cuda"
         log(f"training: {total_epochs} epoch(s) × {steps_per_epoch} steps, batch {bs}"
-            f"{f' × {world} processes' if world > 1 else ''}, {name} lr {tcfg['lr']:g} ({tcfg['schedule']}), "
+            f"{f' × {world} processes' if world > 1 else ''}{f' × {accum} accumulated' if accum > 1 else ''}, {name} lr {tcfg['lr']:g} ({tcfg['schedule']}), "
             f"loss {loss_kind}, amp {amp or 'off'}")
         train_time = 0.0
         timed_steps = 0  # steps in train_time (not the one that compiled)
