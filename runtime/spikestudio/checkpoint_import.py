@@ -623,10 +623,10 @@ def write_sidecar(dst: str, meta: dict) -> str:
 def convert_file(src: str, dst: str, arch: str, allow_unknown: bool = False, allow_missing: bool = False,
                  qkv_layout: str | None = None) -> dict:
     from spikestudio.models import build_model
-    from spikestudio.train.checkpoint import UnreadableCheckpoint, atomic_save, load_checkpoint_file
+    from spikestudio.train.checkpoint import UnreadableCheckpoint, atomic_save, read_checkpoint
 
     try:
-        obj = load_checkpoint_file(src)
+        obj = read_checkpoint(src)
     except UnreadableCheckpoint as exc:
         return {"ok": False, "error": exc.message, "hint": exc.hint}
     sd = extract_state_dict(obj)

@@ -26,6 +26,7 @@ default) the forward pays one attribute check.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from typing import Optional
 
 import torch
@@ -349,6 +350,34 @@ class LIF(nn.Module):
             self._probe(self, out)
         return out
 
+    def export_forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        """LIFMultiStep.forward's equations, out of place, same operation order (so ORT matches PyTorch closely)."""
+        vr = 0.0 if self.v_reset is None else float(self.v_reset)
+        v = torch.full_like(x_seq[0], vr)
+        outs = []
+        for t in range(x_seq.shape[0]):
+            if self.decay_input:
+                h = x_seq[t] - v
+                if vr != 0.0:
+                    h = h + vr
+                h = h / self.tau + v
+            else:
+                h = (v - vr) if vr != 0.0 else v
+                h = -(h / self.tau) + v + x_seq[t]
+            if margin_sink is not None:
+                margin_sink.append(float((h - self.v_threshold).abs().min()))
+            mask = h >= self.v_threshold
+            s = mask.to(x_seq.dtype)
+            if self.v_reset is None:
+                v = h - self.v_threshold * s
+            else:
+                v = torch.where(mask, torch.full_like(h, vr), h)
+            outs.append(s)
+        out = torch.stack(outs)
+        if self._probe is not None:
+            self._probe(self, out)
+        return out
+
 
 # BN outputs whose LIF recomputes them in backward (train.recompute_membranes): id(tensor) -> train.recompute._Deferred
 _DEFERRED: dict = {}
@@ -437,6 +466,32 @@ class PLIF(LIF):
             self._probe(self, out)
         return out
 
+    def export_forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        """PLIF.forward (and LIAF's) with the plain comparison, same operation order. The probe gets the spikes -- for a
+        LIAF, whose output is ReLU(H), the threshold crossings that reset the membrane, not the analog output."""
+        k = torch.sigmoid(self.w).to(x_seq.dtype)
+        vr = 0.0 if self.v_reset is None else float(self.v_reset)
+        v = torch.full_like(x_seq[0], vr)
+        outs, spikes = [], []
+        for t in range(x_seq.shape[0]):
+            if self.decay_input:
+                h = v + (x_seq[t] - (v - vr)) * k
+            else:
+                h = v - (v - vr) * k + x_seq[t]
+            if margin_sink is not None:
+                margin_sink.append(float((h - self.v_threshold).abs().min()))
+            s = (h - self.v_threshold >= 0).to(x_seq.dtype)
+            if self.v_reset is None:
+                v = h - self.v_threshold * s
+            else:
+                v = h * (1.0 - s) + vr * s
+            outs.append(torch.relu(h) if self.analog_output else s)
+            spikes.append(s)
+        out = torch.stack(outs)
+        if self._probe is not None:
+            self._probe(self, torch.stack(spikes) if self.analog_output else out)
+        return out
+
 
 class LIAF(PLIF):
     """Spikeformer's ImageNet neuron: PLIF charge / fire / reset, but the output is ReLU(H[t]) (the membrane
@@ -481,6 +536,8 @@ class STSANeuron(LIF):
         outs = []
         for t in range(x_seq.shape[0]):
             m = self.decay * m + x_seq[t]
+            if margin_sink is not None:  # export mode (plain_firing): how close the nearest spike is to flipping
+                margin_sink.append(float((m - self.v_threshold).abs().min()))
             s = TriangleSurrogate.apply(m - self.v_threshold, self.gamma)
             m = (1.0 - s) * m
             outs.append(s)
@@ -488,6 +545,8 @@ class STSANeuron(LIF):
         if self._probe is not None:
             self._probe(self, out)
         return out
+
+    export_forward = forward  # under plain_firing the triangle surrogate is the plain strict comparison
 
 
 class BatchCoupledLIF(LIF):
@@ -522,3 +581,35 @@ class BatchCoupledLIF(LIF):
         if self._probe is not None:
             self._probe(self, out)
         return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Export mode (export/onnx.py): the firing rule as a plain comparison. Each neuron's `export_forward` is its forward
+# with that rule, out of place, in the operation order ONNX Runtime reproduces; `plain_firing()` switches the
+# surrogate functions the reference LIF calls.
+# --------------------------------------------------------------------------------------------------------------
+
+
+class PlainTriangle:
+    @staticmethod
+    def apply(x: torch.Tensor, gamma: float = 1.0) -> torch.Tensor:
+        return (x > 0).to(x.dtype)
+
+
+def plain_heaviside(x: torch.Tensor, surrogate: str = "sigmoid", alpha: float = 4.0) -> torch.Tensor:
+    return (x >= 0).to(x.dtype)
+
+
+margin_sink: Optional[list] = None  # export.onnx.min_margin: a list collecting min |H - V_th| per export_forward call
+
+
+@contextmanager
+def plain_firing():
+    """Within: heaviside_surrogate and TriangleSurrogate are plain comparisons (no autograd Function to trace)."""
+    global heaviside_surrogate, TriangleSurrogate
+    saved_h, saved_t = heaviside_surrogate, TriangleSurrogate
+    heaviside_surrogate, TriangleSurrogate = plain_heaviside, PlainTriangle
+    try:
+        yield
+    finally:
+        heaviside_surrogate, TriangleSurrogate = saved_h, saved_t

@@ -1,4 +1,7 @@
-// A small argv parser: positionals, `--name value`, `--name=value` and boolean flags.
+// The CLI's argv parsing: node:util parseArgs tokenizes; this keeps the CLI's rules and messages on top
+// (`-h` is help, other `-x` words are positionals, a value option's value may not start with "--").
+
+import { parseArgs as tokenize } from 'node:util';
 
 export interface ParsedArgs {
   positionals: string[];
@@ -15,39 +18,37 @@ export interface ArgSpec {
   flags?: readonly string[];
 }
 
+type OptionTypes = Record<string, { type: 'string' | 'boolean' }>;
+
 export function parseArgs(argv: readonly string[], spec: ArgSpec): ParsedArgs {
   const valueOptions = new Set(spec.valueOptions ?? []);
   const flagNames = new Set([...(spec.flags ?? []), 'help']);
+  const options: OptionTypes = {};
+  for (const name of flagNames) options[name] = { type: 'boolean' };
+  for (const name of valueOptions) options[name] = { type: 'string' };
+  const { tokens } = tokenize({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true });
   const result: ParsedArgs = { positionals: [], options: {}, flags: new Set() };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--') {
-      result.positionals.push(...argv.slice(i + 1));
-      break;
+  let lastShortIndex = -1;
+  for (const token of tokens) {
+    if (token.kind === 'positional') result.positionals.push(token.value);
+    else if (token.kind === 'option' && !token.rawName.startsWith('--')) {
+      // a short option, or one of a group like -ab: only a lone -h means something; any other word is a positional
+      if (token.index === lastShortIndex) continue;
+      lastShortIndex = token.index;
+      const word = argv[token.index];
+      if (word === '-h') result.flags.add('help');
+      else result.positionals.push(word);
+    } else if (token.kind === 'option') {
+      const { name, value, inlineValue } = token;
+      if (flagNames.has(name) && !inlineValue) result.flags.add(name);
+      else if (valueOptions.has(name)) result.options[name] = inlineValue ? (value as string) : checkedValue(value, name);
+      else throw new UsageError(`unknown option ${token.rawName.split('=')[0]}`); // "--=x" names option ""
     }
-    if (arg === '-h') {
-      result.flags.add('help');
-      continue;
-    }
-    if (!arg.startsWith('--')) {
-      result.positionals.push(arg);
-      continue;
-    }
-    const [name, inlineValue] = splitOption(arg.slice(2));
-    if (flagNames.has(name) && inlineValue === undefined) result.flags.add(name);
-    else if (valueOptions.has(name)) result.options[name] = inlineValue ?? takeValue(argv, ++i, name);
-    else throw new UsageError(`unknown option --${name}`);
   }
   return result;
 }
 
-function splitOption(text: string): [string, string | undefined] {
-  const eq = text.indexOf('=');
-  return eq < 0 ? [text, undefined] : [text.slice(0, eq), text.slice(eq + 1)];
-}
-
-function takeValue(argv: readonly string[], index: number, name: string): string {
-  const value = argv[index];
+function checkedValue(value: string | undefined, name: string): string {
   if (value === undefined || value.startsWith('--')) throw new UsageError(`--${name} needs a value`);
   return value;
 }

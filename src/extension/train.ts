@@ -2,10 +2,10 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { loadConfig, type ConfigDiagnostic } from '../core/config';
+import { loadConfig, type ConfigDiagnostic, type ResolvedConfig } from '../core/config';
 import type { ErrorEvent, RuntimeEvent } from '../core/protocol';
 import { createRun, describeFailure, isResumable, readRun, RESOLVED_CONFIG_FILE, EVENTS_FILE, type CreatedRun, type RunInfo } from '../core/runs';
-import { checkPython, DATASET_MIRROR_ENV, downloadMessage, findPython, startTraining, trainingBlockedReason, type DoctorReport, type TrainingProcess } from '../core/runtime';
+import { DATASET_MIRROR_ENV, downloadMessage, launchTraining, type LaunchResult, trainingBlockedReason, type DoctorReport, type TrainingProcess } from '../core/runtime';
 import { config, isSpikeConfigPath } from './config';
 import { pickConfig } from './configs';
 import { reportCustomRunError } from './customModel';
@@ -118,35 +118,47 @@ export async function train(ctx: Ctx, arg?: unknown): Promise<void> {
   }
   const resolved = loaded.resolved;
 
-  // 2. Python
+  // 2. Python, doctor, 3. the run
   const root = workspaceRootFor(doc.uri);
-  const python = findPython({ configured: config.pythonPath(doc.uri), pythonExtension: await pythonExtensionInterpreter(doc.uri, ctx.log), cwd: root });
-  ctx.log.info(`python: ${python.path} (from ${python.source})`);
-  const report = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Window, title: 'Spike Studio: checking Python…' },
-    () => checkPython(python.path, ctx.runtimeRoot, { cwd: root }),
-  );
-  ctx.setDoctorReport(report);
-  ctx.log.info(`doctor: python ${report.python ?? '?'}, torch ${report.torch ?? 'missing'}, device ${report.device ?? '?'}${report.cuda ? ' (CUDA)' : ''}`);
-  if (!report.ok) {
+  const launched = await launch(ctx, doc.uri, root, { runDir: () => newRunDir(root, doc.uri, resolved) });
+  if (launched.kind === 'doctor-failed') {
     // Set Up Python Environment from the error, then the training the user asked for
-    if (await showDoctorProblems(ctx, report, python.source)) await train(ctx, doc.uri);
+    if (await showDoctorProblems(ctx, launched.report, launched.python.source)) await train(ctx, doc.uri);
     return;
   }
+  if (launched.kind !== 'started') return;
+  ctx.log.info(`run ${launched.run.id}: ${launched.run.dir}`);
+  await follow(ctx, launched.run, resolved.name, file, launched.proc);
+}
 
-  // 3. the run
-  const runsDir = config.runsDirectory(root, doc.uri);
-  let created;
+/** launchTraining with the interpreter this scope's settings choose; the doctor report is logged and remembered. */
+async function launch(ctx: Ctx, scope: vscode.Uri, root: string, run: { runDir: () => CreatedRun | null; resume?: boolean }): Promise<LaunchResult> {
+  return launchTraining({
+    python: { configured: config.pythonPath(scope), pythonExtension: await pythonExtensionInterpreter(scope, ctx.log), cwd: root },
+    runtimeRoot: ctx.runtimeRoot,
+    cwd: root,
+    doctor: { cwd: root },
+    aroundDoctor: (check) => vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Spike Studio: checking Python…' }, check),
+    onPython: (python) => ctx.log.info(`python: ${python.path} (from ${python.source})`),
+    onDoctorReport: (report) => {
+      ctx.setDoctorReport(report);
+      ctx.log.info(`doctor: python ${report.python ?? '?'}, torch ${report.torch ?? 'missing'}, device ${report.device ?? '?'}${report.cuda ? ' (CUDA)' : ''}`);
+      for (const p of report.problems) ctx.log.warn(`doctor: ${p.kind}: ${p.message}`);
+    },
+    env: datasetEnv(),
+    ...run,
+  });
+}
+
+/** A new run folder for a config; null (and a message) when it cannot be made. */
+function newRunDir(root: string, scope: vscode.Uri, resolved: ResolvedConfig): CreatedRun | null {
+  const runsDir = config.runsDirectory(root, scope);
   try {
-    created = createRun(root, resolved, undefined, runsDir ? { runsDir } : {});
+    return createRun(root, resolved, undefined, runsDir ? { runsDir } : {});
   } catch (error) {
     void vscode.window.showErrorMessage(`Spike Studio: could not create the run folder: ${error instanceof Error ? error.message : String(error)}`);
-    return;
+    return null;
   }
-  ctx.log.info(`run ${created.id}: ${created.dir}`);
-  // detached: the run outlives a window reload (README "When things go wrong"); Stop and the notification stop it
-  const proc = startTraining({ python: python.path, runtimeRoot: ctx.runtimeRoot, resolvedConfigPath: created.configPath, runDir: created.dir, cwd: root, detached: true, env: datasetEnv() });
-  await follow(ctx, created, resolved.name, file, proc);
 }
 
 /** spikeStudio.datasetMirror → SPIKE_STUDIO_DATASET_MIRROR for the runtime (empty: the publishers' URLs, or the variable
@@ -306,18 +318,13 @@ export async function resumeRun(ctx: Ctx, arg?: unknown): Promise<void> {
   }
   const scope = info.source ? vscode.Uri.file(info.source) : vscode.Uri.file(info.dir);
   const root = workspaceRootFor(scope);
-  const python = findPython({ configured: config.pythonPath(scope), pythonExtension: await pythonExtensionInterpreter(scope, ctx.log), cwd: root });
-  const report = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Window, title: 'Spike Studio: checking Python…' },
-    () => checkPython(python.path, ctx.runtimeRoot, { cwd: root }),
-  );
-  ctx.setDoctorReport(report);
-  if (!report.ok) {
-    if (await showDoctorProblems(ctx, report, python.source)) await resumeRun(ctx, info.id);
+  const created: CreatedRun = { id: info.id, dir: info.dir, configPath: path.join(info.dir, RESOLVED_CONFIG_FILE), eventsPath: path.join(info.dir, EVENTS_FILE) };
+  const launched = await launch(ctx, scope, root, { runDir: () => created, resume: true });
+  if (launched.kind === 'doctor-failed') {
+    if (await showDoctorProblems(ctx, launched.report, launched.python.source)) await resumeRun(ctx, info.id);
     return;
   }
-  ctx.log.info(`run ${info.id}: resuming from ${info.dir} (python ${python.path})`);
-  const created: CreatedRun = { id: info.id, dir: info.dir, configPath: path.join(info.dir, RESOLVED_CONFIG_FILE), eventsPath: path.join(info.dir, EVENTS_FILE) };
-  const proc = startTraining({ python: python.path, runtimeRoot: ctx.runtimeRoot, resolvedConfigPath: created.configPath, runDir: info.dir, cwd: root, detached: true, env: datasetEnv(), resume: true });
-  await follow(ctx, created, info.name, info.source, proc);
+  if (launched.kind !== 'started') return;
+  ctx.log.info(`run ${info.id}: resuming from ${info.dir} (python ${launched.python.path})`);
+  await follow(ctx, created, info.name, info.source, launched.proc);
 }

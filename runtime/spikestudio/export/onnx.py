@@ -91,15 +91,10 @@ def load_checkpoint(path: str | Path, config: Optional[str | Path] = None):
     """(model in eval mode on CPU, resolved config) from a Spike Studio checkpoint (or a bare state_dict + config)."""
     from spikestudio.models import build_model
 
-    path = Path(path)
-    if not path.is_file():
-        raise SpikeStudioError(f"checkpoint not found: {path}")
-    from spikestudio.train.checkpoint import UnreadableCheckpoint, load_checkpoint_file
+    from spikestudio.train.checkpoint import read_checkpoint
 
-    try:
-        ck = load_checkpoint_file(path)
-    except UnreadableCheckpoint as exc:
-        raise SpikeStudioError(exc.message, exc.hint) from None
+    path = Path(path)
+    ck = read_checkpoint(path, SpikeStudioError, missing=f"checkpoint not found: {path}")
     cfg = None
     if config is not None:
         cfg = json.loads(Path(config).read_text(encoding="utf-8"))
@@ -122,91 +117,7 @@ def load_checkpoint(path: str | Path, config: Optional[str | Path] = None):
 
 # ------------------------------------------------------------------------------------------------ export mode
 
-
-class _PlainTriangle:
-    @staticmethod
-    def apply(x: torch.Tensor, gamma: float = 1.0) -> torch.Tensor:
-        return (x > 0).to(x.dtype)
-
-
-def _plain_heaviside(x: torch.Tensor, surrogate: str = "sigmoid", alpha: float = 4.0) -> torch.Tensor:
-    return (x >= 0).to(x.dtype)
-
-
-_margin_sink: Optional[list] = None  # tests: set to a list to collect min |H - V_th| per LIF call (eager runs)
-
-
-def _lif_export_forward(self: neurons.LIF, x_seq: torch.Tensor) -> torch.Tensor:
-    """LIFMultiStep.forward's equations, out of place, same operation order (so ORT matches PyTorch closely)."""
-    vr = 0.0 if self.v_reset is None else float(self.v_reset)
-    v = torch.full_like(x_seq[0], vr)
-    outs = []
-    for t in range(x_seq.shape[0]):
-        if self.decay_input:
-            h = x_seq[t] - v
-            if vr != 0.0:
-                h = h + vr
-            h = h / self.tau + v
-        else:
-            h = (v - vr) if vr != 0.0 else v
-            h = -(h / self.tau) + v + x_seq[t]
-        if _margin_sink is not None:
-            _margin_sink.append(float((h - self.v_threshold).abs().min()))
-        mask = h >= self.v_threshold
-        s = mask.to(x_seq.dtype)
-        if self.v_reset is None:
-            v = h - self.v_threshold * s
-        else:
-            v = torch.where(mask, torch.full_like(h, vr), h)
-        outs.append(s)
-    out = torch.stack(outs)
-    if self._probe is not None:
-        self._probe(self, out)
-    return out
-
-
-def _plif_export_forward(self: neurons.PLIF, x_seq: torch.Tensor) -> torch.Tensor:
-    """PLIF.forward (and LIAF's) with the plain comparison, same operation order. The probe gets the spikes -- for a
-    LIAF, whose output is ReLU(H), the threshold crossings that reset the membrane, not the analog output."""
-    k = torch.sigmoid(self.w).to(x_seq.dtype)
-    vr = 0.0 if self.v_reset is None else float(self.v_reset)
-    v = torch.full_like(x_seq[0], vr)
-    outs, spikes = [], []
-    for t in range(x_seq.shape[0]):
-        if self.decay_input:
-            h = v + (x_seq[t] - (v - vr)) * k
-        else:
-            h = v - (v - vr) * k + x_seq[t]
-        if _margin_sink is not None:
-            _margin_sink.append(float((h - self.v_threshold).abs().min()))
-        s = (h - self.v_threshold >= 0).to(x_seq.dtype)
-        if self.v_reset is None:
-            v = h - self.v_threshold * s
-        else:
-            v = h * (1.0 - s) + vr * s
-        outs.append(torch.relu(h) if self.analog_output else s)
-        spikes.append(s)
-    out = torch.stack(outs)
-    if self._probe is not None:
-        self._probe(self, torch.stack(spikes) if self.analog_output else out)
-    return out
-
-
-def _stsa_neuron_export_forward(self: neurons.STSANeuron, x_seq: torch.Tensor) -> torch.Tensor:
-    """STSANeuron.forward with the plain strict comparison (m - V_th > 0), same operation order."""
-    m = torch.zeros_like(x_seq[0])
-    outs = []
-    for t in range(x_seq.shape[0]):
-        m = self.decay * m + x_seq[t]
-        if _margin_sink is not None:
-            _margin_sink.append(float((m - self.v_threshold).abs().min()))
-        s = (m - self.v_threshold > 0).to(x_seq.dtype)
-        m = (1.0 - s) * m
-        outs.append(s)
-    out = torch.stack(outs)
-    if self._probe is not None:
-        self._probe(self, out)
-    return out
+_plain_heaviside, _PlainTriangle = neurons.plain_heaviside, neurons.PlainTriangle  # the neurons' plain firing rules
 
 
 def _spikeformer_mhsa_export_forward(self, x: torch.Tensor, to_t=None, from_t=None) -> torch.Tensor:
@@ -268,17 +179,15 @@ def _export_forward_for(m: nn.Module):
     from spikestudio.models import spikeformer, stsa
 
     if type(m) is neurons.LIF:
-        return _lif_export_forward if m.impl != "reference" else None  # reference: plain autograd + heaviside
-    if type(m) in (neurons.PLIF, neurons.LIAF):
-        return _plif_export_forward
-    if type(m) is neurons.STSANeuron:
-        return _stsa_neuron_export_forward
+        return type(m).export_forward if m.impl != "reference" else None  # reference: plain autograd + heaviside
+    if type(m) in (neurons.PLIF, neurons.LIAF, neurons.STSANeuron):
+        return type(m).export_forward
     if type(m) is neurons.BatchCoupledLIF:
         if m.couple:
             raise _Unexportable("QKFormer's SSA neuron with model.ssa_neuron: reference integrates across the samples "
                                 "of a batch (spec 2 §2.1), which a graph with a dynamic batch axis cannot express; "
                                 "export a per_sample model")
-        return _lif_export_forward
+        return type(m).export_forward
     if isinstance(m, neurons.LIF):
         raise _UnknownNeuron(type(m).__name__)
     if type(m) is spikeformer.MHSA:
@@ -290,33 +199,35 @@ def _export_forward_for(m: nn.Module):
 
 @contextmanager
 def export_mode(model: nn.Module):
-    """Plain comparisons instead of the surrogate autograd Functions: fused LIFs run `_lif_export_forward`, PLIF/LIAF
-    and STSA neurons their export forwards, Spikeformer's MHSA and STSA's attention forwards that expose the map."""
-    saved_h, saved_t = neurons.heaviside_surrogate, neurons.TriangleSurrogate
+    """Plain comparisons instead of the surrogate autograd Functions: the neurons run their own `export_forward`
+    (the STSA neuron's is its forward), the reference LIF its forward, both under `neurons.plain_firing`; Spikeformer's
+    MHSA and STSA's attention run forwards that expose the map."""
     patched = []
-    neurons.heaviside_surrogate = _plain_heaviside
-    neurons.TriangleSurrogate = _PlainTriangle
     try:
-        for name, m in model.named_modules():
-            try:
-                fwd = _export_forward_for(m)
-            except _Unexportable as exc:
-                arch = getattr(model, "arch", type(model).__name__)
-                raise SpikeStudioError(f"export: cannot export the {arch} model to ONNX: its layer {name}: {exc}") \
-                    from None
-            except _UnknownNeuron as exc:
-                arch = getattr(model, "arch", type(model).__name__)
-                raise SpikeStudioError(
-                    f"export: cannot export the {arch} model to ONNX: its layer {name} is a {exc} neuron, which the "
-                    f"exporter does not know (it knows LIF, PLIF, LIAF and the STSA neuron)") from None
-            if fwd is not None:
-                m.forward = fwd.__get__(m)  # instance attribute, removed on exit
-                patched.append(m)
-        yield model
+        with neurons.plain_firing():
+            yield _patch_export_forwards(model, patched)
     finally:
-        neurons.heaviside_surrogate, neurons.TriangleSurrogate = saved_h, saved_t
         for m in patched:
             m.__dict__.pop("forward", None)
+
+
+def _patch_export_forwards(model: nn.Module, patched: list) -> nn.Module:
+    for name, m in model.named_modules():
+        try:
+            fwd = _export_forward_for(m)
+        except _Unexportable as exc:
+            arch = getattr(model, "arch", type(model).__name__)
+            raise SpikeStudioError(f"export: cannot export the {arch} model to ONNX: its layer {name}: {exc}") \
+                from None
+        except _UnknownNeuron as exc:
+            arch = getattr(model, "arch", type(model).__name__)
+            raise SpikeStudioError(
+                f"export: cannot export the {arch} model to ONNX: its layer {name} is a {exc} neuron, which the "
+                f"exporter does not know (it knows LIF, PLIF, LIAF and the STSA neuron)") from None
+        if fwd is not None:
+            m.forward = fwd.__get__(m)  # instance attribute, removed on exit
+            patched.append(m)
+    return model
 
 
 ATTENTION_KINDS = {
@@ -524,14 +435,13 @@ def _neurons_per_sample(model: nn.Module, x: torch.Tensor) -> dict[str, int]:
 
 def min_margin(model: nn.Module, x: torch.Tensor) -> float:
     """The smallest |H - V_th| of any fused LIF neuron for input x (how close the nearest spike is to flipping)."""
-    global _margin_sink
-    _margin_sink = []
+    neurons.margin_sink = sink = []
     try:
         with export_mode(model), torch.no_grad():
             model(x)
-        return min(_margin_sink) if _margin_sink else float("inf")
+        return min(sink) if sink else float("inf")
     finally:
-        _margin_sink = None
+        neurons.margin_sink = None
 
 
 def inputs_clear_of_threshold(model: nn.Module, shape: tuple, count: int = 2, margin: float = 1e-4, tries: int = 600,

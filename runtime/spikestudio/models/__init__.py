@@ -91,15 +91,11 @@ def load_init_checkpoint(model, path: str) -> dict:
     Returns (and sets as `model.init_report`) where the weights came from: {"path", "kind" (checkpoint | imported |
     reference | state_dict), "converted_from", "source", "ignored", "rebuilt", "qkv_layout"}."""
     from spikestudio import checkpoint_import as ci
-    from spikestudio.train.checkpoint import FORMAT, UnreadableCheckpoint, load_checkpoint_file
+    from spikestudio.train.checkpoint import FORMAT, read_checkpoint
 
     key = "model.init_from"
-    if not os.path.isfile(path):
-        raise ConfigError(key, f"checkpoint not found: {path}", "paths in the config are relative to the config file's folder")
-    try:
-        obj = load_checkpoint_file(path)
-    except UnreadableCheckpoint as exc:
-        raise ConfigError(key, exc.message, exc.hint) from None
+    obj = read_checkpoint(path, lambda message, hint: ConfigError(key, message, hint), missing=f"checkpoint not found: {path}",
+                          missing_hint="paths in the config are relative to the config file's folder")
     sd = ci.extract_state_dict(obj)
     if sd is None:
         raise ConfigError(key, f"{path} holds no state_dict: it is {ci.describe_contents(obj)}",

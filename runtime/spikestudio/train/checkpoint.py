@@ -9,7 +9,7 @@ import os
 import random
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, NoReturn
 
 import numpy as np
 import torch
@@ -152,3 +152,22 @@ def load_checkpoint_file(path: str | os.PathLike) -> Any:
                                     "c = torch.load('{path}', weights_only=False); "
                                     "torch.save(c.get('state_dict') or c.get('model') or c, 'weights.pth')\" "
                                     "and use weights.pth".replace("{path}", path))
+
+
+def read_checkpoint(path: str | os.PathLike, fail: Callable[[str, str | None], Exception] | None = None, *,
+                    missing: str | None = None, missing_hint: str | None = None, not_training: str | None = None) -> Any:
+    """The one way to read a checkpoint: load_checkpoint_file(path), with every problem raised as fail(message, hint)
+    (default: UnreadableCheckpoint). `missing`: the message for a path that is not a file (else the load's own);
+    `not_training`: when given, anything but a training checkpoint (a dict with `model`) is refused with it."""
+    def refuse(message: str, hint: str | None) -> NoReturn:
+        raise (fail(message, hint) if fail is not None else UnreadableCheckpoint(message, hint or "")) from None
+
+    if missing is not None and not os.path.isfile(path):
+        refuse(missing, missing_hint)
+    try:
+        obj = load_checkpoint_file(path)
+    except UnreadableCheckpoint as exc:
+        refuse(exc.message, exc.hint)
+    if not_training is not None and (not isinstance(obj, dict) or "model" not in obj):
+        refuse(not_training, None)
+    return obj

@@ -46,16 +46,11 @@ def main(args) -> int:
         ck = None
         cfg = None
         try:
-            if not ck_path.is_file():
-                raise ConfigError("--checkpoint", f"file not found: {ck_path}")
-            from spikestudio.train.checkpoint import UnreadableCheckpoint, load_checkpoint_file
+            from spikestudio.train.checkpoint import read_checkpoint
 
-            try:
-                ck = load_checkpoint_file(ck_path)
-            except UnreadableCheckpoint as exc:
-                raise ConfigError("--checkpoint", exc.message, exc.hint) from None
-            if not isinstance(ck, dict) or "model" not in ck:
-                raise ConfigError("--checkpoint", f"{ck_path} is not a Spike Studio checkpoint (no `model` entry)")
+            ck = read_checkpoint(ck_path, lambda message, hint: ConfigError("--checkpoint", message, hint),
+                                 missing=f"file not found: {ck_path}",
+                                 not_training=f"{ck_path} is not a Spike Studio checkpoint (no `model` entry)")
             raw = load_config_file(args.config) if args.config else ck.get("config")
             if not isinstance(raw, dict):
                 raise ConfigError("--config", "the checkpoint holds no config; pass --config RESOLVED.json")

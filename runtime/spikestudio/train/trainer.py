@@ -26,6 +26,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from spikestudio import __version__
@@ -50,6 +51,7 @@ TORCH_HINT = (
 def log(msg: str) -> None:
     print(f"[spikestudio {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
+
 def weight_decay_param_groups(model, weight_decay: float, exempt: str = "none") -> list[dict]:
     """The trainable parameters as optimiser param groups. exempt "bias_and_norm": timm's
     param_groups_weight_decay / MAE's add_weight_decay rule, i.e. tensors with ndim <= 1 (biases, norm weights),
@@ -65,22 +67,11 @@ def weight_decay_param_groups(model, weight_decay: float, exempt: str = "none") 
 
 
 def make_optimizer(model, tcfg: dict):
-    """The `train.optimizer` over the model's trainable parameters (adamw | adam | sgd | lamb)."""
-    import torch
+    """The `train.optimizer` over the model's trainable parameters (train/setup.py build_optimizer)."""
+    from spikestudio.train.setup import build_optimizer
 
-    params = weight_decay_param_groups(model, tcfg["weight_decay"], tcfg.get("weight_decay_exempt", "none"))
-    name = tcfg["optimizer"]
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
-    if name == "adam":
-        return torch.optim.Adam(params, lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
-    if name == "lamb":
-        from spikestudio.train.lamb import Lamb
+    return build_optimizer(weight_decay_param_groups(model, tcfg["weight_decay"], tcfg.get("weight_decay_exempt", "none")), tcfg)
 
-        return Lamb(params, lr=tcfg["lr"], weight_decay=tcfg["weight_decay"],
-                    trust_clip=bool(tcfg.get("lamb_trust_clip", False)))
-    return torch.optim.SGD(params, lr=tcfg["lr"], momentum=tcfg["momentum"], weight_decay=tcfg["weight_decay"],
-                           nesterov=bool(tcfg["nesterov"]) and tcfg["momentum"] > 0)
 
 class _Interrupted(Exception):
     pass
@@ -156,6 +147,41 @@ def fallback_describe(model: Any, model_cfg: dict) -> dict:
         "num_classes": int(model_cfg.get("num_classes", 0)),
         "layers": layers,
     }
+
+
+def _seed_everything(torch, tcfg: dict) -> None:
+    import random
+
+    import numpy as np
+
+    seed = tcfg["seed"]
+    if tcfg["deterministic"]:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+class _Window:
+    """The training steps since the last `step` event: summed loss, correct and seen samples, wall-clock start."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def add(self, loss: float, correct: int, seen: int) -> None:
+        self.loss += loss
+        self.correct += correct
+        self.seen += seen
+        self.steps += 1
+
+    def reset(self) -> None:
+        self.loss, self.correct, self.seen, self.steps = 0.0, 0, 0, 0
+        self.start = time.time()
 
 
 class Trainer:
@@ -345,20 +371,14 @@ class Trainer:
 
     def _load_resume(self) -> dict:
         """Read RUN_DIR/checkpoints/last.pt; return the config to resume with."""
-        import torch
-
+        from spikestudio.train.checkpoint import read_checkpoint
         from spikestudio.train.config import load_config_file
 
         path = self.run_dir / "checkpoints" / "last.pt"
-        if not path.is_file():
-            raise ConfigError("--resume", f"nothing to resume: {path} not found",
-                              "A run writes checkpoints/last.pt after each epoch (and every train.checkpoint_every_steps).")
-        try:
-            ck = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001
-            raise ConfigError("--resume", f"{path} cannot be read as a checkpoint: {exc}") from None
-        if not isinstance(ck, dict) or "model" not in ck:
-            raise ConfigError("--resume", f"{path} is not a Spike Studio training checkpoint")
+        ck = read_checkpoint(path, lambda message, hint: ConfigError("--resume", message, hint),
+                             missing=f"nothing to resume: {path} not found",
+                             missing_hint="A run writes checkpoints/last.pt after each epoch (and every train.checkpoint_every_steps).",
+                             not_training=f"{path} is not a Spike Studio training checkpoint")
         self.resume_ckpt = ck
         cfg = ck.get("config")
         if isinstance(cfg, dict):
@@ -366,42 +386,101 @@ class Trainer:
         return load_config_file(self.config_path)
 
     def _train(self, torch, cfg: dict, device) -> int:
-        import random
+        r = self._prepare(torch, cfg, device)
+        if self.resume_ckpt is not None:
+            self._restore(r, self.resume_ckpt)
+        log(f"training: {r.total_epochs} epoch(s) × {r.steps_per_epoch} steps, batch {r.bs}"
+            f"{f' × {r.world} processes' if r.world > 1 else ''}{f' × {r.accum} accumulated' if r.accum > 1 else ''}, {r.tcfg['optimizer']} lr {r.tcfg['lr']:g} "
+            f"({r.tcfg['schedule']}), loss {r.tcfg['loss']}, amp {r.amp or 'off'}")
+        for epoch in range(r.start_epoch, r.total_epochs + 1):
+            exit_code = self._train_epoch(torch, r, epoch, r.start_i if epoch == r.start_epoch else 0)
+            if exit_code is not None:
+                return exit_code
+            self.epochs_completed = epoch
+            exit_code = self._end_epoch(torch, r, epoch)
+            if exit_code is not None:
+                return exit_code
+        log(f"done: {self.epochs_completed} epoch(s), {self.step} steps, best top1 "
+            f"{self.best_top1 if self.best_top1 is not None else 'n/a'}, {time.time() - self.started:.1f}s")
+        self.done("completed")
+        return 0
 
-        import numpy as np
-        import torch.nn.functional as F
-
-        from spikestudio.data import download, load_dataset
-        from spikestudio.telemetry import clean_rates, make_firing_recorder
-        from spikestudio.train.augment import (AugRNG, AutoAugment, Mixup, RandAugment, channel_range, dvs_augment, dvs_cutout,
-                                               hflip, random_erasing, random_resized_crop, snn_augment_wide, soft_target_ce)
-        from spikestudio.train.checkpoint import FORMAT, FORMAT_VERSION, atomic_save, rng_state, set_rng_state
-        from spikestudio.train.config import img_hw
-        from spikestudio.train.evaluation import attention_events, energy_fields, evaluate, make_energy_recorder
-        from spikestudio.train.schedule import LRSchedule, apply_lr
+    def _prepare(self, torch, cfg: dict, device) -> SimpleNamespace:
+        """Seeds, data, model, optimiser, AMP, memory options and augmentation: everything the epochs need."""
+        from spikestudio.telemetry import make_firing_recorder
+        from spikestudio.train.augment import AugRNG
+        from spikestudio.train.evaluation import make_energy_recorder
+        from spikestudio.train.schedule import LRSchedule
+        from spikestudio.train.setup import build_augmenter, build_optimizer, setup_amp
 
         mcfg, dcfg, tcfg, tel = cfg["model"], cfg["data"], cfg["train"], cfg["telemetry"]
         dist = self.dist
-        main_rank = dist.is_main
-        seed = tcfg["seed"]
-        if tcfg["deterministic"]:
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-            torch.use_deterministic_algorithms(True, warn_only=True)
-            torch.backends.cudnn.deterministic = True
-            torch.backends.cudnn.benchmark = False
-        random.seed(seed)
-        np.random.seed(seed)
-        torch.manual_seed(seed)
-        if torch.cuda.is_available():
-            torch.cuda.manual_seed_all(seed)
-        sampler = torch.Generator().manual_seed(seed)  # the data order: identical on every rank
-        aug_rng = AugRNG(seed + 1000 * dist.rank)
+        r = SimpleNamespace(cfg=cfg, mcfg=mcfg, dcfg=dcfg, tcfg=tcfg, tel=tel, device=device, dist=dist,
+                            world=dist.world_size, train_time=0.0, timed_steps=0)
+        _seed_everything(torch, tcfg)
+        r.sampler = torch.Generator().manual_seed(tcfg["seed"])  # the data order: identical on every rank
+        r.aug_rng = AugRNG(tcfg["seed"] + 1000 * dist.rank)
+        r.ds = self._load_data(cfg, device)
+        r.model, desc = self._build_model(mcfg, device)
+        r.recorder, why = make_firing_recorder(r.model) if dist.is_main else (None, None)
+        if r.recorder is None and dist.is_main:
+            self.em.emit("warning", message=f"no firing-rate telemetry: {why}")
+        r.energy = make_energy_recorder(r.model, tel) if dist.is_main else None
+        r.params = [p for p in r.model.parameters() if p.requires_grad]
+        r.opt = build_optimizer(weight_decay_param_groups(r.model, tcfg["weight_decay"], tcfg["weight_decay_exempt"]), tcfg)
+        r.amp, r.scaler, r.autocast = setup_amp(torch, tcfg, device, self._warn)
+        r.packer = None  # train.pack_spikes: spikes saved for backward kept as bits (saved during the forward)
+        if tcfg.get("pack_spikes"):
+            from spikestudio.train.memory import SpikePacker
 
-        # ---------------- data
+            r.packer = SpikePacker(r.model)
+        r.sltt = tcfg["temporal_grad"] == "sltt"
+        if r.sltt:
+            from spikestudio.train import sltt as sltt_mod
+
+            sltt_mod.check_model(r.model)
+        self._memory_options(r.model, tcfg)
+        r.train_model = r.model
+        if dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            r.train_model = DistributedDataParallel(r.model, device_ids=[device.index] if device.type == "cuda" else None)
+        r.bs = min(dcfg["batch_size"], max(1, r.ds.train_size // r.world))  # per process
+        self._oom_ctx = (desc, r.bs, r.amp, device, tcfg)  # for the OOM message's "largest batch that fits"
+        r.gbs = r.bs * r.world  # the global batch
+        r.accum = tcfg["accum_steps"]  # micro-batches per optimiser step; a "step" below is an optimiser step
+        if r.ds.train_size < r.gbs * r.accum:
+            raise ConfigError("train.accum_steps", f"{r.accum} micro-batches of {r.gbs} samples need {r.gbs * r.accum} "
+                                                   f"training samples; the dataset has {r.ds.train_size}",
+                              "Lower train.accum_steps or data.batch_size.")
+        # drop the last partial batch (BatchNorm needs > 1 sample)
+        r.steps_per_epoch = max(1, r.ds.train_size // (r.gbs * r.accum))
+        if tcfg["max_steps_per_epoch"]:
+            r.steps_per_epoch = min(r.steps_per_epoch, tcfg["max_steps_per_epoch"])
+        r.total_epochs = tcfg["epochs"] + tcfg["cooldown_epochs"]
+        r.sched = LRSchedule(tcfg, r.steps_per_epoch, tcfg["epochs"])
+        r.total_steps = r.steps_per_epoch * r.total_epochs
+        r.compiler = self._compiler(r.model, r.train_model, tcfg,
+                                    records_every_step=r.recorder is not None and tel["firing_every"] == 1)
+        r.augment = build_augmenter(tcfg, r.ds, r.aug_rng, tcfg["label_smoothing"], mcfg["num_classes"], self._warn)
+        r.start_epoch, r.start_i = 1, 0
+        r.epoch_sampler_state = r.sampler.get_state()
+        return r
+
+    def _warn(self, **fields) -> None:
+        self.em.emit("warning", **fields)
+
+    def _load_data(self, cfg: dict, device):
+        """The dataset, checked against the model section; on the device when it is small (< 1 GiB)."""
+        from spikestudio.data import download, load_dataset
+        from spikestudio.train.config import img_hw
+
+        mcfg, dcfg = cfg["model"], cfg["data"]
         t0 = time.time()
         if dcfg["root"] and not Path(dcfg["root"]).is_absolute():  # resolved configs hold absolute paths; be lenient
             base = Path(cfg["source"]).parent if isinstance(cfg.get("source"), str) else self.config_path.parent
             dcfg["root"] = str((base / dcfg["root"]).resolve())
+        main_rank = self.dist.is_main
         with download.reporting(lambda **f: self.em.emit("download", **f) if main_rank else None, self.stop_event.is_set):
             ds = load_dataset(dcfg, time_steps=mcfg["time_steps"])
         log(f"data {ds.name}: {ds.train_size} train / {ds.eval_size} eval samples from {ds.source} ({time.time() - t0:.1f}s)")
@@ -421,8 +500,10 @@ class Trainer:
         if small:
             ds.train_x, ds.train_y = ds.train_x.to(device), ds.train_y.to(device)
             ds.eval_x, ds.eval_y = ds.eval_x.to(device), ds.eval_y.to(device)
+        return ds
 
-        # ---------------- model
+    def _build_model(self, mcfg: dict, device):
+        """The model on the device and its description (emitted as the `model` event)."""
         try:
             from spikestudio.models import build_model
         except ImportError as exc:
@@ -456,377 +537,282 @@ class Trainer:
             log(init_from_summary(desc["init_from"]))
         model_warnings = desc.pop("warnings", None) or []
         self.em.emit("model", **desc)
-        for text in model_warnings if main_rank else []:  # custom models: no neuron recognised, state not reset, ...
+        for text in model_warnings if self.dist.is_main else []:  # custom models: no neuron recognised, state not reset, ...
             self.em.emit("warning", message=text)
         if int(desc["params"]) != n_params:
             self.em.emit("warning", message=f"describe_model reports {desc['params']} parameters but the built model has {n_params}")
         log(f"model {desc['arch']}: {n_params:,} parameters, T={desc['time_steps']}")
+        return model, desc
 
-        recorder, why = make_firing_recorder(model) if main_rank else (None, None)
-        if recorder is None and main_rank:
-            self.em.emit("warning", message=f"no firing-rate telemetry: {why}")
-        energy = make_energy_recorder(model, tel) if main_rank else None
+    def _restore(self, r: SimpleNamespace, ck: dict) -> None:
+        """Continues from a training checkpoint: weights, optimiser, scaler, position and every RNG state."""
+        from spikestudio.train.checkpoint import set_rng_state
 
-        # ---------------- optimisation
-        name = tcfg["optimizer"]
-        opt = make_optimizer(model, tcfg)
+        r.model.load_state_dict(ck["model"])
+        r.opt.load_state_dict(ck["optimizer"])
+        if r.scaler is not None and ck.get("scaler"):
+            r.scaler.load_state_dict(ck["scaler"])
+        self.step = int(ck.get("step", 0))
+        self.best_top1 = ck.get("best_top1")
+        ck_epoch = int(ck.get("epoch", 0))
+        if ck.get("epoch_complete", True):
+            r.start_epoch, r.start_i = ck_epoch + 1, 0
+            self.epochs_completed = ck_epoch
+        else:
+            r.start_epoch = ck_epoch
+            r.start_i = int(ck.get("epoch_step", self.step - (ck_epoch - 1) * r.steps_per_epoch))
+            self.epochs_completed = ck_epoch - 1
+        if "rng" in ck:
+            set_rng_state(ck["rng"], r.sampler)
+        if ck.get("aug_rng") is not None and self.dist.is_main:
+            r.aug_rng.load_state_dict(ck["aug_rng"])
+        if ck.get("epoch_sampler_state") is not None:
+            r.epoch_sampler_state = ck["epoch_sampler_state"]
+        if ck.get("world_size", 1) != r.world:
+            self.em.emit("warning", message=f"resuming a run trained with {ck.get('world_size', 1)} process(es) on {r.world}; "
+                                            "the data order and batch split differ from the original run")
+        self.em.emit("warning", message=f"resumed from checkpoints/last.pt at step {self.step} (epoch {r.start_epoch}, "
+                                        f"step {r.start_i} of {r.steps_per_epoch} in the epoch); events after that step "
+                                        f"earlier in events.jsonl (before seq {self.em.seq}) are superseded")
+        log(f"resumed at step {self.step}: epoch {r.start_epoch}, epoch step {r.start_i}")
+        restarts = int(os.environ.get("SLURM_RESTART_COUNT") or 0) if os.environ.get("SPIKE_SLURM") else 0
+        if restarts > 0:  # a requeued Slurm job (time limit or preemption) continuing the same run
+            self.em.emit("requeued", epoch=r.start_epoch, step=self.step, restarts=restarts,
+                         job_id=os.environ.get("SLURM_JOB_ID", ""))
 
-        amp = tcfg["amp"]
-        if amp == "fp16" and device.type != "cuda":
-            self.em.emit("warning", message="train.amp fp16 needs a CUDA device; using bf16 autocast on this device instead")
-            amp = "bf16"
-        amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp) if amp else None
-        scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
+    def _checkpoint(self, r: SimpleNamespace, kind: str, epoch: int, epoch_step: int, epoch_complete: bool) -> str | None:
+        from spikestudio.train.checkpoint import FORMAT, FORMAT_VERSION, atomic_save, rng_state
 
-        def autocast():
-            if amp_dtype is None:
-                return contextlib.nullcontext()
-            return torch.autocast(device_type=device.type, dtype=amp_dtype)
+        if not self.dist.is_main:
+            return None
+        payload = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "runtime_version": __version__,
+            "model": r.model.state_dict(),
+            "optimizer": r.opt.state_dict(),
+            "scheduler": r.sched.state_dict(),
+            "scaler": r.scaler.state_dict() if r.scaler is not None else None,
+            "epoch": epoch,
+            "epoch_step": epoch_step,
+            "epoch_complete": epoch_complete,
+            "step": self.step,
+            "best_top1": self.best_top1,
+            "config": r.cfg,
+            "rng": rng_state(r.sampler),
+            "epoch_sampler_state": r.epoch_sampler_state,
+            "aug_rng": r.aug_rng.state_dict(),
+            "world_size": r.world,
+        }
+        path = atomic_save(payload, self.run_dir / "checkpoints" / f"{kind}.pt")
+        self.em.emit("checkpoint", epoch=epoch, step=self.step, path=str(path.resolve()), kind=kind)
+        if kind == "last":
+            self.last_checkpoint = str(path.resolve())
+        return str(path)
 
-        packer = None  # train.pack_spikes: spikes saved for backward kept as bits (saved during the forward)
-        if tcfg.get("pack_spikes"):
-            from spikestudio.train.memory import SpikePacker
+    def _stopped(self, r: SimpleNamespace, epoch: int, epoch_step: int, epoch_complete: bool) -> int:
+        self._checkpoint(r, "last", epoch, epoch_step, epoch_complete)
+        log(f"stopped at step {self.step} (epoch {epoch}); last checkpoint {self.last_checkpoint}")
+        self.done("stopped")
+        return 0
 
-            packer = SpikePacker(model)
+    def _epoch_order(self, torch, r: SimpleNamespace, first_i: int):
+        """This epoch's sample order; resumed mid-epoch: the same permutation as the interrupted run."""
+        if first_i > 0:
+            current = r.sampler.get_state()
+            r.sampler.set_state(r.epoch_sampler_state)
+            perm = torch.randperm(r.ds.train_size, generator=r.sampler)
+            r.sampler.set_state(current)
+        else:
+            r.epoch_sampler_state = r.sampler.get_state()
+            perm = torch.randperm(r.ds.train_size, generator=r.sampler)
+        return perm.to(r.ds.train_x.device)
 
-        sltt = tcfg["temporal_grad"] == "sltt"
-        if sltt:
+    def _train_epoch(self, torch, r: SimpleNamespace, epoch: int, first_i: int) -> int | None:
+        """One epoch's optimiser steps from epoch step first_i; an exit code when the run stopped, else None."""
+        from spikestudio.telemetry import clean_rates
+        from spikestudio.train.schedule import apply_lr
+
+        perm = self._epoch_order(torch, r, first_i)
+        apply_lr(r.opt, r.sched.lr_at(self.step))
+        self.em.emit("epoch", epoch=epoch, epochs=r.total_epochs, steps_per_epoch=r.steps_per_epoch, lr=r.opt.param_groups[0]["lr"])
+        r.train_model.train()
+        window = _Window()
+        firing_every, ckpt_every = r.tel["firing_every"], r.tcfg["checkpoint_every_steps"]
+        for i in range(first_i, r.steps_per_epoch):
+            step_start = time.time()
+            lr = r.sched.lr_at(self.step)
+            apply_lr(r.opt, lr)
+            # sltt calls the model once per time step: the recorder's per-step rates would mix; eval records them
+            record = r.recorder is not None and not r.sltt and (self.step + 1) % firing_every == 0
+            if record:
+                r.recorder.reset()
+            r.opt.zero_grad(set_to_none=True)
+            loss_value, correct, seen = 0.0, 0, 0
+            for micro in range(r.accum):  # train.accum_steps micro-batches, gradients summed, one optimiser step
+                base = (i * r.accum + micro) * r.gbs + r.dist.rank * r.bs
+                idx = perm[base:base + r.bs]
+                x = r.ds.train_x[idx].to(r.device, non_blocking=True)
+                y = r.ds.train_y[idx].to(r.device, non_blocking=True)
+                x, soft = r.augment(x, y, epoch)
+                last_micro = micro == r.accum - 1
+                # DDP: all-reduce the gradients once, at the last micro-batch
+                with (contextlib.nullcontext() if last_micro or not r.dist.enabled else r.train_model.no_sync()):
+                    logits, micro_loss = self._forward_backward(r, x, y, soft, record and last_micro, last_micro)
+                loss_value += micro_loss
+                correct += int((logits.detach().argmax(1) == y).sum())
+                seen += int(y.shape[0]) * r.world
+            stop_now = self.stop_event.is_set()
+            if r.dist.enabled:  # one small all-reduce per step: the global loss and the stop flag
+                tot = r.dist.all_reduce_sum([loss_value, 1.0 if stop_now else 0.0], r.device)
+                loss_value, stop_now = tot[0] / r.world, tot[1] > 0
+            if not math.isfinite(loss_value):
+                raise NonFiniteLoss(
+                    f"the training loss is {loss_value} at step {self.step + 1} (epoch {epoch})",
+                    "Lower train.lr (e.g. by 10×), set train.grad_clip (e.g. 1.0), or disable AMP (train.amp: false).",
+                )
+            self._optimizer_step(torch, r)
+            self.step += 1
+            window.add(loss_value, correct, seen)
+            step_s = time.time() - step_start
+            self._time_step(r, step_s)
+            if self.step % r.tel["step_every"] == 0 or i == r.steps_per_epoch - 1:
+                self._emit_step(torch, r, window, epoch, i, lr, step_s)
+            if record:
+                self.em.emit("firing", epoch=epoch, step=self.step, split="train", layers=clean_rates(r.recorder.rates()))
+                r.recorder.reset()
+            if ckpt_every and self.step % ckpt_every == 0:
+                self._checkpoint(r, "last", epoch, i + 1, False)
+            if stop_now:
+                return self._stopped(r, epoch, i + 1, False)
+        return None
+
+    def _forward_backward(self, r: SimpleNamespace, x, y, soft, record: bool, last_micro: bool = True):
+        """Forward and backward of one micro-batch, the loss scaled by 1 / train.accum_steps → (logits, loss value)."""
+        import torch.nn.functional as F
+
+        from spikestudio.train.augment import soft_target_ce
+
+        tcfg, loss_kind = r.tcfg, r.tcfg["loss"]
+        smoothing = tcfg["label_smoothing"]
+
+        def loss_of(out, per_step_out: bool):
+            if loss_kind == "tet":
+                from spikestudio.train.losses import tet_loss
+
+                return tet_loss(out if per_step_out else out.unsqueeze(0), soft if soft is not None else y,
+                                lam=tcfg["tet_lambda"], phi=tcfg["tet_phi"],
+                                label_smoothing=smoothing if soft is None else 0.0)
+            if soft is not None:
+                return soft_target_ce(out, soft)
+            return F.cross_entropy(out.float(), y, label_smoothing=smoothing)
+
+        if r.sltt:  # train.temporal_grad sltt: T forward + backward passes of one time step each (train/sltt.py)
             from spikestudio.train import sltt as sltt_mod
 
-            sltt_mod.check_model(model)
-        self._memory_options(model, tcfg)
+            def step_forward(xt):
+                with r.autocast():
+                    return r.train_model(xt)
 
-        train_model = model
-        if dist.enabled:
-            from torch.nn.parallel import DistributedDataParallel
+            logits, loss_value = sltt_mod.train_step(
+                r.model, step_forward, x, lambda out: loss_of(out, False) / r.accum,
+                (lambda l: r.scaler.scale(l).backward()) if r.scaler is not None else (lambda l: l.backward()),
+                step_context=r.packer.step if r.packer is not None else contextlib.nullcontext,
+                no_sync=r.train_model.no_sync if r.dist.enabled and last_micro else None)
+            return logits, loss_value
+        with (r.recorder.recording() if record else contextlib.nullcontext()):
+            # train.compile: the compiled module (steps recording firing rates run it eagerly; compiled.py)
+            forward = r.compiler if r.compiler is not None and not record else r.train_model
+            with r.autocast(), (r.packer.step() if r.packer is not None else contextlib.nullcontext()):
+                if loss_kind == "tet":
+                    per_step = forward(x, per_step=True)
+                    logits = per_step.float().mean(0)
+                else:
+                    logits = forward(x)
+        loss = loss_of(per_step if loss_kind == "tet" else logits, True) / r.accum
+        (r.scaler.scale(loss) if r.scaler is not None else loss).backward()
+        return logits, float(loss.detach())
 
-            train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    def _optimizer_step(self, torch, r: SimpleNamespace) -> None:
+        """Gradient clipping and the optimiser step, through the fp16 scaler if any."""
+        grad_clip = r.tcfg["grad_clip"]
+        if r.scaler is not None:
+            if grad_clip:
+                r.scaler.unscale_(r.opt)
+                torch.nn.utils.clip_grad_norm_(r.params, grad_clip)
+            r.scaler.step(r.opt)
+            r.scaler.update()
+        else:
+            if grad_clip:
+                torch.nn.utils.clip_grad_norm_(r.params, grad_clip)
+            r.opt.step()
 
-        n_train = ds.train_size
-        world = dist.world_size
-        bs = min(dcfg["batch_size"], max(1, n_train // world))  # per process
-        self._oom_ctx = (desc, bs, amp, device, tcfg)  # for the OOM message's "largest batch that fits"
-        gbs = bs * world  # the global batch
-        accum = tcfg.get("accum_steps", 1)  # micro-batches per optimiser step; a "step" below is an optimiser step
-        if n_train < gbs * accum:
-            raise ConfigError("train.accum_steps", f"{accum} micro-batches of {gbs} samples need {gbs * accum} training "
-                                                   f"samples; the dataset has {n_train}",
-                              "Lower train.accum_steps or data.batch_size.")
-        steps_per_epoch = max(1, n_train // (gbs * accum))  # drop the last partial batch (BatchNorm needs > 1 sample)
-        if tcfg["max_steps_per_epoch"]:
-            steps_per_epoch = min(steps_per_epoch, tcfg["max_steps_per_epoch"])
-        epochs = tcfg["epochs"]
-        total_epochs = epochs + tcfg["cooldown_epochs"]
-        sched = LRSchedule(tcfg, steps_per_epoch, epochs)
-        total_steps = steps_per_epoch * total_epochs
-        step_every, firing_every = tel["step_every"], tel["firing_every"]
-        smoothing = tcfg["label_smoothing"]
-        grad_clip = tcfg["grad_clip"]
-        ckpt_every = tcfg["checkpoint_every_steps"]
-        loss_kind = tcfg["loss"]
-        num_classes = mcfg["num_classes"]
-        compiler = self._compiler(model, train_model, tcfg, records_every_step=recorder is not None and firing_every == 1)
+    def _time_step(self, r: SimpleNamespace, step_s: float) -> None:
+        if r.compiler is not None and r.compiler.pending:  # the first compiled step: its time is the compile's
+            end = r.compiler.end_fields(step_s)
+            self.em.emit("phase", **end)
+            log(f"train.compile: first compiled step {step_s:.1f}s (cache {end['cache']}, {end['graphs']} "
+                f"graph(s)){'' if end['ok'] else '; fell back to eager'}")
+        else:
+            r.train_time += step_s
+            r.timed_steps += 1
 
-        # ---------------- augmentation (training batches only)
-        mixup = Mixup(tcfg["mixup_alpha"], tcfg["cutmix_alpha"], tcfg["mixup_prob"], tcfg["mixup_switch_prob"],
-                      smoothing, num_classes, aug_rng)
-        static = ds.train_x.dim() == 4
-        lo = hi = None
-        if static and (tcfg["randaugment"] or tcfg["auto_augment"] or tcfg["random_resized_crop"]):
-            lo, hi = channel_range(ds.train_x)
-        randaug = autoaug = None
-        rrc = tcfg["random_resized_crop"] if static else None
-        if tcfg["randaugment"] and static:
-            randaug = RandAugment(tcfg["randaugment"], lo, hi, aug_rng)
-        if tcfg["auto_augment"] and static:
-            autoaug = AutoAugment(tcfg["auto_augment"], lo, hi, aug_rng)
-        for key in ("randaugment", "auto_augment", "random_resized_crop"):
-            if tcfg[key] and not static:
-                self.em.emit("warning", message=f"train.{key} applies to static images only; ignored for event frames")
-        dvs_flip, dvs_roll = tcfg["dvs_flip"], tcfg["dvs_roll"]
-        wide, cutout = tcfg["snn_augment_wide"], tcfg["dvs_cutout"]
-        if (dvs_flip > 0 or dvs_roll > 0 or wide or cutout > 0) and ds.train_x.dim() != 5:
-            self.em.emit("warning", message="train.dvs_flip / dvs_roll / snn_augment_wide / dvs_cutout apply to event frames "
-                                            "(N, T, C, H, W) only; ignored")
-        if dvs_flip > 0 and ds.name == "dvs128-gesture":
-            self.em.emit("warning", message="train.dvs_flip on dvs128-gesture: horizontal flips turn left-hand gestures into "
-                                            "right-hand ones (classes such as 'right hand wave' vs 'left hand wave'), so "
-                                            "flipped samples carry wrong labels",
-                         hint="Set train.dvs_flip: 0 for DVS128 Gesture (the STSA recipe uses only random rolls).")
+    def _emit_step(self, torch, r: SimpleNamespace, window: "_Window", epoch: int, i: int, lr: float, step_s: float) -> None:
+        """The `step` event over the steps since the last one (and its log line); starts a new window."""
+        elapsed = max(time.time() - window.start, 1e-9)
+        remaining = r.total_steps - self.step
+        eta = remaining * (r.train_time / r.timed_steps if r.timed_steps else step_s)
+        extra = {}
+        if r.device.type == "cuda":
+            extra["peak_mem_mb"] = round(torch.cuda.max_memory_allocated(r.device) / 2 ** 20, 1)
+        loss, acc = window.loss / window.steps, min(1.0, window.correct * r.world / window.seen)
+        self.em.emit("step", epoch=epoch, step=self.step, epoch_step=i + 1, steps_per_epoch=r.steps_per_epoch,
+                     loss=loss, acc=acc, lr=lr, img_per_s=round(window.seen / elapsed, 2), eta_s=round(eta, 1), **extra)
+        log(f"epoch {epoch}/{r.total_epochs} step {i + 1}/{r.steps_per_epoch} loss {loss:.4f} "
+            f"acc {window.correct * r.world / window.seen:.3f} lr {lr:.3g} {window.seen / elapsed:.0f} img/s eta {eta:.0f}s")
+        window.reset()
 
-        def augment(x, y, epoch: int):
-            """Training batches only (evaluation never calls this); every draw comes from aug_rng (checkpointed)."""
-            if rrc is not None and x.dim() == 4:
-                x = random_resized_crop(x, rrc["scale"], rrc["ratio"], aug_rng, rrc["interpolation"], lo, hi)
-            if tcfg["hflip"] > 0 and x.dim() == 4:
-                x = hflip(x, tcfg["hflip"], aug_rng)
-            if randaug is not None:
-                x = randaug(x)
-            if autoaug is not None:
-                x = autoaug(x)
-            if tcfg["reprob"] > 0:
-                x = random_erasing(x, tcfg["reprob"], aug_rng)
-            if x.dim() == 5:
-                x = dvs_augment(x, dvs_flip, dvs_roll, aug_rng)
-                if wide:
-                    x = snn_augment_wide(x, aug_rng)
-                if cutout > 0:
-                    x = dvs_cutout(x, cutout, aug_rng)
-            off = tcfg["mixup_off_epoch"]
-            mixup.enabled = not (off is not None and epoch - 1 >= off)
-            if mixup.active and mixup.enabled:
-                return mixup(x, y)
-            return x, None
-
-        # ---------------- resume
-        start_epoch, start_i = 1, 0
-        epoch_sampler_state = sampler.get_state()
-        if self.resume_ckpt is not None:
-            ck = self.resume_ckpt
-            model.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
-            if scaler is not None and ck.get("scaler"):
-                scaler.load_state_dict(ck["scaler"])
-            self.step = int(ck.get("step", 0))
-            self.best_top1 = ck.get("best_top1")
-            ck_epoch = int(ck.get("epoch", 0))
-            if ck.get("epoch_complete", True):
-                start_epoch, start_i = ck_epoch + 1, 0
-                self.epochs_completed = ck_epoch
-            else:
-                start_epoch = ck_epoch
-                start_i = int(ck.get("epoch_step", self.step - (ck_epoch - 1) * steps_per_epoch))
-                self.epochs_completed = ck_epoch - 1
-            if "rng" in ck:
-                set_rng_state(ck["rng"], sampler)
-            if ck.get("aug_rng") is not None and main_rank:
-                aug_rng.load_state_dict(ck["aug_rng"])
-            if ck.get("epoch_sampler_state") is not None:
-                epoch_sampler_state = ck["epoch_sampler_state"]
-            if ck.get("world_size", 1) != world:
-                self.em.emit("warning", message=f"resuming a run trained with {ck.get('world_size', 1)} process(es) on {world}; "
-                                                "the data order and batch split differ from the original run")
-            self.em.emit("warning", message=f"resumed from checkpoints/last.pt at step {self.step} (epoch {start_epoch}, "
-                                            f"step {start_i} of {steps_per_epoch} in the epoch); events after that step "
-                                            f"earlier in events.jsonl (before seq {self.em.seq}) are superseded")
-            log(f"resumed at step {self.step}: epoch {start_epoch}, epoch step {start_i}")
-            restarts = int(os.environ.get("SLURM_RESTART_COUNT") or 0) if os.environ.get("SPIKE_SLURM") else 0
-            if restarts > 0:  # a requeued Slurm job (time limit or preemption) continuing the same run
-                self.em.emit("requeued", epoch=start_epoch, step=self.step, restarts=restarts,
-                             job_id=os.environ.get("SLURM_JOB_ID", ""))
-
-        def checkpoint(kind: str, epoch: int, epoch_step: int, epoch_complete: bool) -> str | None:
-            if not main_rank:
-                return None
-            payload = {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "runtime_version": __version__,
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(),
-                "scaler": scaler.state_dict() if scaler is not None else None,
-                "epoch": epoch,
-                "epoch_step": epoch_step,
-                "epoch_complete": epoch_complete,
-                "step": self.step,
-                "best_top1": self.best_top1,
-                "config": cfg,
-                "rng": rng_state(sampler),
-                "epoch_sampler_state": epoch_sampler_state,
-                "aug_rng": aug_rng.state_dict(),
-                "world_size": world,
-            }
-            path = atomic_save(payload, self.run_dir / "checkpoints" / f"{kind}.pt")
-            self.em.emit("checkpoint", epoch=epoch, step=self.step, path=str(path.resolve()), kind=kind)
-            if kind == "last":
-                self.last_checkpoint = str(path.resolve())
-            return str(path)
-
-        def stopped(epoch: int, epoch_step: int, epoch_complete: bool) -> int:
-            checkpoint("last", epoch, epoch_step, epoch_complete)
-            log(f"stopped at step {self.step} (epoch {epoch}); last checkpoint {self.last_checkpoint}")
+    def _end_epoch(self, torch, r: SimpleNamespace, epoch: int) -> int | None:
+        """Evaluation (every train.eval_every epochs and after the last), checkpoints, a requested stop."""
+        if epoch % r.tcfg["eval_every"] == 0 or epoch == r.total_epochs:
+            exit_code = self._evaluate(torch, r, epoch)
+            if exit_code is not None:
+                return exit_code
+        else:
+            self._checkpoint(r, "last", epoch, r.steps_per_epoch, True)
+        stop_now = self.stop_event.is_set()
+        if r.dist.enabled:
+            stop_now = r.dist.all_reduce_sum([1.0 if stop_now else 0.0], r.device)[0] > 0
+        if stop_now:
+            log(f"stopped after epoch {epoch}")
             self.done("stopped")
             return 0
+        return None
 
-        cuda = device.type == "cuda"
-        log(f"training: {total_epochs} epoch(s) × {steps_per_epoch} steps, batch {bs}"
-            f"{f' × {world} processes' if world > 1 else ''}{f' × {accum} accumulated' if accum > 1 else ''}, {name} lr {tcfg['lr']:g} ({tcfg['schedule']}), "
-            f"loss {loss_kind}, amp {amp or 'off'}")
-        train_time = 0.0
-        timed_steps = 0  # steps in train_time (not the one that compiled)
-        for epoch in range(start_epoch, total_epochs + 1):
-            first_i = start_i if epoch == start_epoch else 0
-            if first_i > 0:  # resumed mid-epoch: the same permutation as the interrupted run
-                current = sampler.get_state()
-                sampler.set_state(epoch_sampler_state)
-                perm = torch.randperm(n_train, generator=sampler)
-                sampler.set_state(current)
-            else:
-                epoch_sampler_state = sampler.get_state()
-                perm = torch.randperm(n_train, generator=sampler)
-            perm = perm.to(ds.train_x.device)
-            apply_lr(opt, sched.lr_at(self.step))
-            self.em.emit("epoch", epoch=epoch, epochs=total_epochs, steps_per_epoch=steps_per_epoch, lr=opt.param_groups[0]["lr"])
-            train_model.train()
-            acc_loss, acc_correct, acc_seen, acc_steps = 0.0, 0, 0, 0
-            window_start = time.time()
-            for i in range(first_i, steps_per_epoch):
-                step_start = time.time()
-                lr = sched.lr_at(self.step)
-                apply_lr(opt, lr)
-                # sltt calls the model once per time step: the recorder's per-step rates would mix; eval records them
-                record = recorder is not None and not sltt and (self.step + 1) % firing_every == 0
-                if record:
-                    recorder.reset()
-                def loss_of(out, per_step_out: bool):
-                    if loss_kind == "tet":
-                        from spikestudio.train.losses import tet_loss
+    def _evaluate(self, torch, r: SimpleNamespace, epoch: int) -> int | None:
+        """Evaluates, emits `eval` (+ firing, energy, attention) and writes last.pt (and best.pt when it improved)."""
+        from spikestudio.telemetry import clean_rates
+        from spikestudio.train.evaluation import evaluate
 
-                        return tet_loss(out if per_step_out else out.unsqueeze(0), soft if soft is not None else y,
-                                        lam=tcfg["tet_lambda"], phi=tcfg["tet_phi"],
-                                        label_smoothing=smoothing if soft is None else 0.0)
-                    if soft is not None:
-                        return soft_target_ce(out, soft)
-                    return F.cross_entropy(out.float(), y, label_smoothing=smoothing)
-
-                opt.zero_grad(set_to_none=True)
-                loss_value = 0.0
-                for micro in range(accum):  # train.accum_steps micro-batches, gradients summed, one optimiser step
-                    base = (i * accum + micro) * gbs + dist.rank * bs
-                    idx = perm[base:base + bs]
-                    x = ds.train_x[idx].to(device, non_blocking=True)
-                    y = ds.train_y[idx].to(device, non_blocking=True)
-                    x, soft = augment(x, y, epoch)
-                    last_micro = micro == accum - 1
-                    # DDP: all-reduce the gradients once, at the last micro-batch
-                    sync = contextlib.nullcontext() if last_micro or not dist.enabled else train_model.no_sync()
-                    with sync:
-                        if sltt:  # train.temporal_grad sltt: T forward + backward passes of one time step each (train/sltt.py)
-                            def step_forward(xt):
-                                with autocast():
-                                    return train_model(xt)
-
-                            logits, micro_loss = sltt_mod.train_step(
-                                model, step_forward, x, lambda out: loss_of(out, False) / accum,
-                                (lambda l: scaler.scale(l).backward()) if scaler is not None else (lambda l: l.backward()),
-                                step_context=packer.step if packer is not None else contextlib.nullcontext,
-                                no_sync=train_model.no_sync if dist.enabled and last_micro else None)
-                            loss_value += micro_loss
-                        else:
-                            with (recorder.recording() if record and last_micro else contextlib.nullcontext()):
-                                # train.compile: the compiled module (steps recording firing rates run it eagerly)
-                                forward = compiler if compiler is not None and not record else train_model
-                                with autocast(), (packer.step() if packer is not None else contextlib.nullcontext()):
-                                    if loss_kind == "tet":
-                                        per_step = forward(x, per_step=True)
-                                        logits = per_step.float().mean(0)
-                                    else:
-                                        logits = forward(x)
-                            loss = loss_of(per_step if loss_kind == "tet" else logits, True) / accum
-                            loss_value += float(loss.detach())
-                            (scaler.scale(loss) if scaler is not None else loss).backward()
-                    acc_correct += int((logits.detach().argmax(1) == y).sum())
-                    acc_seen += int(y.shape[0]) * world
-                stop_now = self.stop_event.is_set()
-                if dist.enabled:  # one small all-reduce per step: the global loss and the stop flag
-                    tot = dist.all_reduce_sum([loss_value, 1.0 if stop_now else 0.0], device)
-                    loss_value, stop_now = tot[0] / world, tot[1] > 0
-                if not math.isfinite(loss_value):
-                    raise NonFiniteLoss(
-                        f"the training loss is {loss_value} at step {self.step + 1} (epoch {epoch})",
-                        "Lower train.lr (e.g. by 10×), set train.grad_clip (e.g. 1.0), or disable AMP (train.amp: false).",
-                    )
-                if scaler is not None:
-                    if grad_clip:
-                        scaler.unscale_(opt)
-                        torch.nn.utils.clip_grad_norm_(params, grad_clip)
-                    scaler.step(opt)
-                    scaler.update()
-                else:
-                    if grad_clip:
-                        torch.nn.utils.clip_grad_norm_(params, grad_clip)
-                    opt.step()
-                self.step += 1
-                acc_loss += loss_value
-                acc_steps += 1
-                step_s = time.time() - step_start
-                if compiler is not None and compiler.pending:  # the first compiled step: its time is the compile's
-                    end = compiler.end_fields(step_s)
-                    self.em.emit("phase", **end)
-                    log(f"train.compile: first compiled step {step_s:.1f}s (cache {end['cache']}, {end['graphs']} "
-                        f"graph(s)){'' if end['ok'] else '; fell back to eager'}")
-                else:
-                    train_time += step_s
-                    timed_steps += 1
-                last_of_epoch = i == steps_per_epoch - 1
-                if self.step % step_every == 0 or last_of_epoch:
-                    now = time.time()
-                    elapsed = max(now - window_start, 1e-9)
-                    remaining = total_steps - self.step
-                    eta = remaining * (train_time / timed_steps if timed_steps else step_s)
-                    extra = {}
-                    if cuda:
-                        extra["peak_mem_mb"] = round(torch.cuda.max_memory_allocated(device) / 2 ** 20, 1)
-                    self.em.emit(
-                        "step",
-                        epoch=epoch,
-                        step=self.step,
-                        epoch_step=i + 1,
-                        steps_per_epoch=steps_per_epoch,
-                        loss=acc_loss / acc_steps,
-                        acc=min(1.0, acc_correct * world / acc_seen),
-                        lr=lr,
-                        img_per_s=round(acc_seen / elapsed, 2),
-                        eta_s=round(eta, 1),
-                        **extra,
-                    )
-                    log(f"epoch {epoch}/{total_epochs} step {i + 1}/{steps_per_epoch} loss {acc_loss / acc_steps:.4f} "
-                        f"acc {acc_correct * world / acc_seen:.3f} lr {lr:.3g} {acc_seen / elapsed:.0f} img/s eta {eta:.0f}s")
-                    acc_loss, acc_correct, acc_seen, acc_steps = 0.0, 0, 0, 0
-                    window_start = time.time()
-                if record:
-                    self.em.emit("firing", epoch=epoch, step=self.step, split="train", layers=clean_rates(recorder.rates()))
-                    recorder.reset()
-                if ckpt_every and self.step % ckpt_every == 0:
-                    checkpoint("last", epoch, i + 1, False)
-                if stop_now:
-                    return stopped(epoch, i + 1, False)
-            self.epochs_completed = epoch
-
-            if epoch % tcfg["eval_every"] == 0 or epoch == total_epochs:
-                result = evaluate(torch, model, ds.eval_x, ds.eval_y, dcfg["eval_batch_size"], device, autocast,
-                                  recorder, energy, should_stop=self.stop_event.is_set, dist=dist)
-                if result is None:  # stopped during evaluation (a resume repeats the evaluation)
-                    return stopped(epoch, steps_per_epoch, False)
-                improved = self.best_top1 is None or result["top1"] > self.best_top1
-                if improved:
-                    self.best_top1 = result["top1"]
-                self.em.emit("eval", epoch=epoch, step=self.step, best_top1=self.best_top1, **result)
-                log(f"eval epoch {epoch}: loss {result['loss']:.4f} top1 {result['top1']:.4f} top5 {result['top5']:.4f} "
-                    f"({result['samples']} samples, {result['seconds']:.1f}s), best {self.best_top1:.4f}")
-                if recorder is not None:
-                    self.em.emit("firing", epoch=epoch, step=self.step, split="eval", layers=clean_rates(recorder.rates()))
-                    recorder.reset()
-                if main_rank:
-                    self._emit_eval_telemetry(torch, model, ds, device, autocast, energy, tel, epoch)
-                checkpoint("last", epoch, steps_per_epoch, True)
-                if improved:
-                    checkpoint("best", epoch, steps_per_epoch, True)
-            else:
-                checkpoint("last", epoch, steps_per_epoch, True)
-            stop_now = self.stop_event.is_set()
-            if dist.enabled:
-                stop_now = dist.all_reduce_sum([1.0 if stop_now else 0.0], device)[0] > 0
-            if stop_now:
-                log(f"stopped after epoch {epoch}")
-                self.done("stopped")
-                return 0
-
-        log(f"done: {self.epochs_completed} epoch(s), {self.step} steps, best top1 "
-            f"{self.best_top1 if self.best_top1 is not None else 'n/a'}, {time.time() - self.started:.1f}s")
-        self.done("completed")
-        return 0
+        result = evaluate(torch, r.model, r.ds.eval_x, r.ds.eval_y, r.dcfg["eval_batch_size"], r.device, r.autocast,
+                          r.recorder, r.energy, should_stop=self.stop_event.is_set, dist=r.dist)
+        if result is None:  # stopped during evaluation (a resume repeats the evaluation)
+            return self._stopped(r, epoch, r.steps_per_epoch, False)
+        improved = self.best_top1 is None or result["top1"] > self.best_top1
+        if improved:
+            self.best_top1 = result["top1"]
+        self.em.emit("eval", epoch=epoch, step=self.step, best_top1=self.best_top1, **result)
+        log(f"eval epoch {epoch}: loss {result['loss']:.4f} top1 {result['top1']:.4f} top5 {result['top5']:.4f} "
+            f"({result['samples']} samples, {result['seconds']:.1f}s), best {self.best_top1:.4f}")
+        if r.recorder is not None:
+            self.em.emit("firing", epoch=epoch, step=self.step, split="eval", layers=clean_rates(r.recorder.rates()))
+            r.recorder.reset()
+        if self.dist.is_main:
+            self._emit_eval_telemetry(torch, r.model, r.ds, r.device, r.autocast, r.energy, r.tel, epoch)
+        self._checkpoint(r, "last", epoch, r.steps_per_epoch, True)
+        if improved:
+            self._checkpoint(r, "best", epoch, r.steps_per_epoch, True)
+        return None
 
     def _memory_options(self, model, tcfg: dict) -> None:
         """train.recompute_membranes / train.checkpoint_blocks on the model (train/recompute.py). Under train.compile

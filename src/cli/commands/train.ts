@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import type { ResolvedConfig } from '../../core/config';
 import type { DoneEvent, ErrorEvent } from '../../core/protocol';
 import { createRun, type CreatedRun, EVENTS_FILE, RESOLVED_CONFIG_FILE } from '../../core/runs';
-import { checkPython, type DoctorReport, findPython, startTraining, type TrainingProcess } from '../../core/runtime';
+import { type DoctorReport, isInterpreterUsable, launchTraining, type TrainingProcess } from '../../core/runtime';
 import { parseArgs, UsageError } from '../args';
 import { type CliContext, println } from '../context';
 import { formatDuration, formatPercent } from '../format';
@@ -20,7 +20,6 @@ export const RESUME_USAGE = 'spike-studio resume RUN_DIR [--python P] [--verbose
 /** Launch options passed through to `python -m spikestudio train` (the runtime re-runs itself under torchrun). */
 const LAUNCH_OPTIONS = ['nproc', 'nnodes', 'rdzv-endpoint'] as const;
 
-const FATAL_DOCTOR_PROBLEMS = /python-missing|doctor-failed|torch|numpy|python-version/i;
 const STDERR_TAIL_LINES = 15;
 
 interface RunOutcome {
@@ -32,14 +31,13 @@ interface RunOutcome {
   wallSeconds: number;
 }
 
-function reportDoctor(ctx: CliContext, report: DoctorReport): boolean {
-  const fatal = report.torch === null || report.problems.some((p) => FATAL_DOCTOR_PROBLEMS.test(p.kind));
+function reportDoctor(ctx: CliContext, report: DoctorReport): void {
+  const fatal = !isInterpreterUsable(report);
   for (const problem of report.problems) {
     println(ctx.stderr, `${fatal ? 'error' : 'warning'}: ${problem.message}`);
     if (problem.hint) println(ctx.stderr, `  fix: ${problem.hint}`);
   }
   if (fatal) println(ctx.stderr, '  or: spike-studio setup   (makes ./.venv with the PyTorch build for this machine and numpy; train then uses it)');
-  return !fatal;
 }
 
 function installStopOnCtrlC(proc: TrainingProcess, progress: TrainingProgress): () => void {
@@ -146,23 +144,21 @@ function existingRun(ctx: CliContext, dirArg: string): CreatedRun {
 }
 
 async function train(ctx: CliContext, resolved: ResolvedConfig | null, options: TrainOptions): Promise<number> {
-  const python = findPython({ configured: options.python, cwd: ctx.cwd, mode: 'cli', env: ctx.env });
-  const report = await checkPython(python.path, ctx.runtimeRoot, { env: ctx.env });
-  if (!reportDoctor(ctx, report)) return 1;
   const runsDir = options.runsDir ? path.resolve(ctx.cwd, options.runsDir) : undefined;
-  const run = options.resume ? existingRun(ctx, options.resume) : createRun(ctx.cwd, resolved as ResolvedConfig, undefined, { runsDir });
-  println(ctx.stderr, `${options.resume ? 'resuming ' : ''}run ${run.id} · python ${python.path} (${python.source}) · ${run.dir}`);
-  const proc = startTraining({
-    python: python.path,
+  const launched = await launchTraining({
+    python: { configured: options.python, cwd: ctx.cwd, mode: 'cli', env: ctx.env },
     runtimeRoot: ctx.runtimeRoot,
-    resolvedConfigPath: run.configPath,
-    runDir: run.dir,
     cwd: ctx.cwd,
-    env: ctx.env,
+    doctor: { env: ctx.env },
+    onDoctorReport: (report) => reportDoctor(ctx, report),
+    runDir: () => (options.resume ? existingRun(ctx, options.resume) : createRun(ctx.cwd, resolved as ResolvedConfig, undefined, { runsDir })),
     resume: options.resume !== undefined,
+    env: ctx.env,
     extraArgs: options.launchArgs,
-    detached: true,
   });
+  if (launched.kind !== 'started') return 1;
+  const { run, python, proc } = launched;
+  println(ctx.stderr, `${options.resume ? 'resuming ' : ''}run ${run.id} · python ${python.path} (${python.source}) · ${run.dir}`);
   const outcome = await watchTraining(ctx, proc, options.verbose);
   if (exitCodeOf(outcome) !== 0) printFailure(ctx, run, outcome);
   printSummary(ctx, run, outcome);

@@ -7,3 +7,4 @@ export * from './cuda';
 export * from './setupEnvironment';
 export * from './download';
 export * from './describe';
+export * from './launch';
