@@ -48,8 +48,10 @@ def _losses(events):
     return d
 
 
-def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(tmp_path):
+@pytest.mark.parametrize("accum", [1, 2])  # train.accum_steps 2: 8 optimiser steps of 2 micro-batches per epoch
+def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(tmp_path, accum):
     cfg = _cfg()
+    cfg["train"]["accum_steps"] = accum
     ref_dir, cut_dir = tmp_path / "ref", tmp_path / "cut"
     cfg_path = write_config(tmp_path, cfg)
     ref = subprocess.run(_cmd("--config", str(cfg_path), "--run-dir", str(ref_dir)), env=env(), capture_output=True,

@@ -5,7 +5,8 @@ folder names of train/, label = index; the eval split must use the same names). 
 3xHxW or HxW), binary Netpbm `.ppm` (P6) / `.pgm` (P5) natively; other formats (JPEG, PNG, ...) through Pillow when
 it is installed, else a DataError saying `pip install pillow`. Every image is resized (bilinear, antialiased) to
 data.image_size x data.image_size (default 224), grey images are repeated to 3 channels, and the whole set is
-normalised with the ImageNet mean/std. Everything is held in memory: meant for small subsets, not full ImageNet.
+normalised with the ImageNet mean/std. data.eval_crop_pct (e.g. 0.875): evaluation images are resized instead
+(bicubic, shorter side to image_size / crop_pct) and center-cropped to image_size, as timm's eval transform. Everything is held in memory: meant for small subsets, not full ImageNet.
 """
 
 from __future__ import annotations
@@ -101,7 +102,22 @@ def list_folder(split_dir: Path, classes: list[str] | None = None) -> tuple[list
     return classes, samples
 
 
-def load_images(samples, size: int):
+def resize_center_crop(a, size: int, crop_pct: float):
+    """timm's eval transform: the shorter side resized (bicubic) to floor(size / crop_pct), then a size x size
+    center crop. `a`: (1, C, H, W) uint8 or float; returns float (1, C, size, size) in the input's value range."""
+    import math
+
+    import torch.nn.functional as F
+
+    h, w = a.shape[2:]
+    short = math.floor(size / crop_pct)
+    nh, nw = (short, max(size, round(w * short / h))) if h <= w else (max(size, round(h * short / w)), short)
+    a = F.interpolate(a.float(), size=(nh, nw), mode="bicubic", align_corners=False, antialias=True)
+    top, left = int(round((nh - size) / 2.0)), int(round((nw - size) / 2.0))
+    return a[:, :, top:top + size, left:left + size].clamp(0, 255)
+
+
+def load_images(samples, size: int, crop_pct: float | None = None):
     import torch
     import torch.nn.functional as F
 
@@ -110,9 +126,11 @@ def load_images(samples, size: int):
         a = torch.from_numpy(np.ascontiguousarray(decode(f))).permute(2, 0, 1)[None]
         if a.shape[1] == 1:
             a = a.expand(1, 3, *a.shape[2:])
-        if tuple(a.shape[2:]) != (size, size):
+        if crop_pct is not None:
+            a = resize_center_crop(a, size, crop_pct)
+        elif tuple(a.shape[2:]) != (size, size):
             a = F.interpolate(a, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-        xs.append(a[0])
+        xs.append(a[0].float())
     x = torch.stack(xs) if xs else torch.zeros(0, 3, size, size)
     mean = torch.tensor(MEAN).view(1, 3, 1, 1)
     std = torch.tensor(STD).view(1, 3, 1, 1)
@@ -134,6 +152,6 @@ def read(data_cfg: dict) -> Dataset:
     classes, train = list_folder(r / "train")
     _, evals = list_folder(eval_dir, classes)
     trx, try_ = load_images(train, size)
-    evx, evy = load_images(evals, size)
+    evx, evy = load_images(evals, size, data_cfg.get("eval_crop_pct"))
     return Dataset(name="imagenet", train_x=trx, train_y=try_, eval_x=evx, eval_y=evy, num_classes=len(classes),
                    in_channels=3, img_size=size, source=str(r))

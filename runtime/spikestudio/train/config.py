@@ -25,6 +25,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "num_workers": 0,
         "limit_train": None,  # runtime extension: use a fixed subset of N training samples
         "limit_eval": None,  # runtime extension: use a fixed subset of N evaluation samples
+        "eval_crop_pct": None,  # image datasets: eval resize to image_size / crop_pct, then center crop (timm)
         "download": True,  # fetch a public dataset into data.root (null: ~/.cache/spike-studio/datasets/<dataset>)
     },
     "train": {
@@ -48,6 +49,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "eval_every": 1,
         # --- runtime extensions (training-engine issue); defaults keep the original behaviour
         "nesterov": False,  # sgd only
+        "accum_steps": 1,  # micro-batches per optimiser step (gradient accumulation); the schedule counts optimiser steps
+        "weight_decay_exempt": "none",  # none | bias_and_norm: no weight decay on biases / 1-D tensors (timm)
         "lamb_trust_clip": False,  # lamb only: trust ratio clipped at 1 (timm trust_clip)
         "schedule_unit": "step",  # step: lr per optimiser step; epoch: timm semantics (per epoch)
         "cooldown_epochs": 0,  # extra epochs at min_lr after `epochs` (timm): total = epochs + cooldown_epochs
@@ -98,6 +101,7 @@ AMP = (False, "bf16", "fp16")
 AUTO_AUGMENT = ("imagenet",)
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune-no-cudagraphs")
 TEMPORAL_GRADS = ("bptt", "sltt")
+WEIGHT_DECAY_EXEMPT = ("none", "bias_and_norm")
 
 
 def load_config_file(path: str | Path) -> dict:
@@ -237,6 +241,7 @@ def check_config(raw: dict) -> dict:
     _int(d, "data", "num_workers", 0)
     _int(d, "data", "limit_train", 1, nullable=True)
     _int(d, "data", "limit_eval", 1, nullable=True)
+    _num(d, "data", "eval_crop_pct", 0.0, 1.0, nullable=True, lo_open=True)
     if not isinstance(d["download"], bool):
         raise ConfigError("data.download", f"must be true or false, got {json.dumps(d['download'])}")
 
@@ -274,6 +279,8 @@ def check_config(raw: dict) -> dict:
     _int(t, "train", "eval_every", 1)
     _bool(t, "train", "nesterov")
     _bool(t, "train", "lamb_trust_clip")
+    _choice(t, "train", "weight_decay_exempt", WEIGHT_DECAY_EXEMPT)
+    _int(t, "train", "accum_steps", 1)
     _choice(t, "train", "schedule_unit", SCHEDULE_UNITS)
     _int(t, "train", "cooldown_epochs", 0)
     _choice(t, "train", "loss", LOSSES)

@@ -52,11 +52,25 @@ def log(msg: str) -> None:
     print(f"[spikestudio {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def weight_decay_param_groups(model, weight_decay: float, exempt: str = "none") -> list[dict]:
+    """The trainable parameters as optimiser param groups. exempt "bias_and_norm": timm's
+    param_groups_weight_decay / MAE's add_weight_decay rule, i.e. tensors with ndim <= 1 (biases, norm weights),
+    names ending in ".bias" and the model's `no_weight_decay()` names get weight_decay 0."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if exempt == "none" or weight_decay == 0:
+        return [{"params": [p for _, p in named], "weight_decay": weight_decay}]
+    skip = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
+    exempt_params = [p for n, p in named if p.ndim <= 1 or n.endswith(".bias") or n in skip]
+    exempt_ids = {id(p) for p in exempt_params}
+    decayed = [p for _, p in named if id(p) not in exempt_ids]
+    return [{"params": exempt_params, "weight_decay": 0.0}, {"params": decayed, "weight_decay": weight_decay}]
+
+
 def make_optimizer(model, tcfg: dict):
     """The `train.optimizer` over the model's trainable parameters (train/setup.py build_optimizer)."""
     from spikestudio.train.setup import build_optimizer
 
-    return build_optimizer([p for p in model.parameters() if p.requires_grad], tcfg)
+    return build_optimizer(weight_decay_param_groups(model, tcfg["weight_decay"], tcfg.get("weight_decay_exempt", "none")), tcfg)
 
 
 class _Interrupted(Exception):
@@ -376,7 +390,7 @@ class Trainer:
         if self.resume_ckpt is not None:
             self._restore(r, self.resume_ckpt)
         log(f"training: {r.total_epochs} epoch(s) × {r.steps_per_epoch} steps, batch {r.bs}"
-            f"{f' × {r.world} processes' if r.world > 1 else ''}, {r.tcfg['optimizer']} lr {r.tcfg['lr']:g} "
+            f"{f' × {r.world} processes' if r.world > 1 else ''}{f' × {r.accum} accumulated' if r.accum > 1 else ''}, {r.tcfg['optimizer']} lr {r.tcfg['lr']:g} "
             f"({r.tcfg['schedule']}), loss {r.tcfg['loss']}, amp {r.amp or 'off'}")
         for epoch in range(r.start_epoch, r.total_epochs + 1):
             exit_code = self._train_epoch(torch, r, epoch, r.start_i if epoch == r.start_epoch else 0)
@@ -413,7 +427,7 @@ class Trainer:
             self.em.emit("warning", message=f"no firing-rate telemetry: {why}")
         r.energy = make_energy_recorder(r.model, tel) if dist.is_main else None
         r.params = [p for p in r.model.parameters() if p.requires_grad]
-        r.opt = build_optimizer(r.params, tcfg)
+        r.opt = build_optimizer(weight_decay_param_groups(r.model, tcfg["weight_decay"], tcfg["weight_decay_exempt"]), tcfg)
         r.amp, r.scaler, r.autocast = setup_amp(torch, tcfg, device, self._warn)
         r.packer = None  # train.pack_spikes: spikes saved for backward kept as bits (saved during the forward)
         if tcfg.get("pack_spikes"):
@@ -434,7 +448,13 @@ class Trainer:
         r.bs = min(dcfg["batch_size"], max(1, r.ds.train_size // r.world))  # per process
         self._oom_ctx = (desc, r.bs, r.amp, device, tcfg)  # for the OOM message's "largest batch that fits"
         r.gbs = r.bs * r.world  # the global batch
-        r.steps_per_epoch = max(1, r.ds.train_size // r.gbs)  # drop the last partial batch (BatchNorm needs > 1 sample)
+        r.accum = tcfg["accum_steps"]  # micro-batches per optimiser step; a "step" below is an optimiser step
+        if r.ds.train_size < r.gbs * r.accum:
+            raise ConfigError("train.accum_steps", f"{r.accum} micro-batches of {r.gbs} samples need {r.gbs * r.accum} "
+                                                   f"training samples; the dataset has {r.ds.train_size}",
+                              "Lower train.accum_steps or data.batch_size.")
+        # drop the last partial batch (BatchNorm needs > 1 sample)
+        r.steps_per_epoch = max(1, r.ds.train_size // (r.gbs * r.accum))
         if tcfg["max_steps_per_epoch"]:
             r.steps_per_epoch = min(r.steps_per_epoch, tcfg["max_steps_per_epoch"])
         r.total_epochs = tcfg["epochs"] + tcfg["cooldown_epochs"]
@@ -621,18 +641,27 @@ class Trainer:
         firing_every, ckpt_every = r.tel["firing_every"], r.tcfg["checkpoint_every_steps"]
         for i in range(first_i, r.steps_per_epoch):
             step_start = time.time()
-            base = i * r.gbs + r.dist.rank * r.bs
-            idx = perm[base:base + r.bs]
-            x = r.ds.train_x[idx].to(r.device, non_blocking=True)
-            y = r.ds.train_y[idx].to(r.device, non_blocking=True)
-            x, soft = r.augment(x, y, epoch)
             lr = r.sched.lr_at(self.step)
             apply_lr(r.opt, lr)
             # sltt calls the model once per time step: the recorder's per-step rates would mix; eval records them
             record = r.recorder is not None and not r.sltt and (self.step + 1) % firing_every == 0
             if record:
                 r.recorder.reset()
-            logits, loss_value, loss = self._forward(r, x, y, soft, record)
+            r.opt.zero_grad(set_to_none=True)
+            loss_value, correct, seen = 0.0, 0, 0
+            for micro in range(r.accum):  # train.accum_steps micro-batches, gradients summed, one optimiser step
+                base = (i * r.accum + micro) * r.gbs + r.dist.rank * r.bs
+                idx = perm[base:base + r.bs]
+                x = r.ds.train_x[idx].to(r.device, non_blocking=True)
+                y = r.ds.train_y[idx].to(r.device, non_blocking=True)
+                x, soft = r.augment(x, y, epoch)
+                last_micro = micro == r.accum - 1
+                # DDP: all-reduce the gradients once, at the last micro-batch
+                with (contextlib.nullcontext() if last_micro or not r.dist.enabled else r.train_model.no_sync()):
+                    logits, micro_loss = self._forward_backward(r, x, y, soft, record and last_micro, last_micro)
+                loss_value += micro_loss
+                correct += int((logits.detach().argmax(1) == y).sum())
+                seen += int(y.shape[0]) * r.world
             stop_now = self.stop_event.is_set()
             if r.dist.enabled:  # one small all-reduce per step: the global loss and the stop flag
                 tot = r.dist.all_reduce_sum([loss_value, 1.0 if stop_now else 0.0], r.device)
@@ -642,9 +671,9 @@ class Trainer:
                     f"the training loss is {loss_value} at step {self.step + 1} (epoch {epoch})",
                     "Lower train.lr (e.g. by 10×), set train.grad_clip (e.g. 1.0), or disable AMP (train.amp: false).",
                 )
-            self._optimizer_step(torch, r, loss)
+            self._optimizer_step(torch, r)
             self.step += 1
-            window.add(loss_value, int((logits.detach().argmax(1) == y).sum()), int(y.shape[0]) * r.world)
+            window.add(loss_value, correct, seen)
             step_s = time.time() - step_start
             self._time_step(r, step_s)
             if self.step % r.tel["step_every"] == 0 or i == r.steps_per_epoch - 1:
@@ -658,8 +687,8 @@ class Trainer:
                 return self._stopped(r, epoch, i + 1, False)
         return None
 
-    def _forward(self, r: SimpleNamespace, x, y, soft, record: bool):
-        """The forward (and, under sltt, the backward) of one batch → (logits, loss value, loss or None)."""
+    def _forward_backward(self, r: SimpleNamespace, x, y, soft, record: bool, last_micro: bool = True):
+        """Forward and backward of one micro-batch, the loss scaled by 1 / train.accum_steps → (logits, loss value)."""
         import torch.nn.functional as F
 
         from spikestudio.train.augment import soft_target_ce
@@ -681,18 +710,16 @@ class Trainer:
         if r.sltt:  # train.temporal_grad sltt: T forward + backward passes of one time step each (train/sltt.py)
             from spikestudio.train import sltt as sltt_mod
 
-            r.opt.zero_grad(set_to_none=True)
-
             def step_forward(xt):
                 with r.autocast():
                     return r.train_model(xt)
 
             logits, loss_value = sltt_mod.train_step(
-                r.model, step_forward, x, lambda out: loss_of(out, False),
+                r.model, step_forward, x, lambda out: loss_of(out, False) / r.accum,
                 (lambda l: r.scaler.scale(l).backward()) if r.scaler is not None else (lambda l: l.backward()),
                 step_context=r.packer.step if r.packer is not None else contextlib.nullcontext,
-                no_sync=r.train_model.no_sync if r.dist.enabled else None)
-            return logits, loss_value, None
+                no_sync=r.train_model.no_sync if r.dist.enabled and last_micro else None)
+            return logits, loss_value
         with (r.recorder.recording() if record else contextlib.nullcontext()):
             # train.compile: the compiled module (steps recording firing rates run it eagerly; compiled.py)
             forward = r.compiler if r.compiler is not None and not record else r.train_model
@@ -702,15 +729,13 @@ class Trainer:
                     logits = per_step.float().mean(0)
                 else:
                     logits = forward(x)
-        loss = loss_of(per_step if loss_kind == "tet" else logits, True)
-        return logits, float(loss.detach()), loss
+        loss = loss_of(per_step if loss_kind == "tet" else logits, True) / r.accum
+        (r.scaler.scale(loss) if r.scaler is not None else loss).backward()
+        return logits, float(loss.detach())
 
-    def _optimizer_step(self, torch, r: SimpleNamespace, loss) -> None:
-        """Backward (unless sltt did it), gradient clipping and the optimiser step, through the fp16 scaler if any."""
+    def _optimizer_step(self, torch, r: SimpleNamespace) -> None:
+        """Gradient clipping and the optimiser step, through the fp16 scaler if any."""
         grad_clip = r.tcfg["grad_clip"]
-        if not r.sltt:
-            r.opt.zero_grad(set_to_none=True)
-            (r.scaler.scale(loss) if r.scaler is not None else loss).backward()
         if r.scaler is not None:
             if grad_clip:
                 r.scaler.unscale_(r.opt)

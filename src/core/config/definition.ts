@@ -502,6 +502,16 @@ export const CONFIG_DEFINITION = {
         datasets: EVENT_DATASETS,
         description: "Event datasets: folder for the integrated-frame cache (relative to the config file's folder); null = data.root.",
       },
+      eval_crop_pct: {
+        type: 'number',
+        default: null,
+        nullable: true,
+        exclusiveMinimum: 0,
+        maximum: 1,
+        datasets: ['imagenet'],
+        description:
+          'imagenet evaluation images: resize the shorter side (bicubic) to image_size / eval_crop_pct, then center-crop image_size × image_size, as timm\'s eval transform (0.875: Resize 256 → CenterCrop 224; 0.95: Resize 235 → CenterCrop 224). null = resize straight to image_size.',
+      },
       image_size: {
         type: 'integer',
         default: 224,
@@ -556,6 +566,20 @@ export const CONFIG_DEFINITION = {
       optimizer: { type: 'enum', values: ['adamw', 'adam', 'sgd', 'lamb'], default: 'adamw', description: 'Optimiser. lamb: layer-wise adaptive Adam as timm computes it (global gradient-norm clip at 1.0, per-tensor trust ratio ‖w‖/‖update‖ when weight_decay ≠ 0), the optimiser of the Spike-driven Transformer DVS128 / ImageNet and Meta-SpikeFormer recipes.' },
       lr: { type: 'number', default: 0.001, exclusiveMinimum: 0, description: 'Peak learning rate.' },
       weight_decay: { type: 'number', default: 0.01, minimum: 0, description: 'Weight decay.' },
+      accum_steps: {
+        type: 'integer',
+        default: 1,
+        minimum: 1,
+        description:
+          'Gradient accumulation: micro-batches of data.batch_size per optimiser step (loss scaled by 1/N, one optimiser and grad-scaler step per N micro-batches). The effective batch is batch_size × processes × accum_steps; epochs, the LR schedule and step counts are in optimiser steps (QKFormer ImageNet: 32 × 8 GPUs × accum 2).',
+      },
+      weight_decay_exempt: {
+        type: 'enum',
+        values: ['none', 'bias_and_norm'],
+        default: 'none',
+        description:
+          'Which parameters get no weight decay. none: every tensor is decayed. bias_and_norm: biases, norm weights and every other tensor with ≤ 1 dimension (and the model\'s no_weight_decay() names) are exempt, as timm\'s param_groups_weight_decay / MAE\'s add_weight_decay (QKFormer ImageNet, Spike-driven Transformer ImageNet and Meta-SpikeFormer recipes).',
+      },
       momentum: { type: 'number', default: 0.9, minimum: 0, maximum: 1, description: 'SGD momentum.' },
       schedule: { type: 'enum', values: ['cosine', 'step', 'constant'], default: 'cosine', description: 'LR schedule.' },
       warmup_epochs: { type: 'integer', default: 0, minimum: 0, description: 'Linear warm-up epochs.' },
