@@ -8,20 +8,12 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
+import type { PanelPosted } from '../../../src/extension/views/panels';
 import { listRuns, readEvents, tail, waitFor } from './helpers';
 
 const EXTENSION_ID = 'spike-studio.spike-studio';
 const RUN_NAME = 'sj-it';
 
-interface PanelPosted {
-  type: string;
-  source?: string | null;
-  layers?: number;
-  edges?: number;
-  graph?: string;
-  firing?: { name: string; rate: number }[];
-  attention?: number;
-}
 interface Api {
   panelsPosted(kind: 'graph' | 'firing' | 'attention' | 'energy'): readonly PanelPosted[];
 }
