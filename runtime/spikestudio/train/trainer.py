@@ -411,7 +411,7 @@ class Trainer:
         from spikestudio.train.augment import AugRNG
         from spikestudio.train.evaluation import make_energy_recorder
         from spikestudio.train.schedule import LRSchedule
-        from spikestudio.train.setup import build_augmenter, build_optimizer, setup_amp
+        from spikestudio.train.setup import build_augmenter, setup_amp
 
         mcfg, dcfg, tcfg, tel = cfg["model"], cfg["data"], cfg["train"], cfg["telemetry"]
         dist = self.dist
@@ -427,7 +427,7 @@ class Trainer:
             self.em.emit("warning", message=f"no firing-rate telemetry: {why}")
         r.energy = make_energy_recorder(r.model, tel) if dist.is_main else None
         r.params = [p for p in r.model.parameters() if p.requires_grad]
-        r.opt = build_optimizer(weight_decay_param_groups(r.model, tcfg["weight_decay"], tcfg["weight_decay_exempt"]), tcfg)
+        r.opt = make_optimizer(r.model, tcfg)
         r.amp, r.scaler, r.autocast = setup_amp(torch, tcfg, device, self._warn)
         r.packer = None  # train.pack_spikes: spikes saved for backward kept as bits (saved during the forward)
         if tcfg.get("pack_spikes"):
