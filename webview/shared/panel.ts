@@ -3,6 +3,7 @@
 // (debounced; restored at once after a reload), small DOM and canvas helpers, and colour scales.
 import { PROTOCOL_VERSION } from '../../src/core/protocol';
 import type { HostToWebview, RunSummary, RuntimeEvent } from '../../src/core/protocol';
+import { takeFresh } from '../../src/core/runs/state';
 import { cssVar, host } from './vscode';
 import './panel.css';
 
@@ -36,7 +37,8 @@ export class PanelClient<U> {
   events: RuntimeEvent[] = [];
   source: string | null = null;
   ui: U;
-  private seen = new Set<number>();
+  /** the highest seq taken (src/core/runs/state.ts takeFresh: events at or below it are duplicates) */
+  private readonly mark = { lastSeq: -1 };
   private saveTimer: number | undefined;
 
   constructor(private readonly o: PanelOptions<U>) {
@@ -92,16 +94,14 @@ export class PanelClient<U> {
 
   private setEvents(events: RuntimeEvent[]): void {
     this.events = [];
-    this.seen.clear();
+    this.mark.lastSeq = -1;
     this.add(events);
   }
 
   private add(events: RuntimeEvent[]): boolean {
     let changed = false;
-    for (const e of events) {
-      if (typeof e !== 'object' || e === null || typeof e.type !== 'string' || typeof e.seq !== 'number') continue;
-      if (this.seen.has(e.seq)) continue;
-      this.seen.add(e.seq);
+    for (const e of takeFresh(this.mark, events)) {
+      if (typeof e.type !== 'string') continue;
       if (this.o.keep && !this.o.keep(e)) continue;
       this.events.push(e);
       changed = true;
