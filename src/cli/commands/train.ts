@@ -25,6 +25,8 @@ const STDERR_TAIL_LINES = 15;
 interface RunOutcome {
   done: DoneEvent | null;
   error: ErrorEvent | null;
+  /** the run state's best top-1 (src/core/runs/state.ts) */
+  bestTop1: number | null;
   code: number | null;
   signal: NodeJS.Signals | null;
   stderrTail: string[];
@@ -64,7 +66,7 @@ function keepTail(lines: string[], text: string): void {
 async function watchTraining(ctx: CliContext, proc: TrainingProcess, verbose: boolean): Promise<RunOutcome> {
   const progress = new TrainingProgress(ctx.stderr);
   const started = Date.now();
-  const outcome: RunOutcome = { done: null, error: null, code: null, signal: null, stderrTail: [], wallSeconds: 0 };
+  const outcome: RunOutcome = { done: null, error: null, bestTop1: null, code: null, signal: null, stderrTail: [], wallSeconds: 0 };
   proc.onEvent((event) => {
     progress.handle(event);
     if (event.type === 'done') outcome.done = event;
@@ -79,14 +81,14 @@ async function watchTraining(ctx: CliContext, proc: TrainingProcess, verbose: bo
   const { code, signal } = await proc.exited;
   removeHandler();
   progress.finish();
-  return { ...outcome, code, signal, wallSeconds: (Date.now() - started) / 1000 };
+  return { ...outcome, bestTop1: progress.bestTop1, code, signal, wallSeconds: (Date.now() - started) / 1000 };
 }
 
 function printSummary(ctx: CliContext, run: CreatedRun, outcome: RunOutcome): void {
   const status = outcome.done?.status ?? 'failed';
   const duration = outcome.done?.duration_s ?? outcome.wallSeconds;
   println(ctx.stdout, `${status === 'failed' ? '✗' : '✓'} run ${run.id}: ${status}`);
-  println(ctx.stdout, `  best top-1  ${formatPercent(outcome.done?.best_top1 ?? null, 2)}`);
+  println(ctx.stdout, `  best top-1  ${formatPercent(outcome.bestTop1, 2)}`);
   println(ctx.stdout, `  duration    ${formatDuration(duration)}`);
   if (outcome.done?.last_checkpoint) println(ctx.stdout, `  checkpoint  ${outcome.done.last_checkpoint}`);
   println(ctx.stdout, `  run dir     ${run.dir}`);
