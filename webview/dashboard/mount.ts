@@ -7,7 +7,6 @@
 // its model (model.ts) and draws. mount() builds it in a root element (main.ts: the page; the side panel: a tab).
 import 'uplot/dist/uPlot.min.css';
 import './dashboard.css';
-import type { RuntimeEvent } from '../../src/core/protocol';
 import { el, PanelClient, type Change, type Host, type ShownRun } from '../shared/client';
 import { badge, button, checkbox, dropdown, registerUi, setChecked, setChoices, setDisabled, slider } from '../shared/ui';
 import { LineChart, type SeriesData, type SeriesSpec } from './charts';
@@ -551,16 +550,10 @@ export function mount(root: HTMLElement, host: Host<unknown>): void {
     stopping = false;
     columns.clear();
     shown = list.map((r) => ({ model: emptyModel(r.runId, r.run) }));
-    list.forEach((r, i) => append(shown[i].model, r.events));
+    list.forEach((r, i) => applyEvents(shown[i].model, r.events));
     model = shown[0]?.model ?? null;
     for (const c of charts) c.resetZoom();
     render();
-  }
-
-  function append(m: RunModel, batch: readonly RuntimeEvent[]): void {
-    const valid = batch.filter((e) => e.seq > m.lastSeq);
-    valid.sort((a, b) => a.seq - b.seq);
-    applyEvents(m, valid);
   }
 
   function onStop(): void {
@@ -580,7 +573,7 @@ export function mount(root: HTMLElement, host: Host<unknown>): void {
       case 'events': {
         const s = shown.find((x) => x.model.runId === change.runId);
         if (!s) return;
-        append(s.model, change.added);
+        applyEvents(s.model, change.added);
         headerQueued = true; // the header with the charts, in the next frame
         scheduleCharts();
         return;

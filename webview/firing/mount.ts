@@ -3,7 +3,7 @@
 // labelled as training (title, badge, columns by step) until the first evaluation replaces them; a per-time-step view for the selected evaluation (click a column, or ←/→ on the focused
 // heatmap), and dead (< 1 %) / saturated (> 90 %) layers of the selected evaluation highlighted, with why.
 import type { FiringEvent } from '../../src/core/protocol';
-import { PanelClient, el, fmtPct, onResize, rgb, sizeCanvas, theme, viridis, type Host } from '../shared/panel';
+import { PanelClient, el, fmtPct, onResize, rgb, sizeCanvas, theme, viridis, viridisRamp, type Host } from '../shared/panel';
 import { registerUi } from '../shared/ui';
 
 interface Ui {
@@ -137,7 +137,7 @@ export function mount(root: HTMLElement, host: Host<unknown>): void {
 
     legend.replaceChildren(
       el('span', { class: 'muted' }, `${split === 'eval' ? 'evaluation' : 'training (no evaluation yet)'} firing rate: 0 %`),
-      ramp(),
+      viridisRamp(),
       el('span', { class: 'muted' }, fmtPct(SCALE_MAX, 0)),
     );
 
@@ -195,16 +195,6 @@ export function mount(root: HTMLElement, host: Host<unknown>): void {
   function stepGap(events: FiringEvent[]): string {
     const n = events.length > 1 ? events[events.length - 1].step - events[events.length - 2].step : 0;
     return n > 0 ? `${n} step${n === 1 ? '' : 's'}` : 'telemetry.firing_every steps';
-  }
-
-  function ramp(): HTMLElement {
-    const r = el('span', { class: 'ramp' });
-    for (let i = 0; i <= 10; i++) {
-      const s = el('span', { class: 'ramp-step' });
-      s.style.background = rgb(viridis(i / 10));
-      r.append(s);
-    }
-    return r;
   }
 
   function select(index: number): void {

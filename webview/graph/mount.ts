@@ -8,7 +8,7 @@
 // host describes the model by running it, {type:'measureGraph'}; the layers that differ are listed).
 import './graph.css';
 import type { FiringEvent, GraphModel, HostToWebview, LayerInfo, ModelEvent } from '../../src/core/protocol';
-import { fmtCount, fmtPct, PanelClient, el, rgb, viridis, type Host } from '../shared/panel';
+import { fmtCount, fmtPct, PanelClient, el, rgb, viridis, viridisRamp, type Host } from '../shared/panel';
 import { button, checkbox, registerUi } from '../shared/ui';
 import { layoutGraph, type LayoutNode, type LayoutResult } from './layout';
 import { buildDescribedGraph, buildGraph, compareLayers, groupsOf, rateOf, type GNode } from './model';
@@ -177,7 +177,7 @@ export function mount(root: HTMLElement, host: Host<unknown>): void {
     legend.replaceChildren(
       legendItem('lif', 'LIF neuron'),
       legendItem('spk', 'spiking input'),
-      ...(rates.size ? [el('span', { class: 'muted' }, 'firing 0 %'), rampEl(), el('span', { class: 'muted' }, fmtPct(rateMax, 0))] : []),
+      ...(rates.size ? [el('span', { class: 'muted' }, 'firing 0 %'), viridisRamp(), el('span', { class: 'muted' }, fmtPct(rateMax, 0))] : []),
     );
   }
 
@@ -213,16 +213,6 @@ export function mount(root: HTMLElement, host: Host<unknown>): void {
 
   function legendItem(cls: string, text: string): HTMLElement {
     return el('span', {}, el('span', { class: `swatch sw-${cls}` }), text);
-  }
-
-  function rampEl(): HTMLElement {
-    const r = el('span', { class: 'ramp' });
-    for (let i = 0; i <= 10; i++) {
-      const s = el('span', { class: 'ramp-step' });
-      s.style.background = rgb(viridis(i / 10));
-      r.append(s);
-    }
-    return r;
   }
 
   /** Colour scale of firing rates: 0..the largest shown rate (at least 5 %). */

@@ -1,5 +1,6 @@
 // What the visualisation panels (graph, firing, attention, energy) share besides the client (client.ts, re-exported
 // here): their stylesheet, canvas helpers and colour scales.
+import { el } from './client';
 import { cssVar } from './vscode';
 import './panel.css';
 
@@ -65,6 +66,17 @@ export function viridis(v: number): [number, number, number] {
   const a = stops[i];
   const b = stops[i + 1];
   return [Math.round(a[0] + (b[0] - a[0]) * f), Math.round(a[1] + (b[1] - a[1]) * f), Math.round(a[2] + (b[2] - a[2]) * f)];
+}
+
+/** A legend strip of the viridis scale, 0 to 1 in eleven steps. */
+export function viridisRamp(): HTMLElement {
+  const r = el('span', { class: 'ramp' });
+  for (let i = 0; i <= 10; i++) {
+    const s = el('span', { class: 'ramp-step' });
+    s.style.background = rgb(viridis(i / 10));
+    r.append(s);
+  }
+  return r;
 }
 
 export function rgb(c: [number, number, number]): string {

@@ -10,7 +10,7 @@ import type { HostToWebview, WebviewToHost } from '../../core/protocol';
 import type { Ctx } from '../ctx';
 import { Disposable } from '../dispose';
 import { webviewHtml, webviewOptions } from './html';
-import { isWebviewMessage, logFromWebview, RunFeed } from './runFeed';
+import { isWebviewMessage, RunFeed } from './runFeed';
 
 export const DASHBOARD_VIEW_TYPE = 'spikeStudio.dashboard';
 
@@ -127,11 +127,8 @@ export class DashboardPanel extends Disposable {
   }
 
   private onMessage(m: unknown): void {
-    if (!isWebviewMessage(m)) return;
+    if (!isWebviewMessage(m) || this.feed.onMessage(m)) return;
     switch (m.type) {
-      case 'ready':
-        this.feed.onReady(m.v);
-        return;
       case 'stop':
         if (typeof m.runId === 'string') void vscode.commands.executeCommand('spikeStudio.stop', m.runId);
         return;
@@ -140,9 +137,6 @@ export class DashboardPanel extends Disposable {
           this.ctx.log.error(`dashboard export failed: ${String(error)}`);
           void vscode.window.showErrorMessage(`Spike Studio: export failed: ${error instanceof Error ? error.message : String(error)}`);
         });
-        return;
-      case 'log':
-        logFromWebview(this.ctx, 'dashboard', m);
         return;
       default:
         return;

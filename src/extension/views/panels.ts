@@ -10,14 +10,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { measureGraph, onCustomModelDescribed } from '../customModel';
-import { loadConfig } from '../../core/config';
 import type { HostToWebview, RuntimeEvent } from '../../core/protocol';
 import { pickConfig } from '../configs';
 import { isSpikeConfigPath } from '../config';
 import type { Ctx } from '../ctx';
 import { Disposable } from '../dispose';
 import { webviewHtml, webviewOptions } from './html';
-import { isWebviewMessage, logFromWebview, RunFeed } from './runFeed';
+import { isWebviewMessage, RunFeed } from './runFeed';
 
 export type PanelKind = 'graph' | 'firing' | 'attention' | 'energy';
 
@@ -95,23 +94,6 @@ export function activeConfigPath(): string | undefined {
   return doc && doc.uri.scheme === 'file' && isSpikeConfigPath(doc.uri.fsPath) ? doc.uri.fsPath : undefined;
 }
 
-/** Opens `file` and selects the key `dotted` (or its nearest written ancestor, else `extends`, else line 1). */
-export async function revealConfigKey(file: string, dotted: string): Promise<void> {
-  const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(file));
-  const { ranges } = loadConfig(doc.getText(), file, { checkPaths: false });
-  const parts = dotted.split('.').filter(Boolean);
-  let found = undefined as (typeof ranges extends Map<string, infer V> ? V : never) | undefined;
-  while (parts.length && !found) {
-    found = ranges.get(parts.join('.'));
-    if (!found) parts.pop();
-  }
-  found ??= ranges.get('extends');
-  const r = found?.key ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
-  const range = new vscode.Range(r.start.line, r.start.character, r.end.line, r.end.character);
-  // preserveFocus: keyboard navigation in the graph goes on; the editor shows the selected key
-  await vscode.window.showTextDocument(doc, { selection: range, viewColumn: vscode.ViewColumn.One, preserveFocus: true, preview: false });
-}
-
 export class VizPanel extends Disposable {
   private static readonly open = new Map<PanelKind, VizPanel>();
   /** the last 50 messages posted to each kind of panel, oldest first (a test hook) */
@@ -174,7 +156,7 @@ export class VizPanel extends Disposable {
     if (kind === 'energy') this.compared = target.compared ?? [];
     this.feed = this._register(
       new RunFeed(ctx, {
-        label: kind,
+        label: `${kind} panel`,
         snapshotGraph: kind === 'graph',
         source: () => this.source,
         visible: () => panel.visible,
@@ -280,26 +262,8 @@ export class VizPanel extends Disposable {
   }
 
   private onMessage(m: unknown): void {
-    if (!isWebviewMessage(m)) return;
-    switch (m.type) {
-      case 'ready':
-        this.feed.onReady(m.v);
-        return;
-      case 'revealKey':
-        if (typeof m.path === 'string' && this.source) {
-          const file = this.source;
-          void revealConfigKey(file, m.path).then(undefined, (error: unknown) => this.ctx.log.warn(`reveal ${m.path} in ${file}: ${String(error)}`));
-        }
-        return;
-      case 'measureGraph':
-        if (this.kind === 'graph' && this.source) measureGraph(this.source);
-        return;
-      case 'log':
-        logFromWebview(this.ctx, `${this.kind} panel`, m);
-        return;
-      default:
-        return;
-    }
+    if (!isWebviewMessage(m) || this.feed.onMessage(m)) return;
+    if (m.type === 'measureGraph' && this.kind === 'graph' && this.source) measureGraph(this.source);
   }
 
   private post(message: HostToWebview): void {

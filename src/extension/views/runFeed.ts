@@ -9,7 +9,7 @@ import { PROTOCOL_VERSION } from '../../core/protocol';
 import type { HostToWebview, RuntimeEvent, WebviewToHost } from '../../core/protocol';
 import type { Ctx } from '../ctx';
 import { Disposable } from '../dispose';
-import { configGraph } from './configGraph';
+import { configGraph, revealConfigKey } from './configGraph';
 
 const FLUSH_INTERVAL_MS = 100; // ≤ 10 Hz
 /** beyond this many held events, send a fresh init instead of the backlog */
@@ -34,14 +34,6 @@ export interface RunFeedHost {
 /** Whatever a webview posts that has a string `type` (the owner switches on it). */
 export function isWebviewMessage(m: unknown): m is WebviewToHost {
   return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string';
-}
-
-/** A webview's {type:'log'} message, into the output channel under the webview's label. */
-export function logFromWebview(ctx: Ctx, label: string, m: Extract<WebviewToHost, { type: 'log' }>): void {
-  const text = `${label}: ${String(m.message)}`;
-  if (m.level === 'error') ctx.log.error(text);
-  else if (m.level === 'warn') ctx.log.warn(text);
-  else ctx.log.info(text);
 }
 
 export class RunFeed extends Disposable {
@@ -117,8 +109,35 @@ export class RunFeed extends Disposable {
     return ids.length === this.shown.length && ids.every((id, i) => id === this.shown[i]);
   }
 
-  /** The webview posted {type:'ready'}: it gets the snapshot. */
-  onReady(v: unknown): void {
+  /**
+   * The messages every fed webview posts: ready (it gets the snapshot), log (into the output channel under the
+   * label) and revealKey (a key of the shown config in the editor). Returns whether `m` was one of them.
+   */
+  onMessage(m: WebviewToHost): boolean {
+    switch (m.type) {
+      case 'ready':
+        this.onReady(m.v);
+        return true;
+      case 'log': {
+        const text = `${this.host.label}: ${String(m.message)}`;
+        if (m.level === 'error') this.ctx.log.error(text);
+        else if (m.level === 'warn') this.ctx.log.warn(text);
+        else this.ctx.log.info(text);
+        return true;
+      }
+      case 'revealKey': {
+        const file = this.host.source();
+        if (typeof m.path === 'string' && file) {
+          void revealConfigKey(file, m.path).then(undefined, (error: unknown) => this.ctx.log.warn(`reveal ${m.path} in ${file}: ${String(error)}`));
+        }
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  private onReady(v: unknown): void {
     if (this.readyFallback) clearTimeout(this.readyFallback);
     this.readyFallback = undefined;
     this.ready = true;

@@ -12,8 +12,8 @@ import type { HostToWebview } from '../../core/protocol';
 import type { Ctx } from '../ctx';
 import { Disposable } from '../dispose';
 import { webviewHtml, webviewOptions } from './html';
-import { activeConfigPath, latestRunOf, revealConfigKey } from './panels';
-import { isWebviewMessage, logFromWebview, RunFeed } from './runFeed';
+import { activeConfigPath, latestRunOf } from './panels';
+import { isWebviewMessage, RunFeed } from './runFeed';
 
 export const SIDE_PANEL_VIEW_ID = 'spikeStudio.sidePanel';
 
@@ -129,23 +129,11 @@ export class SidePanelProvider extends Disposable implements vscode.WebviewViewP
   }
 
   private onMessage(m: unknown): void {
-    if (!isWebviewMessage(m)) return;
+    // each embedded panel says ready once it is loaded; every one gets the same snapshot
+    if (!isWebviewMessage(m) || this.feed.onMessage(m)) return;
     switch (m.type) {
-      case 'ready':
-        // each embedded panel says ready once it is loaded; every one gets the same snapshot
-        this.feed.onReady(m.v);
-        return;
-      case 'revealKey':
-        if (typeof m.path === 'string' && this.source) {
-          const file = this.source;
-          void revealConfigKey(file, m.path).then(undefined, (error: unknown) => this.ctx.log.warn(`reveal ${m.path} in ${file}: ${String(error)}`));
-        }
-        return;
       case 'stop':
         if (typeof m.runId === 'string' && this.ctx.runs.stop(m.runId)) this.ctx.log.info(`run ${m.runId}: stop requested (side panel)`);
-        return;
-      case 'log':
-        logFromWebview(this.ctx, 'side panel', m);
         return;
       default:
         // the embedded dashboard's export buttons: saving is the dashboard panel's job
