@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Ajv from 'ajv';
@@ -7,7 +7,7 @@ import { ATTENTION_KINDS, RUNTIME_EVENT_TYPES } from '../../src/core/protocol';
 import { parseEventsText, summarizeRun } from '../../src/core/runs';
 import { classifyLine } from '../../src/core/runtime/jsonlines';
 import { eventErrors } from './eventSchema';
-import { FIXTURES, REPO_ROOT } from './helpers';
+import { FAKE_RUNTIME, FIXTURES, hasPython, REPO_ROOT, removeDir, tempDir } from './helpers';
 
 const SCHEMA_FILE = path.join(REPO_ROOT, 'runtime', 'spikestudio', 'schemas', 'events.schema.json');
 const EVENTS_DIR = path.join(FIXTURES, 'events');
@@ -116,5 +116,22 @@ describe('protocol: one source (events.schema.json) for the TypeScript and Pytho
     assert.match(eventErrors({ ...step, type: 'bogus' }), /unknown event type/);
     const { seq: _seq, ...noSeq } = step;
     assert.match(eventErrors(noSeq), /seq/);
+  });
+
+  it('every event the fake runtime of the unit tests prints (train, a failing train, eval) is valid for its type', function () {
+    if (!hasPython()) this.skip();
+    const dir = tempDir();
+    try {
+      const config = path.join(dir, 'config.resolved.json');
+      fs.writeFileSync(config, JSON.stringify({ model: { arch: 'spikformer', time_steps: 4, num_classes: 10 } }));
+      for (const [mode, args] of [['ok', ['train', '--config', config, '--run-dir', dir]], ['fail', ['train', '--config', config, '--run-dir', dir]], ['ok', ['eval']]] as const) {
+        const run = spawnSync('python3', ['-m', 'spikestudio', ...args], { env: { ...process.env, PYTHONPATH: FAKE_RUNTIME, FAKE_MODE: mode }, encoding: 'utf8' });
+        const events = run.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+        assert.ok(events.length >= 3, `${mode} ${args[0]}: ${run.stderr}`);
+        for (const e of events) assert.equal(eventErrors(e), '', `${mode} ${args[0]}: ${JSON.stringify(e)}`);
+      }
+    } finally {
+      removeDir(dir);
+    }
   });
 });
