@@ -96,7 +96,7 @@ export interface ModelEvent extends EventBase {
   init_from?: InitFromInfo;
   /** custom models: data flow between layers [from, to] (torch.fx when the model traces, else module order) */
   edges?: Array<[string, string]>;
-  /** how edges were found */
+  /** how the edges were found: fx = torch.fx trace, order = module execution order, preset = a built-in preset */
   graph?: 'fx' | 'order' | 'preset';
   warnings?: string[];
   source?: string;

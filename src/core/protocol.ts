@@ -7,7 +7,7 @@
 // re-exported here. Extend, don't break: add optional fields or new event types, and bump PROTOCOL_VERSION only for
 // incompatible changes.
 
-import type { DoneStatus, LayerInfo, RuntimeEvent } from './protocol.events.generated';
+import type { DoneStatus, LayerInfo, ModelEvent, RuntimeEvent } from './protocol.events.generated';
 import type { ExperimentsTable } from './runs/tableModel';
 
 export * from './protocol.events.generated';
@@ -36,18 +36,8 @@ export interface RunSummary {
  * The architecture graph panel's model: src/core/arch predictModel's layer list for a config (no Python), or the
  * runtime's `model` event. `error` (with the dotted key) when the config does not describe a model.
  */
-export interface GraphModel {
-  arch: string;
-  variant?: string;
-  params: number;
-  time_steps: number;
-  num_classes: number;
-  token_grid?: [number, number];
-  layers: LayerInfo[];
-  /** your own model (the runtime's describe): data-flow edges between layer names; absent for predicted graphs */
-  edges?: Array<[string, string]>;
-  /** how the edges were found: fx = torch.fx trace, order = module execution order, preset = a built-in preset */
-  graph?: 'fx' | 'order' | 'preset';
+export interface GraphModel
+  extends Pick<ModelEvent, 'arch' | 'variant' | 'params' | 'time_steps' | 'num_classes' | 'token_grid' | 'layers' | 'edges' | 'graph'> {
   /** a preset's measured graph (the runtime's describe), shown beside or against the predicted `layers` */
   measured?: { params: number; layers: LayerInfo[]; edges?: Array<[string, string]>; error?: string };
 }
