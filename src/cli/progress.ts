@@ -1,6 +1,7 @@
 // The live training display: one line redrawn in place on a TTY, plain periodic lines otherwise.
 
-import type { EvalEvent, RuntimeEvent, StepEvent } from '../core/protocol';
+import type { RuntimeEvent } from '../core/protocol';
+import { emptyRunState, reduce } from '../core/runs/state';
 import { downloadFinished, downloadMessage } from '../core/runtime/download';
 import { bar, formatCount, formatDuration, formatLoss, formatPercent } from './format';
 
@@ -19,12 +20,8 @@ export interface ProgressOptions {
 const CLEAR_LINE = '\r\x1b[2K';
 
 export class TrainingProgress {
-  private epoch = 0;
-  private epochs = 0;
-  private stepsPerEpoch = 0;
-  private epochStep = 0;
-  private lastStep: StepEvent | null = null;
-  private lastEval: EvalEvent | null = null;
+  /** the run state of the events so far (src/core/runs/state.ts) */
+  private readonly state = emptyRunState();
   private liveLineShown = false;
   private lastPlainAt = -Infinity;
   /** the live dataset download / frame-cache line, until the download ends or the first epoch starts */
@@ -41,10 +38,11 @@ export class TrainingProgress {
   }
 
   get bestTop1(): number | null {
-    return this.lastEval?.best_top1 ?? null;
+    return this.state.bestTop1;
   }
 
   handle(event: RuntimeEvent): void {
+    reduce(this.state, event);
     switch (event.type) {
       case 'hello':
         return this.println(`runtime ${event.runtime_version} · python ${event.python} · torch ${event.torch} · device ${event.device}${event.gpu ? ` (${event.gpu.name})` : ''}`);
@@ -52,19 +50,11 @@ export class TrainingProgress {
         return this.println(`model ${event.arch} · ${formatCount(event.params)} params · T=${event.time_steps} · ${event.num_classes} classes`);
       case 'epoch':
         this.downloadLine = null;
-        this.epoch = event.epoch;
-        this.epochs = event.epochs;
-        this.stepsPerEpoch = event.steps_per_epoch;
-        this.epochStep = 0;
         return this.redraw(true);
       case 'step':
-        this.lastStep = event;
-        this.epochStep = event.epoch_step;
-        this.stepsPerEpoch = event.steps_per_epoch;
         return this.redraw(false);
       case 'eval':
-        this.lastEval = event;
-        return this.println(`epoch ${event.epoch}/${this.epochs || '?'} eval: top-1 ${formatPercent(event.top1)} · top-5 ${formatPercent(event.top5)} · loss ${formatLoss(event.loss)} · best ${formatPercent(event.best_top1)}`);
+        return this.println(`epoch ${event.epoch}/${this.state.epochs || '?'} eval: top-1 ${formatPercent(event.top1)} · top-5 ${formatPercent(event.top5)} · loss ${formatLoss(event.loss)} · best ${formatPercent(this.state.bestTop1)}`);
       case 'phase':
         if (event.name !== 'compile') return;
         if (event.state === 'start') {
@@ -106,7 +96,7 @@ export class TrainingProgress {
     if (this.out.isTTY && this.downloadLine !== null) {
       this.out.write(this.fitToWidth(this.downloadLine));
       this.liveLineShown = true;
-    } else if (this.out.isTTY && (this.epoch > 0 || this.lastStep)) this.redraw(true);
+    } else if (this.out.isTTY && (this.state.epoch > 0 || this.state.lastStep)) this.redraw(true);
   }
 
   /** Removes the live line (before the final summary). */
@@ -116,27 +106,26 @@ export class TrainingProgress {
 
   /** The live status line's text. */
   statusLine(): string {
-    const s = this.lastStep;
-    const epochStep = this.epochStep;
-    const fraction = this.stepsPerEpoch > 0 ? epochStep / this.stepsPerEpoch : 0;
+    const { epoch, epochs, epochStep, stepsPerEpoch, step, loss, acc, top1, imgPerS } = this.state;
+    const fraction = stepsPerEpoch > 0 ? epochStep / stepsPerEpoch : 0;
     const parts = [
-      `epoch ${this.epoch || s?.epoch || 0}/${this.epochs || '?'}`,
-      `${bar(fraction, 20)} ${epochStep}/${this.stepsPerEpoch || '?'}`,
-      `step ${s?.step ?? 0}`,
-      `loss ${formatLoss(s?.loss)}`,
-      `acc ${formatPercent(s?.acc)}`,
-      `top-1 ${formatPercent(this.lastEval?.top1)}`,
-      `${s ? formatCount(s.img_per_s) : '--'} img/s`,
+      `epoch ${epoch}/${epochs || '?'}`,
+      `${bar(fraction, 20)} ${epochStep}/${stepsPerEpoch || '?'}`,
+      `step ${step}`,
+      `loss ${formatLoss(loss)}`,
+      `acc ${formatPercent(acc)}`,
+      `top-1 ${formatPercent(top1)}`,
+      `${imgPerS !== null ? formatCount(imgPerS) : '--'} img/s`,
       `ETA ${formatDuration(this.etaSeconds())}`,
     ];
     return parts.join(' │ ');
   }
 
   private etaSeconds(): number | null {
-    const s = this.lastStep;
+    const s = this.state.lastStep;
     if (!s) return null;
-    if (s.eta_s !== undefined) return s.eta_s;
-    const totalSteps = (this.epochs || s.epoch) * s.steps_per_epoch;
+    if (this.state.etaS !== null) return this.state.etaS;
+    const totalSteps = (this.state.epochs || s.epoch) * s.steps_per_epoch;
     const elapsed = (this.now() - this.startedAt) / 1000;
     return s.step > 0 ? (elapsed / s.step) * Math.max(0, totalSteps - s.step) : null;
   }
@@ -149,7 +138,7 @@ export class TrainingProgress {
     }
     const interval = this.options.plainIntervalMs ?? 10_000;
     if (!force && this.now() - this.lastPlainAt < interval) return;
-    if (!this.lastStep && !force) return;
+    if (!this.state.lastStep && !force) return;
     this.lastPlainAt = this.now();
     this.out.write(this.statusLine() + '\n');
   }

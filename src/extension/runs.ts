@@ -2,28 +2,28 @@
 // processes it started (one per run id), and each opened run's events (kept in memory, appended live).
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { DownloadEvent, RunStatus, RunSummary, RuntimeEvent } from '../core/protocol';
-import { EVENTS_FILE, EventTailer, listRuns, readEvents, SkippedLinesReporter, type CreatedRun, type RunInfo } from '../core/runs';
-import { downloadFinished, type TrainingProcess } from '../core/runtime';
+import type { RunStatus, RunSummary, RuntimeEvent } from '../core/protocol';
+import {
+  emptyRunState,
+  EVENTS_FILE,
+  EventTailer,
+  listRuns,
+  readEvents,
+  reduce,
+  SkippedLinesReporter,
+  takeFresh,
+  type CreatedRun,
+  type RunInfo,
+  type RunState,
+  type SeqMark,
+} from '../core/runs';
+import type { TrainingProcess } from '../core/runtime';
 import { config } from './config';
 import { Disposable } from './dispose';
 
-/** What the status bar, progress notification and tree show for a run that is training now. */
-export interface Progress {
-  epoch: number;
-  epochs: number;
-  step: number;
-  stepsPerEpoch: number;
-  loss: number | null;
-  acc: number | null;
-  top1: number | null;
-  bestTop1: number | null;
-  imgPerS: number | null;
-  /** train.compile: set from the compile `phase` start until its end (or the first step); cacheDir: where it caches */
-  compiling: { cacheDir: string | null } | null;
-  /** data.download: the latest `download` event while a dataset is fetched or its frame cache built; null after */
-  download: DownloadEvent | null;
-}
+/** What the status bar, progress notification and tree show for a run that is training now: the run state of
+ *  the events its process sent (state.ts). */
+export type Progress = RunState;
 
 export interface ActiveRun {
   readonly id: string;
@@ -37,9 +37,8 @@ export interface ActiveRun {
   stopRequested: boolean;
 }
 
-interface EventLog {
+interface EventLog extends SeqMark {
   events: RuntimeEvent[];
-  lastSeq: number;
   tailer?: EventTailer;
 }
 
@@ -203,7 +202,7 @@ export class RunRegistry extends Disposable {
       process,
       status: 'running',
       stopRequested: false,
-      progress: { epoch: 0, epochs: 0, step: 0, stepsPerEpoch: 0, loss: null, acc: null, top1: null, bestTop1: null, imgPerS: null, compiling: null, download: null },
+      progress: emptyRunState(),
     };
     this.active.set(run.id, active);
     const log: EventLog = { events: [], lastSeq: -1 };
@@ -211,16 +210,14 @@ export class RunRegistry extends Disposable {
     this.logs.set(run.id, log);
     // a resumed run appends to its events.jsonl: keep what it has (seq numbers continue, so nothing doubles)
     this.appendTo(run.id, log, readEvents(run.eventsPath).events, false);
-    const resumedAfter = log.lastSeq;
     const sub = process.onEvent((event) => {
-      this.updateProgress(active, event);
-      this.appendTo(run.id, log, [event], true);
+      for (const e of this.appendTo(run.id, log, [event], true)) this.updateProgress(active, e);
     });
     const exitSub = process.onExit(() => {
       sub.dispose();
       exitSub.dispose();
-      const done = [...log.events].reverse().find((e) => e.type === 'done' && e.seq > resumedAfter);
-      active.status = done?.type === 'done' ? done.status : 'failed';
+      // progress holds this process's events only (a resumed run's earlier segments are not in it)
+      active.status = active.progress.done?.status ?? 'failed';
       this.refresh();
       const summary = this.summary(run.id);
       if (summary) this._onDidChangeStatus.fire(summary);
@@ -284,56 +281,22 @@ export class RunRegistry extends Disposable {
     super.dispose();
   }
 
-  private appendTo(runId: string, log: EventLog, batch: readonly RuntimeEvent[], notify: boolean): void {
-    const fresh: RuntimeEvent[] = [];
-    for (const e of batch) {
-      if (e.seq > log.lastSeq) {
-        log.lastSeq = e.seq;
-        fresh.push(e);
-      }
-    }
-    if (!fresh.length) return;
+  /** Where a run's events enter (file, tailer, process): only those above its last seq are kept. Returns them. */
+  private appendTo(runId: string, log: EventLog, batch: readonly RuntimeEvent[], notify: boolean): RuntimeEvent[] {
+    const fresh = takeFresh(log, batch);
+    if (!fresh.length) return fresh;
     log.events.push(...fresh);
     if (notify) this._onDidAppend.fire({ runId, events: fresh });
+    return fresh;
   }
 
   private updateProgress(run: ActiveRun, e: RuntimeEvent): void {
-    const p = run.progress;
-    switch (e.type) {
-      case 'epoch':
-        p.download = null;
-        p.epoch = e.epoch;
-        p.epochs = e.epochs;
-        p.stepsPerEpoch = e.steps_per_epoch;
-        break;
-      case 'phase':
-        if (e.name !== 'compile') return; // other phases: not shown
-        p.compiling = e.state === 'start' ? { cacheDir: typeof e.cache_dir === 'string' ? e.cache_dir : null } : null;
-        break;
-      case 'download':
-        p.download = downloadFinished(e) ? null : e;
-        break;
-      case 'step':
-        p.download = null;
-        p.compiling = null;
-        p.epoch = e.epoch;
-        p.step = e.step;
-        p.stepsPerEpoch = e.steps_per_epoch;
-        p.loss = e.loss;
-        p.acc = e.acc ?? p.acc;
-        p.imgPerS = e.img_per_s;
-        break;
-      case 'eval':
-        p.top1 = e.top1;
-        p.bestTop1 = Math.max(p.bestTop1 ?? 0, e.best_top1, e.top1);
-        break;
-      case 'done':
-        if (e.best_top1 !== null) p.bestTop1 = e.best_top1;
-        break;
-      default:
-        return;
-    }
+    reduce(run.progress, e);
+    if (!PROGRESS_EVENTS.has(e.type) || (e.type === 'phase' && e.name !== 'compile')) return; // not shown
     this._onDidProgress.fire(run);
     if (e.type === 'eval' || e.type === 'epoch') this._onDidChangeRuns.fire();
   }
 }
+
+/** the events that change what the status bar, the notification and the tree show */
+const PROGRESS_EVENTS = new Set<RuntimeEvent['type']>(['epoch', 'phase', 'download', 'step', 'eval', 'done']);

@@ -1,14 +1,6 @@
-// The dashboard's view model: a pure fold over a run's runtime events. No DOM here.
-import type {
-  DoneEvent,
-  ErrorEvent,
-  FiringEvent,
-  HelloEvent,
-  ModelEvent,
-  RunStatus,
-  RunSummary,
-  RuntimeEvent,
-} from '../../src/core/protocol';
+// The dashboard's view model: the run state (src/core/runs/state.ts) plus the curves' points. No DOM here.
+import type { RunStatus, RunSummary, RuntimeEvent, StepEvent } from '../../src/core/protocol';
+import { emptyRunState, reduce, takeFresh, type RunState } from '../../src/core/runs/state';
 
 export interface StepPoint {
   step: number;
@@ -33,116 +25,42 @@ export interface EvalPoint {
   t: number;
 }
 
-export interface RunModel {
+/** The run state (src/core/runs/state.ts) plus what only the dashboard keeps: the curves' points. */
+export interface RunModel extends RunState {
   runId: string;
   summary: RunSummary | null;
+  /** the highest seq applied (events at or below it are duplicates) */
   lastSeq: number;
-  /** wall time of the run's first event (the origin of the relative-time x axis), or null before any */
-  t0: number | null;
-  hello: HelloEvent | null;
-  model: ModelEvent | null;
-  epoch: number;
-  epochs: number;
-  stepsPerEpoch: number;
-  step: number;
-  loss: number | null;
-  imgPerS: number | null;
-  etaS: number | null;
-  bestTop1: number | null;
   steps: StepPoint[];
   evals: EvalPoint[];
-  firing: FiringEvent | null;
-  error: ErrorEvent | null;
-  done: DoneEvent | null;
-  /** Slurm requeues (time limit, preemption): where the resumed segment started; marked on the curves */
-  requeues: { step: number; epoch: number; t: number }[];
 }
 
 export function emptyModel(runId: string, summary: RunSummary | null = null): RunModel {
-  return {
-    runId,
-    summary,
-    lastSeq: -1,
-    t0: null,
-    hello: null,
-    model: null,
-    epoch: 0,
-    epochs: 0,
-    stepsPerEpoch: 0,
-    step: 0,
-    loss: null,
-    imgPerS: null,
-    etaS: null,
-    bestTop1: summary?.bestTop1 ?? null,
-    steps: [],
-    evals: [],
-    firing: null,
-    error: null,
-    done: null,
-    requeues: [],
-  };
+  return { ...emptyRunState(), runId, summary, lastSeq: -1, bestTop1: summary?.bestTop1 ?? null, steps: [], evals: [] };
 }
 
-/** Applies events in order; events at or below the last seen seq are duplicates and are skipped. */
+/** Where host messages enter the dashboard: applies the events above the last seen seq, in seq order, and
+ *  returns how many it applied (the others are duplicates). */
 export function applyEvents(m: RunModel, events: readonly RuntimeEvent[]): number {
-  let applied = 0;
-  for (const e of events) {
-    if (typeof e?.seq !== 'number' || e.seq <= m.lastSeq) continue;
-    m.lastSeq = e.seq;
-    applied++;
-    if (m.t0 === null && typeof e.t === 'number' && Number.isFinite(e.t)) m.t0 = e.t;
-    switch (e.type) {
-      case 'hello':
-        m.hello = e;
-        break;
-      case 'model':
-        m.model = e;
-        break;
-      case 'requeued':
-        m.requeues.push({ step: e.step, epoch: e.epoch, t: e.t });
-        break;
-      case 'epoch':
-        m.epoch = e.epoch;
-        m.epochs = e.epochs;
-        m.stepsPerEpoch = e.steps_per_epoch;
-        break;
-      case 'step':
-        m.epoch = e.epoch;
-        m.step = e.step;
-        m.stepsPerEpoch = e.steps_per_epoch;
-        m.loss = e.loss;
-        m.imgPerS = e.img_per_s;
-        m.etaS = e.eta_s ?? null;
-        m.steps.push({
-          step: e.step,
-          loss: e.loss,
-          acc: typeof e.acc === 'number' ? e.acc : null,
-          epochX: e.steps_per_epoch > 0 ? e.epoch - 1 + e.epoch_step / e.steps_per_epoch : e.epoch,
-          t: e.t,
-          lr: typeof e.lr === 'number' ? e.lr : null,
-          imgPerS: typeof e.img_per_s === 'number' ? e.img_per_s : null,
-        });
-        break;
-      case 'eval':
-        m.evals.push({ epoch: e.epoch, step: e.step, loss: e.loss, top1: e.top1, top5: e.top5, t: e.t });
-        m.bestTop1 = Math.max(m.bestTop1 ?? 0, e.best_top1, e.top1);
-        break;
-      case 'firing':
-        m.firing = e;
-        break;
-      case 'error':
-        m.error = e;
-        break;
-      case 'done':
-        m.done = e;
-        if (e.best_top1 !== null) m.bestTop1 = Math.max(m.bestTop1 ?? 0, e.best_top1);
-        break;
-      default:
-        // warnings, checkpoints, attention, energy and future types: not shown here
-        break;
-    }
+  const fresh = takeFresh(m, events);
+  for (const e of fresh) {
+    reduce(m, e);
+    if (e.type === 'step') m.steps.push(stepPoint(e));
+    else if (e.type === 'eval') m.evals.push({ epoch: e.epoch, step: e.step, loss: e.loss, top1: e.top1, top5: e.top5, t: e.t });
   }
-  return applied;
+  return fresh.length;
+}
+
+function stepPoint(e: StepEvent): StepPoint {
+  return {
+    step: e.step,
+    loss: e.loss,
+    acc: typeof e.acc === 'number' ? e.acc : null,
+    epochX: e.steps_per_epoch > 0 ? e.epoch - 1 + e.epoch_step / e.steps_per_epoch : e.epoch,
+    t: e.t,
+    lr: typeof e.lr === 'number' ? e.lr : null,
+    imgPerS: typeof e.img_per_s === 'number' ? e.img_per_s : null,
+  };
 }
 
 export function statusOf(m: RunModel): RunStatus {

@@ -1,10 +1,11 @@
 // Reading events.jsonl: a whole file at once (readEvents), following a growing one (EventTailer), and
-// summarising a run's events (summarizeRun).
+// summarising a run's events for lists (summarizeRun, a view of the run state in state.ts).
 
 import * as fs from 'node:fs';
 import type { CheckpointEvent, DoneEvent, ErrorEvent, EvalEvent, HelloEvent, RunStatus, RuntimeEvent, StepEvent } from '../protocol';
 import { classifyLine, LineSplitter } from '../runtime/jsonlines';
 import { type Disposable, Emitter } from '../util/emitter';
+import { runStateOf } from './state';
 
 export interface ReadEventsResult {
   events: RuntimeEvent[];
@@ -171,8 +172,9 @@ function fileSize(file: string): number {
 
 // ---------------------------------------------------------------------------------------------
 
+/** What run lists and summaries show: a view of the run state (state.ts). */
 export interface RunEventSummary {
-  /** from the `done` event; null while there is none */
+  /** from the current segment's `done` event; null while there is none */
   doneStatus: Exclude<RunStatus, 'running'> | null;
   bestTop1: number | null;
   lastTop1: number | null;
@@ -195,65 +197,26 @@ export interface RunEventSummary {
   lastCheckpoint: CheckpointEvent | null;
 }
 
-function emptySummary(): RunEventSummary {
-  return {
-    doneStatus: null, bestTop1: null, lastTop1: null, epochsCompleted: 0, epochs: null, steps: 0, startedAt: null,
-    lastEventAt: null, durationS: null, pid: null, hello: null, lastStep: null, lastEval: null, error: null, done: null,
-    lastEvent: null, lastCheckpoint: null,
-  };
-}
-
-function applyEvent(s: RunEventSummary, e: RuntimeEvent): void {
-  s.lastEvent = e;
-  s.lastEventAt = e.t;
-  s.startedAt ??= e.t;
-  switch (e.type) {
-    case 'hello':
-      // a resumed run appends a new segment (hello … done) to events.jsonl: the earlier segment's end no longer counts
-      s.done = null;
-      s.doneStatus = null;
-      s.error = null;
-      s.hello = e;
-      s.pid = e.pid;
-      s.startedAt = e.t;
-      break;
-    case 'epoch':
-      s.epochs = e.epochs;
-      break;
-    case 'step':
-      s.lastStep = e;
-      s.steps = Math.max(s.steps, e.step);
-      break;
-    case 'eval':
-      s.lastEval = e;
-      s.lastTop1 = e.top1;
-      s.bestTop1 = Math.max(s.bestTop1 ?? 0, e.best_top1, e.top1);
-      s.epochsCompleted = Math.max(s.epochsCompleted, e.epoch);
-      break;
-    case 'error':
-      s.error = e;
-      break;
-    case 'checkpoint':
-      // resume continues from checkpoints/last.pt: prefer `last` checkpoints over `best` ones
-      if (e.kind === 'last' || s.lastCheckpoint?.kind !== 'last') s.lastCheckpoint = e;
-      break;
-    case 'done':
-      s.done = e;
-      s.doneStatus = e.status;
-      s.epochsCompleted = e.epochs_completed;
-      s.steps = Math.max(s.steps, e.steps);
-      s.durationS = e.duration_s;
-      if (e.best_top1 !== null) s.bestTop1 = e.best_top1;
-      break;
-  }
-}
-
 /** Folds a run's events into what lists and summaries show. */
 export function summarizeRun(events: readonly RuntimeEvent[]): RunEventSummary {
-  const summary = emptySummary();
-  for (const event of events) applyEvent(summary, event);
-  if (summary.durationS === null && summary.startedAt !== null && summary.lastEventAt !== null) {
-    summary.durationS = summary.lastEventAt - summary.startedAt;
-  }
-  return summary;
+  const s = runStateOf(events);
+  return {
+    doneStatus: s.done?.status ?? null,
+    bestTop1: s.bestTop1,
+    lastTop1: s.top1,
+    epochsCompleted: s.epochsCompleted,
+    epochs: s.epochs || null,
+    steps: s.step,
+    startedAt: s.startedAt,
+    lastEventAt: s.lastEventAt,
+    durationS: s.durationS,
+    pid: s.hello?.pid ?? null,
+    hello: s.hello,
+    lastStep: s.lastStep,
+    lastEval: s.lastEval,
+    error: s.error,
+    done: s.done,
+    lastEvent: s.lastEvent,
+    lastCheckpoint: s.lastCheckpoint,
+  };
 }

@@ -9,16 +9,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { ArchError, predictModel } from '../../core/arch';
-import { customGraphOf, measuredGraphOf, measureGraph, onCustomModelDescribed } from '../customModel';
+import { measureGraph, onCustomModelDescribed } from '../customModel';
 import { loadConfig } from '../../core/config';
-import type { GraphModel, HostToWebview, RuntimeEvent, WebviewToHost } from '../../core/protocol';
+import type { HostToWebview, RuntimeEvent } from '../../core/protocol';
 import { pickConfig } from '../configs';
 import { isSpikeConfigPath } from '../config';
 import type { Ctx } from '../ctx';
 import { Disposable } from '../dispose';
 import { webviewHtml, webviewOptions } from './html';
-import { RunFeed } from './runFeed';
+import { isWebviewMessage, logFromWebview, RunFeed } from './runFeed';
 
 export type PanelKind = 'graph' | 'firing' | 'attention' | 'energy';
 
@@ -84,10 +83,6 @@ function briefOf(message: HostToWebview): PanelPosted {
   return brief;
 }
 
-function isWebviewMessage(m: unknown): m is WebviewToHost {
-  return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string';
-}
-
 /** The newest run trained from this config file, if any. */
 export function latestRunOf(ctx: Ctx, source: string): string | undefined {
   const file = path.resolve(source);
@@ -98,38 +93,6 @@ export function latestRunOf(ctx: Ctx, source: string): string | undefined {
 export function activeConfigPath(): string | undefined {
   const doc = vscode.window.activeTextEditor?.document;
   return doc && doc.uri.scheme === 'file' && isSpikeConfigPath(doc.uri.fsPath) ? doc.uri.fsPath : undefined;
-}
-
-function configText(file: string): string | undefined {
-  const open = vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'file' && path.resolve(d.uri.fsPath) === path.resolve(file));
-  if (open) return open.getText();
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-/** The graph message for a config file: predictModel of its resolved model section (no Python). */
-export function graphOfConfig(file: string): Extract<HostToWebview, { type: 'graph' }> {
-  const name = path.basename(file).replace(/\.spike\.ya?ml$/, '');
-  const custom = customGraphOf(file); // your own model: the graph the runtime measured by running it
-  if (custom) return { type: 'graph', source: file, name, ...custom };
-  const text = configText(file);
-  if (text === undefined) return { type: 'graph', source: file, name, model: null, error: { path: '', message: `cannot read ${file}` } };
-  const loaded = loadConfig(text, file, { checkPaths: false });
-  if (!loaded.resolved) {
-    const err = loaded.diagnostics.find((d) => d.severity === 'error');
-    return { type: 'graph', source: file, name, model: null, error: { path: err?.path ?? '', message: err?.message ?? 'the config could not be resolved' } };
-  }
-  try {
-    const p = predictModel(loaded.resolved.model as unknown as Record<string, unknown>);
-    const model: GraphModel = { arch: p.arch, variant: p.variant, params: p.params, time_steps: p.time_steps, num_classes: p.num_classes, token_grid: p.token_grid, layers: p.layers, measured: measuredGraphOf(file) };
-    return { type: 'graph', source: file, name: loaded.resolved.name ?? name, model };
-  } catch (error) {
-    if (error instanceof ArchError) return { type: 'graph', source: file, name, model: null, error: { path: error.path, message: error.message } };
-    throw error;
-  }
 }
 
 /** Opens `file` and selects the key `dotted` (or its nearest written ancestor, else `extends`, else line 1). */
@@ -159,7 +122,6 @@ export class VizPanel extends Disposable {
   private compared: string[] = [];
   private comparedTimer: NodeJS.Timeout | undefined;
   private readonly feed: RunFeed;
-  private wasVisible = true;
 
   static createOrShow(ctx: Ctx, kind: PanelKind, target: PanelTarget): VizPanel {
     const column = vscode.window.activeTextEditor ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active;
@@ -220,17 +182,12 @@ export class VizPanel extends Disposable {
         compared: () => comparedEvents(ctx, this.compared),
       }),
     );
+    this.feed.followPanel(panel);
     this.setRun(target.runId);
     panel.webview.html = webviewHtml(panel.webview, ctx.extensionUri, PANELS[kind].bundle, `Spike Studio ${PANELS[kind].title}`);
 
     this._register(panel.onDidDispose(() => this.dispose()));
     this._register(panel.webview.onDidReceiveMessage((m: unknown) => this.onMessage(m)));
-    this._register(
-      panel.onDidChangeViewState(() => {
-        if (panel.visible && !this.wasVisible) this.onVisible();
-        this.wasVisible = panel.visible;
-      }),
-    );
     this._register(
       ctx.runs.onDidChangeStatus((run) => {
         if (run.id === this.runId) this.updateTitle(); // the feed posts the status
@@ -337,21 +294,12 @@ export class VizPanel extends Disposable {
       case 'measureGraph':
         if (this.kind === 'graph' && this.source) measureGraph(this.source);
         return;
-      case 'log': {
-        const text = `${this.kind} panel: ${String(m.message)}`;
-        if (m.level === 'error') this.ctx.log.error(text);
-        else if (m.level === 'warn') this.ctx.log.warn(text);
-        else this.ctx.log.info(text);
+      case 'log':
+        logFromWebview(this.ctx, `${this.kind} panel`, m);
         return;
-      }
       default:
         return;
     }
-  }
-
-  private onVisible(): void {
-    this.feed.ready = false;
-    this.feed.armReadyFallback();
   }
 
   private post(message: HostToWebview): void {

@@ -8,12 +8,12 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { onCustomModelDescribed } from '../customModel';
-import type { HostToWebview, WebviewToHost } from '../../core/protocol';
+import type { HostToWebview } from '../../core/protocol';
 import type { Ctx } from '../ctx';
 import { Disposable } from '../dispose';
 import { webviewHtml, webviewOptions } from './html';
 import { activeConfigPath, latestRunOf, revealConfigKey } from './panels';
-import { RunFeed } from './runFeed';
+import { isWebviewMessage, logFromWebview, RunFeed } from './runFeed';
 
 export const SIDE_PANEL_VIEW_ID = 'spikeStudio.sidePanel';
 
@@ -23,10 +23,6 @@ export interface PostedMessage {
   source?: string | null;
   runId?: string | null;
   layers?: number;
-}
-
-function isWebviewMessage(m: unknown): m is WebviewToHost {
-  return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string';
 }
 
 export class SidePanelProvider extends Disposable implements vscode.WebviewViewProvider {
@@ -148,13 +144,9 @@ export class SidePanelProvider extends Disposable implements vscode.WebviewViewP
       case 'stop':
         if (typeof m.runId === 'string' && this.ctx.runs.stop(m.runId)) this.ctx.log.info(`run ${m.runId}: stop requested (side panel)`);
         return;
-      case 'log': {
-        const text = `side panel: ${String(m.message)}`;
-        if (m.level === 'error') this.ctx.log.error(text);
-        else if (m.level === 'warn') this.ctx.log.warn(text);
-        else this.ctx.log.info(text);
+      case 'log':
+        logFromWebview(this.ctx, 'side panel', m);
         return;
-      }
       default:
         // the embedded dashboard's export buttons: saving is the dashboard panel's job
         if ((m as { type: string }).type === 'export') void vscode.window.showInformationMessage('Spike Studio: export curves from the dashboard (Spike Studio: Open Dashboard).');
