@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from spikestudio.data import download
+from spikestudio.data.facts import dataset_facts
 from spikestudio.data.registry import Dataset, register
 from spikestudio.errors import ConfigError, DataError
 
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
+MEAN = tuple(dataset_facts("imagenet")["mean"])
+STD = tuple(dataset_facts("imagenet")["std"])
 NATIVE = (".npy", ".ppm", ".pgm")
 PILLOW = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".jpe")
 EXTENSIONS = NATIVE + PILLOW

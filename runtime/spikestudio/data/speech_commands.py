@@ -24,14 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from spikestudio.data import download
+from spikestudio.data.facts import dataset_facts
 from spikestudio.data.registry import Dataset, register
 from spikestudio.errors import ConfigError, DataError
 
-V1_WORDS = sorted("bed bird cat dog down eight five four go happy house left marvin nine no off on one right seven "
-                  "sheila six stop three tree two up wow yes zero".split())
-V2_WORDS = sorted(V1_WORDS + "backward follow forward learn visual".split())
-KEYWORDS = "yes no up down left right on off stop go".split()
-SAMPLE_RATE = 16000
+V1_WORDS = list(dataset_facts("speech-commands-v1")["words"])  # sorted: the label order of data.classes all
+V2_WORDS = list(dataset_facts("speech-commands-v2")["words"])
+KEYWORDS = list(dataset_facts("speech-commands-v1")["keywords"])  # data.classes 12: these, _unknown_, _silence_
+SAMPLE_RATE = dataset_facts("speech-commands-v1")["sample_rate"]
 BACKGROUND = "_background_noise_"
 HINT = {1: "With data.download: true (the default) it is downloaded into data.root; or download speech_commands_v0.01.tar.gz (http://download.tensorflow.org/data/speech_commands_v0.01.tar.gz) "
            "and extract it; set data.root to that folder.",
