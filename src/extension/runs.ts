@@ -146,8 +146,10 @@ export class RunRegistry extends Disposable {
   putEvents(runId: string, events: RuntimeEvent[]): void {
     const existing = this.logs.get(runId);
     existing?.tailer?.dispose();
-    this.logs.set(runId, { events: [...events], lastSeq: events.length ? events[events.length - 1].seq : -1 });
-    if (existing) this._onDidAppend.fire({ runId, events: [...events] });
+    const log: EventLog = { events: [], lastSeq: -1 };
+    this.logs.set(runId, log);
+    this.appendTo(runId, log, events, false);
+    if (existing) this._onDidAppend.fire({ runId, events: [...log.events] });
   }
 
   /** A run's events so far; loads events.jsonl on first use and follows it while another process writes it. */
