@@ -45,6 +45,9 @@ if (existsSync(join(root, 'test/integration/suite/index.ts'))) {
 
 const present = builds.filter((b) => b.entryPoints.every((e) => existsSync(join(root, e))));
 
+// The event types (TS, Python, docs) generated from events.schema.json; the unit tests fail when a committed one is stale.
+execFileSync(process.execPath, [join(root, 'scripts/gen-protocol.mjs')], { stdio: 'inherit' });
+
 if (existsSync(join(root, 'scripts/pack-mnist.mjs'))) {
   execFileSync(process.execPath, [join(root, 'scripts/pack-mnist.mjs')], { stdio: 'inherit' });
 }

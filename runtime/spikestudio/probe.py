@@ -35,6 +35,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Union
 
+from spikestudio.protocol_events import ATTENTION_KINDS
+
 __all__ = ["attention", "active", "MASK_KINDS", "event_kind", "is_spiking", "mark_spiking", "time_dim", "reset_state", "neuron_library",
            "needs_reset_warning"]
 
@@ -43,7 +45,7 @@ _sink: Optional[Callable[[Any, Any, Optional[tuple], str], None]] = None
 
 
 # what a mask kind's tensor holds: (…, h, L) with L = tokens, or channels of a head, or all channels (h = 1)
-MASK_KINDS = ("token_mask", "column_mask", "channel_mask")
+MASK_KINDS = tuple(kind for kind in ATTENTION_KINDS if kind != "map")  # the attention event's kinds (events.schema.json)
 
 
 def event_kind(kind: str) -> str:

@@ -26,27 +26,7 @@ from pathlib import Path
 from typing import IO, Any, Callable
 
 from spikestudio import PROTOCOL_VERSION
-
-EVENT_TYPES = (
-    "hello",
-    "model",
-    "epoch",
-    "step",
-    "eval",
-    "firing",
-    "attention",
-    "probe",
-    "energy",
-    "checkpoint",
-    "phase",
-    "download",
-    "requeued",
-    "warning",
-    "error",
-    "done",
-)
-
-INIT_FROM_KINDS = ("checkpoint", "imported", "reference", "state_dict")
+from spikestudio.protocol_events import EVENT_TYPES, INIT_FROM_KINDS  # generated from schemas/events.schema.json
 
 
 def init_from_field(report: dict) -> dict:

@@ -2,19 +2,16 @@
 masks, SDT's SDSA column masks -- kinds and shapes through spikestudio.probe.attention, the recorder and the
 `attention` event; Meta-SpikeFormer's and QKFormer's SSA blocks stay N x N maps."""
 
-import json
-import os
-
 import jsonschema
 import numpy as np
 import pytest
 import torch
 
+from event_schema import validate_event
 from spikestudio import probe
 from spikestudio.models import build_model
 from spikestudio.telemetry.probes import AttentionRecorder, attention_payload, dequantize_map
 
-EVENTS = json.load(open(os.path.join(os.path.dirname(__file__), "..", "spikestudio", "schemas", "events.schema.json")))
 NEURON = {"tau": 2.0, "v_threshold": 1.0, "v_reset": 0.0, "detach_reset": True, "surrogate": "sigmoid", "alpha": 4.0}
 SMALL = {"qkformer": dict(variant="cifar", embed_dim=64, num_heads=4, depth=3, img_size=16),
          "sdt": dict(variant="cifar", embed_dim=32, num_heads=4, depth=2, img_size=16),
@@ -99,7 +96,7 @@ def test_mask_events_validate_and_round_trip(arch, early):
     m = small(arch, **({"early_attention": early} if early else {}))
     for item in record(m, 16):
         ev = dict(attention_payload(item), type="attention", v=1, t=0.0, seq=1, epoch=1, step=1)
-        jsonschema.validate(ev, EVENTS)
+        validate_event(ev)
         assert ev["kind"] == item["kind"]
         mask = ev["kind"] != "map"
         n = item["map"].shape[0]
@@ -107,7 +104,7 @@ def test_mask_events_validate_and_round_trip(arch, early):
         np.testing.assert_allclose(back, item["map"], atol=ev["scale"] / 255)
     bad = dict(ev, kind="n_by_n")
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(bad, EVENTS)
+        validate_event(bad)
 
 
 def test_public_api_custom_mask_kind():

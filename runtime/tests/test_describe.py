@@ -6,6 +6,8 @@ import os
 import jsonschema
 import pytest
 
+from event_schema import validate_event
+
 from spikestudio.describe import describe_model
 
 HERE = os.path.dirname(__file__)
@@ -32,6 +34,7 @@ def test_validates_against_describe_schema(mnist):
 def test_is_a_valid_model_event(mnist):
     event = dict(mnist, v=1, type="model", t=0.0, seq=1)
     jsonschema.validate(event, schema("events.schema.json"))
+    validate_event(event)
 
 
 def test_mnist_shapes_params_flops(mnist):

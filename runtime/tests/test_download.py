@@ -15,10 +15,10 @@ import sys
 import threading
 from pathlib import Path
 
-import jsonschema
 import pytest
 import torch
 
+from event_schema import VALIDATOR  # each event against its own type's schema
 from dataset_server import FixtureServer, checksums_file, cifar10_tarball, dvs_zip, speech_tarball
 from spikestudio.data import download, load_dataset
 from spikestudio.data.download import SOURCES, DownloadCancelled, DownloadError
@@ -26,8 +26,6 @@ from spikestudio.errors import DataError
 
 torch.set_num_threads(1)
 RUNTIME = Path(__file__).resolve().parents[1]
-SCHEMA = json.loads((RUNTIME / "spikestudio" / "schemas" / "events.schema.json").read_text())
-VALIDATOR = jsonschema.Draft7Validator(SCHEMA)
 C10 = "cifar-10-python.tar.gz"
 
 

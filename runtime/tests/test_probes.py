@@ -1,13 +1,10 @@
 """Firing-rate and attention probes."""
 
-import json
-import os
-
-import jsonschema
 import numpy as np
 import pytest
 import torch
 
+from event_schema import validate_event
 from spikestudio.models import build_model
 from spikestudio.neurons import LIF
 from spikestudio.telemetry.probes import (
@@ -18,7 +15,6 @@ from spikestudio.telemetry.probes import (
     quantize_map,
 )
 
-EVENTS = json.load(open(os.path.join(os.path.dirname(__file__), "..", "spikestudio", "schemas", "events.schema.json")))
 
 
 def model(arch="spikformer"):
@@ -55,7 +51,7 @@ def test_rates_match_spike_counts(arch):
         assert 0.0 <= r["rate"] <= 1.0 and all(0.0 <= v <= 1.0 for v in r["per_t"])
     assert any(r["rate"] > 0 for r in rates)
     event = {"v": 1, "type": "firing", "t": 0.0, "seq": 3, "epoch": 1, "step": 2, "split": "eval", "layers": rates}
-    jsonschema.validate(event, EVENTS)
+    validate_event(event)
 
 
 def test_not_recording_accumulates_nothing_and_leaves_no_hooks():
@@ -119,7 +115,7 @@ def test_attention_selection_and_payload():
     maps = rec.maps()
     assert [(i["block"], i["head"], i["time_step"]) for i in maps] == [(0, 1, 2)]
     ev = dict(attention_payload(maps[0]), type="attention", v=1, t=0.0, seq=5, epoch=1, step=10)
-    jsonschema.validate(ev, EVENTS)
+    validate_event(ev)
 
 
 def test_quantize_round_trip():

@@ -1,11 +1,13 @@
 import { strict as assert } from 'node:assert';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Ajv from 'ajv';
 import { ATTENTION_KINDS, RUNTIME_EVENT_TYPES } from '../../src/core/protocol';
 import { parseEventsText, summarizeRun } from '../../src/core/runs';
 import { classifyLine } from '../../src/core/runtime/jsonlines';
-import { FIXTURES, REPO_ROOT } from './helpers';
+import { eventErrors } from './eventSchema';
+import { FAKE_RUNTIME, FIXTURES, hasPython, REPO_ROOT, removeDir, tempDir } from './helpers';
 
 const SCHEMA_FILE = path.join(REPO_ROOT, 'runtime', 'spikestudio', 'schemas', 'events.schema.json');
 const EVENTS_DIR = path.join(FIXTURES, 'events');
@@ -21,7 +23,9 @@ describe('protocol: recorded event streams validate against events.schema.json',
   it('the fake runtime used by the unit tests speaks the schema too', () => {
     const sample = { v: 1, type: 'step', t: 1, seq: 0, epoch: 1, step: 1, epoch_step: 1, steps_per_epoch: 3, loss: 1, acc: 0.5, lr: 0.001, img_per_s: 100 };
     assert.ok(validate(sample), JSON.stringify(validate.errors));
+    assert.equal(eventErrors(sample), '');
     assert.equal(validate({ ...sample, acc: 2 }), false);
+    assert.notEqual(eventErrors({ ...sample, acc: 2 }), '');
   });
 
   it('phase events (train.compile): the start and end samples validate, a bad state or cache does not', () => {
@@ -29,6 +33,7 @@ describe('protocol: recorded event streams validate against events.schema.json',
     const end = { ...start, seq: 4, state: 'end', ok: true, seconds: 41.8, cache: 'cold', graphs: 1 };
     for (const e of [start, end, { ...end, ok: false, cache: 'none', cache_dir: null }, { v: 1, type: 'phase', t: 1, seq: 0, name: 'some-future-phase', state: 'start' }]) {
       assert.ok(validate(e), JSON.stringify(validate.errors));
+      assert.equal(eventErrors(e), '');
     }
     assert.equal(validate({ ...end, state: 'running' }), false);
     assert.equal(validate({ ...end, cache: 'hot' }), false);
@@ -44,7 +49,10 @@ describe('protocol: recorded event streams validate against events.schema.json',
     const token = { ...map, kind: 'token_mask', map_b64: Buffer.alloc(4).toString('base64') };
     const column = { ...map, kind: 'column_mask', grid: [1, 8], map_b64: Buffer.alloc(8).toString('base64') };
     const channel = { ...column, kind: 'channel_mask' };
-    for (const e of [map, { ...map, kind: 'map' }, token, column, channel]) assert.ok(validate(e), JSON.stringify(validate.errors));
+    for (const e of [map, { ...map, kind: 'map' }, token, column, channel]) {
+      assert.ok(validate(e), JSON.stringify(validate.errors));
+      assert.equal(eventErrors(e), '');
+    }
     assert.equal(validate({ ...map, kind: 'mask' }), false);
     assert.equal(validate({ ...map, kind: 3 }), false);
   });
@@ -83,7 +91,47 @@ describe('protocol: recorded event streams validate against events.schema.json',
       assert.ok(lines.length > 0);
       lines.forEach((line, i) => {
         assert.ok(validate(JSON.parse(line)), `${file}:${i + 1}: ${JSON.stringify(validate.errors)}`);
+        assert.equal(eventErrors(JSON.parse(line)), '', `${file}:${i + 1}`);
       });
     });
   }
+});
+
+describe('protocol: one source (events.schema.json) for the TypeScript and Python event tables', () => {
+  it('the generated files are up to date; regenerate with node scripts/gen-protocol.mjs', function () {
+    this.timeout(60000);
+    try {
+      execFileSync(process.execPath, [path.join(REPO_ROOT, 'scripts', 'gen-protocol.mjs'), '--check'], { stdio: 'pipe' });
+    } catch (err) {
+      assert.fail(String((err as { stderr?: Buffer }).stderr ?? err));
+    }
+  });
+
+  it('each event is checked against its own type: an undeclared field, a field of another type or an unknown type fails', () => {
+    const step = { v: 1, type: 'step', t: 1, seq: 0, epoch: 1, step: 1, epoch_step: 1, steps_per_epoch: 3, loss: 1, lr: 0.001, img_per_s: 100 };
+    assert.equal(eventErrors(step), '');
+    assert.match(eventErrors({ ...step, top1: 0.5 }), /^step: .*top1/);
+    assert.match(eventErrors({ ...step, surprise: 1 }), /surprise/);
+    assert.match(eventErrors({ ...step, type: 'eval' }), /^eval: /);
+    assert.match(eventErrors({ ...step, type: 'bogus' }), /unknown event type/);
+    const { seq: _seq, ...noSeq } = step;
+    assert.match(eventErrors(noSeq), /seq/);
+  });
+
+  it('every event the fake runtime of the unit tests prints (train, a failing train, eval) is valid for its type', function () {
+    if (!hasPython()) this.skip();
+    const dir = tempDir();
+    try {
+      const config = path.join(dir, 'config.resolved.json');
+      fs.writeFileSync(config, JSON.stringify({ model: { arch: 'spikformer', time_steps: 4, num_classes: 10 } }));
+      for (const [mode, args] of [['ok', ['train', '--config', config, '--run-dir', dir]], ['fail', ['train', '--config', config, '--run-dir', dir]], ['ok', ['eval']]] as const) {
+        const run = spawnSync('python3', ['-m', 'spikestudio', ...args], { env: { ...process.env, PYTHONPATH: FAKE_RUNTIME, FAKE_MODE: mode }, encoding: 'utf8' });
+        const events = run.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+        assert.ok(events.length >= 3, `${mode} ${args[0]}: ${run.stderr}`);
+        for (const e of events) assert.equal(eventErrors(e), '', `${mode} ${args[0]}: ${JSON.stringify(e)}`);
+      }
+    } finally {
+      removeDir(dir);
+    }
+  });
 });

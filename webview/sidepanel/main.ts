@@ -1,10 +1,12 @@
-// The Spike Studio side panel (the webview view spikeStudio.sidePanel): tabs over the existing panels, embedded as
-// they are: the architecture graph of the active config, and once that config has a run, its curves (the dashboard
-// bundle), firing and attention. Each embedded panel is loaded the first time its tab opens, mounted in its own
-// container (it builds its DOM in #app when it loads), and listens to the host's messages itself: the host speaks
-// the panels' protocol (views/sidePanel.ts). The page keeps only its own state (the open tab): the embedded panels
-// share one webview API, so their setState is dropped here, and the host sends a snapshot each time one says ready.
-import type { HostToWebview, WebviewToHost } from '../../src/core/protocol';
+// The Spike Studio side panel (the webview view spikeStudio.sidePanel): tabs over the existing panels: the
+// architecture graph of the active config, and once that config has a run, its curves (the dashboard), firing and
+// attention. Each panel is loaded the first time its tab opens and mounted in its tab's container with a host this
+// page provides (mount(root, host), as the panel pages do with the real one); each listens to the host's messages
+// itself: the host speaks the panels' protocol (views/sidePanel.ts). The page keeps only its own state (the open
+// tab): the embedded panels' setState is dropped, and the host sends a snapshot each time one says ready.
+import type { HostToWebview } from '../../src/core/protocol';
+import type { Host, Mount } from '../shared/client';
+import { host } from '../shared/vscode';
 import './sidepanel.css';
 
 type Tab = 'graph' | 'curves' | 'firing' | 'attention';
@@ -13,22 +15,18 @@ interface State {
   tab: Tab;
 }
 
-const TABS: { id: Tab; label: string; needsRun: boolean; load: () => Promise<unknown> }[] = [
-  { id: 'graph', label: 'Graph', needsRun: false, load: () => import('../graph/main') },
-  { id: 'curves', label: 'Curves', needsRun: true, load: () => import('../dashboard/main') },
-  { id: 'firing', label: 'Firing', needsRun: true, load: () => import('../firing/main') },
-  { id: 'attention', label: 'Attention', needsRun: true, load: () => import('../attention/main') },
+const TABS: { id: Tab; label: string; needsRun: boolean; load: () => Promise<Mount> }[] = [
+  { id: 'graph', label: 'Graph', needsRun: false, load: async () => (await import('../graph/mount')).mount },
+  { id: 'curves', label: 'Curves', needsRun: true, load: async () => (await import('../dashboard/mount')).mount },
+  { id: 'firing', label: 'Firing', needsRun: true, load: async () => (await import('../firing/mount')).mount },
+  { id: 'attention', label: 'Attention', needsRun: true, load: async () => (await import('../attention/mount')).mount },
 ];
 
-// The real API is acquired once here; the embedded panels get a view of it that posts but keeps no state.
-const api = acquireVsCodeApi();
-(globalThis as unknown as { acquireVsCodeApi: () => unknown }).acquireVsCodeApi = () => ({
-  postMessage: (m: unknown) => api.postMessage(m),
-  getState: () => undefined,
-  setState: (s: unknown) => s,
-});
-const post = (m: WebviewToHost): void => api.postMessage(m);
-const saved = api.getState() as State | undefined;
+const api = host<State>();
+/** What the embedded panels get: it posts to the host but keeps no state (the page's state is the open tab). */
+const embedded: Host<unknown> = { post: (m) => api.post(m), getState: () => undefined, setState: () => undefined };
+const post = embedded.post;
+const saved = api.getState();
 let tab: Tab = saved?.v === 1 && TABS.some((t) => t.id === saved.tab) ? saved.tab : 'graph';
 let hasRun = false;
 
@@ -39,14 +37,12 @@ bar.setAttribute('role', 'tablist');
 const status = document.createElement('div');
 status.id = 'side-status';
 status.className = 'side-status';
-const host = document.getElementById('app') ?? document.body;
-host.removeAttribute('id'); // each embedded panel mounts in its own #app while it loads
-host.append(bar, status);
+const page = document.getElementById('app') ?? document.body;
+page.append(bar, status);
 
 const buttons = new Map<Tab, HTMLButtonElement>();
 const boxes = new Map<Tab, HTMLElement>();
 const loaded = new Map<Tab, Promise<void>>();
-let loading: Promise<void> = Promise.resolve();
 
 for (const t of TABS) {
   const b = document.createElement('button');
@@ -63,24 +59,17 @@ for (const t of TABS) {
   box.setAttribute('role', 'tabpanel');
   box.hidden = true;
   boxes.set(t.id, box);
-  host.append(box);
+  page.append(box);
 }
 
 function load(t: (typeof TABS)[number]): Promise<void> {
   let p = loaded.get(t.id);
   if (!p) {
     const box = boxes.get(t.id)!;
-    // one at a time: a panel takes the #app id only while its module runs
-    p = loading = loading.then(async () => {
-      box.id = 'app';
-      try {
-        await t.load();
-      } catch (err) {
-        post({ type: 'log', level: 'error', message: `side panel: loading ${t.id}: ${String(err)}` });
-      } finally {
-        box.removeAttribute('id');
-      }
-    });
+    p = t
+      .load()
+      .then((mount) => mount(box, embedded))
+      .catch((err: unknown) => post({ type: 'log', level: 'error', message: `side panel: loading ${t.id}: ${String(err)}` }));
     loaded.set(t.id, p);
   }
   return p;
@@ -89,7 +78,7 @@ function load(t: (typeof TABS)[number]): Promise<void> {
 function select(id: Tab): void {
   const t = TABS.find((x) => x.id === id && (!x.needsRun || hasRun)) ?? TABS[0];
   tab = t.id;
-  api.setState({ v: 1, tab } satisfies State);
+  api.setState({ v: 1, tab });
   render();
   void load(t);
 }

@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from spikestudio.data import download
+from spikestudio.data.facts import dataset_facts
 from spikestudio.data.registry import Dataset, register
 from spikestudio.errors import ConfigError, DataError
 
-MEAN = (0.4914, 0.4822, 0.4465)
-STD = (0.2470, 0.2435, 0.2616)
+MEAN = tuple(dataset_facts("cifar10")["mean"])  # cifar100 uses the same (datasets.json)
+STD = tuple(dataset_facts("cifar10")["std"])
 LAYOUT = {
     10: {"dir": "cifar-10-batches-py", "train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"],
          "meta": "batches.meta", "labels": b"labels", "names": b"label_names"},

@@ -18,10 +18,11 @@ import numpy as np
 from spikestudio.data.aedat import read_aedat3
 from spikestudio.data.frames import FrameCache, frames_settings, integrate
 from spikestudio.data import download
+from spikestudio.data.facts import dataset_facts
 from spikestudio.data.registry import Dataset, register
 from spikestudio.errors import ConfigError, DataError
 
-NUM_CLASSES = 11
+NUM_CLASSES = dataset_facts("dvs128-gesture")["num_classes"]
 HINT = "DvsGesture.tar.gz must be downloaded by hand from IBM (https://research.ibm.com/interactive/dvsgesture/) " \
        "and extracted; set data.root to the extracted DvsGesture folder."
 

@@ -21,9 +21,10 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from spikestudio import config_schema
 from spikestudio.errors import DataError
 
-SPLIT_BY = ("number", "time")
+SPLIT_BY = config_schema.choices("data.split_by")
 MARKER = ".complete"
 
 
@@ -140,10 +141,10 @@ def frames_settings(data_cfg: dict, default_T: int = 16) -> tuple[int, str, int,
     T = data_cfg.get("frames_number") or default_T
     if not isinstance(T, int) or isinstance(T, bool) or T < 1:
         raise ConfigError("data.frames_number", f"must be an integer >= 1, got {T!r}")
-    split_by = data_cfg.get("split_by") or "number"
+    split_by = data_cfg.get("split_by") or config_schema.default("data.split_by")
     if split_by not in SPLIT_BY:
         raise ConfigError("data.split_by", f"must be one of {', '.join(SPLIT_BY)}, got {split_by!r}")
-    size = data_cfg.get("sensor_size") or 128
+    size = data_cfg.get("sensor_size") or config_schema.default("data.sensor_size")
     if isinstance(size, (list, tuple)) and len(size) == 2:
         H, W = int(size[0]), int(size[1])
     elif isinstance(size, int) and not isinstance(size, bool):

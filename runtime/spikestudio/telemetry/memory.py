@@ -20,11 +20,13 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
-ACTIVATION_FACTOR = 1.5
-PACK_SPIKES_FACTOR = 0.7
-RECOMPUTE_MEMBRANES_FACTOR = 0.67
-MEMORY_OVERHEAD_MB = 500
-BYTES_PER_PARAM = 16
+from spikestudio.telemetry.estimates import ESTIMATES
+
+ACTIVATION_FACTOR = ESTIMATES["memory"]["activation_factor"]
+PACK_SPIKES_FACTOR = ESTIMATES["memory"]["pack_spikes_factor"]
+RECOMPUTE_MEMBRANES_FACTOR = ESTIMATES["memory"]["recompute_membranes_factor"]
+MEMORY_OVERHEAD_MB = ESTIMATES["memory"]["overhead_mb"]
+BYTES_PER_PARAM = ESTIMATES["memory"]["bytes_per_param"]
 _MB = 1024 * 1024
 _COMPOSITE_KINDS = ("block", "mlp", "ssa", "add")
 

@@ -48,6 +48,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from spikestudio import config_schema
+
 # --------------------------------------------------------------------------------------------------- rng
 
 
@@ -522,8 +524,9 @@ class AutoAugment:
 
 # --------------------------------------------------------------------------------------------------- random resized crop
 
-RRC_DEFAULTS = {"scale": (0.08, 1.0), "ratio": (3.0 / 4.0, 4.0 / 3.0), "interpolation": "bicubic"}
-RRC_INTERPOLATIONS = ("bilinear", "bicubic")
+# train.random_resized_crop's keys with their defaults (torchvision's: scale [0.08, 1], ratio [3/4, 4/3], bicubic)
+RRC_DEFAULTS = config_schema.defaults("train.random_resized_crop")
+RRC_INTERPOLATIONS = config_schema.choices("train.random_resized_crop.interpolation")
 
 
 def rrc_params(r: np.random.RandomState, h: int, w: int, scale, ratio) -> tuple[int, int, int, int]:

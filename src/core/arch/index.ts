@@ -15,6 +15,7 @@
 //   rules above (see predictSpikeformer / predictStsa): batch-1 leading dims, per-sequence shapes of the
 //   temporal attention, and flops 0 for Conv1d/Conv3d and for the attention products.
 
+import estimates from '../../../runtime/spikestudio/telemetry/estimates.json';
 import { CONFIG_DEFINITION } from '../config/definition';
 
 export type LayerKind = 'conv' | 'bn' | 'lif' | 'pool' | 'linear' | 'ssa' | 'attention' | 'mlp' | 'block' | 'add' | 'other';
@@ -892,8 +893,9 @@ export function denseFlops(p: ModelPrediction): { perStep: number; total: number
   return { perStep, total };
 }
 
-export const E_MAC_PJ = 4.6;
-export const E_AC_PJ = 0.9;
+/** pJ per multiply-accumulate and per accumulate (runtime/spikestudio/telemetry/estimates.json, the runtime's too) */
+export const E_MAC_PJ = estimates.energy.e_mac_pj;
+export const E_AC_PJ = estimates.energy.e_ac_pj;
 /** Firing rate assumed when no measured rates are given (typical trained Spikformer layer: 10–20 %). */
 export const NOMINAL_FIRING_RATE = 0.15;
 
@@ -988,9 +990,11 @@ function ssaHeads(layer: LayerInfo, N: number): number {
  * Spikingformer-2-256 CIFAR10-DVS log (T = 16, batch 16, AMP) peaks at 3.4 GB (spec §3.4); factor 1.5 gives
  * 3.5 GB there. Expect ±50 % elsewhere: it is meant for "will this batch fit", not for capacity planning.
  */
-export const ACTIVATION_FACTOR = 1.5;
+export const ACTIVATION_FACTOR = estimates.memory.activation_factor;
 /** CUDA context, cuDNN workspaces and allocator slack. */
-export const MEMORY_OVERHEAD_MB = 500;
+export const MEMORY_OVERHEAD_MB = estimates.memory.overhead_mb;
+/** fp32 weights + gradients + two AdamW moments */
+export const BYTES_PER_PARAM = estimates.memory.bytes_per_param;
 
 export interface MemoryEstimate {
   /** total, MB (1 MB = 2^20 bytes) */
@@ -1020,8 +1024,8 @@ export interface MemoryOptions {
  * CIFAR-10; together they measure 0.31–0.39 (Spikformer / Spikingformer / CIFAR10-DVS), below the product 0.47 used
  * here (the estimate stays on the safe side).
  */
-export const PACK_SPIKES_FACTOR = 0.7;
-export const RECOMPUTE_MEMBRANES_FACTOR = 0.67;
+export const PACK_SPIKES_FACTOR = estimates.memory.pack_spikes_factor;
+export const RECOMPUTE_MEMBRANES_FACTOR = estimates.memory.recompute_membranes_factor;
 
 function elements(shape: number[] | null | undefined): number {
   return shape ? shape.reduce((a, b) => a * b, 1) : 0;
@@ -1058,7 +1062,7 @@ export function estimateTrainingMemory(p: ModelPrediction, batch: number, opts: 
   const steps = opts.temporal_grad === 'sltt' ? 1 : p.time_steps;
   const factor = ACTIVATION_FACTOR * (opts.pack_spikes ? PACK_SPIKES_FACTOR : 1) * (opts.recompute_membranes ? RECOMPUTE_MEMBRANES_FACTOR : 1);
   const perSample = (storedElements(p, opts.checkpoint_blocks === true) * steps * bytes * factor) / MB;
-  const paramsMb = (p.params * 16) / MB;
+  const paramsMb = (p.params * BYTES_PER_PARAM) / MB;
   const activations = perSample * batch;
   return {
     total_mb: activations + paramsMb + MEMORY_OVERHEAD_MB,

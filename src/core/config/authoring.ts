@@ -5,6 +5,8 @@
 
 import {
   denseFlops,
+  E_AC_PJ,
+  E_MAC_PJ,
   estimateEnergy,
   estimateTrainingMemory,
   formatCount,
@@ -102,7 +104,7 @@ export function modelSummaryMarkdown(p: ModelPrediction, batch: number, amp: unk
     `| tokens N | ${tokenCount(p)} (${p.token_grid[0]}×${p.token_grid[1]}) |`,
     `| dense FLOPs | ${formatCount(flops.total)} per sample (T = ${p.time_steps}; ${formatCount(flops.perStep)} per step) |`,
     `| SOPs @ ${Math.round(NOMINAL_FIRING_RATE * 100)} % firing | ${formatCount(nominal.sops)} |`,
-    `| energy @ ${Math.round(NOMINAL_FIRING_RATE * 100)} % firing | ${nominal.energy_mj.toFixed(3)} mJ (${formatCount(nominal.macs)} MAC × 4.6 pJ + SOPs × 0.9 pJ; papers' counting, strict ${estimateEnergy(p, { counting: 'strict' }).energy_mj.toFixed(3)} mJ) |`,
+    `| energy @ ${Math.round(NOMINAL_FIRING_RATE * 100)} % firing | ${nominal.energy_mj.toFixed(3)} mJ (${formatCount(nominal.macs)} MAC × ${E_MAC_PJ} pJ + SOPs × ${E_AC_PJ} pJ; papers' counting, strict ${estimateEnergy(p, { counting: 'strict' }).energy_mj.toFixed(3)} mJ) |`,
   ];
   if (rates && Object.keys(rates).length > 0) {
     const measured = estimateEnergy(p, { rates });

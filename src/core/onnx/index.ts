@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PNG } from 'pngjs';
 import type { AttentionEvent, AttentionKind, FiringEvent, FiringLayer, RuntimeEvent } from '../protocol';
-import { PROTOCOL_VERSION } from '../protocol';
+import { ATTENTION_KINDS, PROTOCOL_VERSION } from '../protocol';
 
 type Ort = typeof import('onnxruntime-node');
 type Session = import('onnxruntime-node').InferenceSession;
@@ -84,7 +84,7 @@ export interface AttentionMap {
   kind?: AttentionKind;
 }
 
-const MASK_KINDS: readonly AttentionKind[] = ['token_mask', 'column_mask', 'channel_mask'];
+const MASK_KINDS = ATTENTION_KINDS.filter((k) => k !== 'map');
 
 export interface InspectResult {
   file: string;

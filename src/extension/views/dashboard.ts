@@ -1,22 +1,18 @@
 // The dashboard panel (one instance): shows one run's curves, KPIs and firing rates, or several runs' curves
-// compared (spikeStudio.compareRuns; the first run is the primary one: header, KPIs, firing rates).
-// Ready handshake: the webview posts {type:'ready'}; only then does the host send {type:'init'} with the
-// run's events so far, followed by {type:'events'} batches at most 10 times a second. Batches are held while
-// the panel is hidden (VS Code drops messages to hidden webviews) and flushed when it is visible again.
-// The webview keeps its state with setState; the serializer reopens the panel after a reload.
+// compared (spikeStudio.compareRuns; the first run is the primary one: header, KPIs, firing rates). What it shows
+// arrives through a RunFeed (views/runFeed.ts: ready handshake, init, events batches, held while hidden) like every
+// panel's; this file keeps the panel's own parts: its lifecycle and title, the serializer that reopens it after a
+// reload (from the state the webview keeps with setState), and exports.
 // Exports: the webview posts {type:'export'} (PNG data URL or CSV text); the host asks where with showSaveDialog
 // and writes through workspace.fs (a temporary file renamed over the target, so a failed write leaves no half file).
 import * as vscode from 'vscode';
-import { PROTOCOL_VERSION } from '../../core/protocol';
-import type { HostToWebview, RuntimeEvent, WebviewToHost } from '../../core/protocol';
+import type { HostToWebview, WebviewToHost } from '../../core/protocol';
 import type { Ctx } from '../ctx';
 import { Disposable } from '../dispose';
 import { webviewHtml, webviewOptions } from './html';
+import { isWebviewMessage, RunFeed } from './runFeed';
 
 export const DASHBOARD_VIEW_TYPE = 'spikeStudio.dashboard';
-const FLUSH_INTERVAL_MS = 100;
-/** beyond this many held events, send a fresh init instead of the backlog */
-const MAX_PENDING = 5000;
 
 interface SavedState {
   runId?: string | null;
@@ -26,25 +22,10 @@ interface SavedState {
 /** Exports larger than this are refused (a PNG of four charts is well under 5 MB, CSV of 5 × 100k points ~40 MB). */
 const MAX_EXPORT_CHARS = 256 * 1024 * 1024;
 
-function isWebviewMessage(m: unknown): m is WebviewToHost {
-  return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string';
-}
-
 export class DashboardPanel extends Disposable {
   private static current: DashboardPanel | undefined;
 
-  private runId: string | undefined;
-  /** every run shown: runId first, then the compared ones */
-  private runIds: string[] = [];
-  private ready = false;
-  private pending = new Map<string, RuntimeEvent[]>();
-  private pendingCount = 0;
-  private needsInit = false;
-  private statusDirty = new Set<string>();
-  private flushTimer: NodeJS.Timeout | undefined;
-  private lastFlush = 0;
-  private readyFallback: NodeJS.Timeout | undefined;
-  private wasVisible = true;
+  private readonly feed: RunFeed;
 
   /** Opens (or reuses) the panel on a run, or on several runs compared (an array: the first is the primary one). */
   static createOrShow(ctx: Ctx, runId?: string | string[]): DashboardPanel {
@@ -90,95 +71,64 @@ export class DashboardPanel extends Disposable {
     this._register(panel);
     panel.webview.options = webviewOptions(ctx.extensionUri);
     panel.iconPath = vscode.Uri.joinPath(ctx.extensionUri, 'media', 'icon.svg');
+    this.feed = this._register(
+      new RunFeed(ctx, {
+        label: 'dashboard',
+        snapshotGraph: false,
+        source: () => undefined,
+        visible: () => panel.visible,
+        post: (message) => this.post(message),
+      }),
+    );
+    this.feed.followPanel(panel);
     this.setRun(runId);
     panel.webview.html = webviewHtml(panel.webview, ctx.extensionUri, 'dashboard', 'Spike Studio dashboard');
 
     this._register(panel.onDidDispose(() => this.dispose()));
     this._register(panel.webview.onDidReceiveMessage((m: unknown) => this.onMessage(m)));
     this._register(
-      panel.onDidChangeViewState(() => {
-        if (panel.visible && !this.wasVisible) this.onVisible();
-        this.wasVisible = panel.visible;
-      }),
-    );
-    this._register(
-      ctx.runs.onDidAppend(({ runId: id, events }) => {
-        if (!this.runIds.includes(id)) return;
-        if (this.pendingCount + events.length > MAX_PENDING) {
-          this.pending.clear();
-          this.pendingCount = 0;
-          this.needsInit = true;
-        } else {
-          const list = this.pending.get(id) ?? [];
-          list.push(...events);
-          this.pending.set(id, list);
-          this.pendingCount += events.length;
-        }
-        this.scheduleFlush();
-      }),
-    );
-    this._register(
       ctx.runs.onDidChangeStatus((run) => {
-        if (!this.runIds.includes(run.id)) return;
-        this.updateTitle();
-        this.statusDirty.add(run.id);
-        this.scheduleFlush();
+        if (this.feed.runIds.includes(run.id)) this.updateTitle(); // the feed posts the status
       }),
     );
     this._register(vscode.window.onDidChangeActiveColorTheme(() => this.post({ type: 'theme' })));
     this._register({
       dispose: () => {
-        if (this.flushTimer) clearTimeout(this.flushTimer);
-        if (this.readyFallback) clearTimeout(this.readyFallback);
         if (DashboardPanel.current === this) DashboardPanel.current = undefined;
       },
     });
   }
 
   get shownRunId(): string | undefined {
-    return this.runId;
+    return this.feed.runId;
   }
 
   /** Every run shown (the primary one first). */
   get shownRunIds(): readonly string[] {
-    return this.runIds;
+    return this.feed.runIds;
   }
 
   /** Switches the panel to another run, or to several compared runs (or refreshes the same ones). */
   show(runId: string | string[] | undefined): void {
-    const ids = Array.isArray(runId) ? runId : runId ? [runId] : [];
-    if (ids.length === this.runIds.length && ids.every((id, i) => id === this.runIds[i])) return;
+    if (this.feed.shows(runId)) return;
     this.setRun(runId);
-    if (this.ready) this.sendInit();
+    if (this.feed.ready) this.feed.sendInit();
   }
 
   private setRun(runId: string | string[] | undefined): void {
-    const ids = [...new Set(Array.isArray(runId) ? runId : runId ? [runId] : [])];
-    this.runIds = ids;
-    this.runId = ids[0];
-    this.pending.clear();
-    this.pendingCount = 0;
-    this.needsInit = false;
-    this.statusDirty.clear();
-    for (const id of ids) this.ctx.runs.eventsOf(id); // load now, so live appends are tracked from here on
+    this.feed.setRun(runId);
     this.updateTitle();
   }
 
   private updateTitle(): void {
-    const summary = this.runId ? this.ctx.runs.summary(this.runId) : undefined;
-    this.panel.title = !summary ? 'Spike Studio' : this.runIds.length > 1 ? `Spike Studio: ${summary.name} + ${this.runIds.length - 1}` : `Spike Studio: ${summary.name}`;
+    const ids = this.feed.runIds;
+    const summary = ids.length ? this.ctx.runs.summary(ids[0]) : undefined;
+    this.panel.title = !summary ? 'Spike Studio' : ids.length > 1 ? `Spike Studio: ${summary.name} + ${ids.length - 1}` : `Spike Studio: ${summary.name}`;
   }
 
   private onMessage(m: unknown): void {
-    if (!isWebviewMessage(m)) return;
+    if (!isWebviewMessage(m) || this.feed.onMessage(m)) return;
     switch (m.type) {
-      case 'ready':
-        if (this.readyFallback) clearTimeout(this.readyFallback);
-        this.readyFallback = undefined;
-        this.ready = true;
-        if (m.v !== PROTOCOL_VERSION) this.ctx.log.warn(`dashboard webview speaks protocol v${String(m.v)}, host v${PROTOCOL_VERSION}`);
-        this.sendInit();
-        return;
       case 'stop':
         if (typeof m.runId === 'string') void vscode.commands.executeCommand('spikeStudio.stop', m.runId);
         return;
@@ -188,13 +138,6 @@ export class DashboardPanel extends Disposable {
           void vscode.window.showErrorMessage(`Spike Studio: export failed: ${error instanceof Error ? error.message : String(error)}`);
         });
         return;
-      case 'log': {
-        const text = `dashboard: ${String(m.message)}`;
-        if (m.level === 'error') this.ctx.log.error(text);
-        else if (m.level === 'warn') this.ctx.log.warn(text);
-        else this.ctx.log.info(text);
-        return;
-      }
       default:
         return;
     }
@@ -223,56 +166,6 @@ export class DashboardPanel extends Disposable {
     await writeAtomic(target, bytes);
     this.ctx.log.info(`dashboard: exported ${m.format.toUpperCase()} (${bytes.length} bytes) to ${target.toString(true)}`);
     void vscode.window.showInformationMessage(`Spike Studio: exported ${vscode.workspace.asRelativePath(target)}`);
-  }
-
-  private sendInit(): void {
-    this.pending.clear();
-    this.pendingCount = 0;
-    this.needsInit = false;
-    this.statusDirty.clear();
-    const events: Record<string, RuntimeEvent[]> = {};
-    for (const id of this.runIds) events[id] = [...this.ctx.runs.eventsOf(id)];
-    this.post({ type: 'init', v: PROTOCOL_VERSION, runs: this.ctx.runs.summaries(), events });
-  }
-
-  private onVisible(): void {
-    // Without retainContextWhenHidden the webview was torn down and will post 'ready' again; if it was
-    // not (or the message got lost), re-send everything after a short wait.
-    this.ready = false;
-    if (this.readyFallback) clearTimeout(this.readyFallback);
-    this.readyFallback = setTimeout(() => {
-      this.readyFallback = undefined;
-      if (!this.ready && this.panel.visible) {
-        this.ready = true;
-        this.sendInit();
-      }
-    }, 2000);
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushTimer) return;
-    const wait = Math.max(0, FLUSH_INTERVAL_MS - (Date.now() - this.lastFlush));
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = undefined;
-      this.flush();
-    }, wait);
-  }
-
-  private flush(): void {
-    if (!this.ready || !this.panel.visible || !this.runId) return; // held until visible and ready
-    this.lastFlush = Date.now();
-    if (this.needsInit) {
-      this.sendInit();
-      return;
-    }
-    for (const [runId, events] of this.pending) if (events.length) this.post({ type: 'events', runId, events });
-    this.pending.clear();
-    this.pendingCount = 0;
-    for (const id of this.statusDirty) {
-      const run = this.ctx.runs.summary(id);
-      if (run) this.post({ type: 'runStatus', run });
-    }
-    this.statusDirty.clear();
   }
 
   private post(message: HostToWebview): void {

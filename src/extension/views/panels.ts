@@ -9,16 +9,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { ArchError, predictModel } from '../../core/arch';
-import { customGraphOf, measuredGraphOf, measureGraph, onCustomModelDescribed } from '../customModel';
-import { loadConfig } from '../../core/config';
-import type { GraphModel, HostToWebview, RuntimeEvent, WebviewToHost } from '../../core/protocol';
+import { measureGraph, onCustomModelDescribed } from '../customModel';
+import type { HostToWebview, RuntimeEvent } from '../../core/protocol';
 import { pickConfig } from '../configs';
 import { isSpikeConfigPath } from '../config';
 import type { Ctx } from '../ctx';
 import { Disposable } from '../dispose';
 import { webviewHtml, webviewOptions } from './html';
-import { RunFeed } from './runFeed';
+import { isWebviewMessage, RunFeed } from './runFeed';
 
 export type PanelKind = 'graph' | 'firing' | 'attention' | 'energy';
 
@@ -84,10 +82,6 @@ function briefOf(message: HostToWebview): PanelPosted {
   return brief;
 }
 
-function isWebviewMessage(m: unknown): m is WebviewToHost {
-  return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string';
-}
-
 /** The newest run trained from this config file, if any. */
 export function latestRunOf(ctx: Ctx, source: string): string | undefined {
   const file = path.resolve(source);
@@ -100,55 +94,6 @@ export function activeConfigPath(): string | undefined {
   return doc && doc.uri.scheme === 'file' && isSpikeConfigPath(doc.uri.fsPath) ? doc.uri.fsPath : undefined;
 }
 
-function configText(file: string): string | undefined {
-  const open = vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'file' && path.resolve(d.uri.fsPath) === path.resolve(file));
-  if (open) return open.getText();
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-/** The graph message for a config file: predictModel of its resolved model section (no Python). */
-export function graphOfConfig(file: string): Extract<HostToWebview, { type: 'graph' }> {
-  const name = path.basename(file).replace(/\.spike\.ya?ml$/, '');
-  const custom = customGraphOf(file); // your own model: the graph the runtime measured by running it
-  if (custom) return { type: 'graph', source: file, name, ...custom };
-  const text = configText(file);
-  if (text === undefined) return { type: 'graph', source: file, name, model: null, error: { path: '', message: `cannot read ${file}` } };
-  const loaded = loadConfig(text, file, { checkPaths: false });
-  if (!loaded.resolved) {
-    const err = loaded.diagnostics.find((d) => d.severity === 'error');
-    return { type: 'graph', source: file, name, model: null, error: { path: err?.path ?? '', message: err?.message ?? 'the config could not be resolved' } };
-  }
-  try {
-    const p = predictModel(loaded.resolved.model as unknown as Record<string, unknown>);
-    const model: GraphModel = { arch: p.arch, variant: p.variant, params: p.params, time_steps: p.time_steps, num_classes: p.num_classes, token_grid: p.token_grid, layers: p.layers, measured: measuredGraphOf(file) };
-    return { type: 'graph', source: file, name: loaded.resolved.name ?? name, model };
-  } catch (error) {
-    if (error instanceof ArchError) return { type: 'graph', source: file, name, model: null, error: { path: error.path, message: error.message } };
-    throw error;
-  }
-}
-
-/** Opens `file` and selects the key `dotted` (or its nearest written ancestor, else `extends`, else line 1). */
-export async function revealConfigKey(file: string, dotted: string): Promise<void> {
-  const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(file));
-  const { ranges } = loadConfig(doc.getText(), file, { checkPaths: false });
-  const parts = dotted.split('.').filter(Boolean);
-  let found = undefined as (typeof ranges extends Map<string, infer V> ? V : never) | undefined;
-  while (parts.length && !found) {
-    found = ranges.get(parts.join('.'));
-    if (!found) parts.pop();
-  }
-  found ??= ranges.get('extends');
-  const r = found?.key ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
-  const range = new vscode.Range(r.start.line, r.start.character, r.end.line, r.end.character);
-  // preserveFocus: keyboard navigation in the graph goes on; the editor shows the selected key
-  await vscode.window.showTextDocument(doc, { selection: range, viewColumn: vscode.ViewColumn.One, preserveFocus: true, preview: false });
-}
-
 export class VizPanel extends Disposable {
   private static readonly open = new Map<PanelKind, VizPanel>();
   /** the last 50 messages posted to each kind of panel, oldest first (a test hook) */
@@ -159,7 +104,6 @@ export class VizPanel extends Disposable {
   private compared: string[] = [];
   private comparedTimer: NodeJS.Timeout | undefined;
   private readonly feed: RunFeed;
-  private wasVisible = true;
 
   static createOrShow(ctx: Ctx, kind: PanelKind, target: PanelTarget): VizPanel {
     const column = vscode.window.activeTextEditor ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active;
@@ -212,7 +156,7 @@ export class VizPanel extends Disposable {
     if (kind === 'energy') this.compared = target.compared ?? [];
     this.feed = this._register(
       new RunFeed(ctx, {
-        label: kind,
+        label: `${kind} panel`,
         snapshotGraph: kind === 'graph',
         source: () => this.source,
         visible: () => panel.visible,
@@ -220,17 +164,12 @@ export class VizPanel extends Disposable {
         compared: () => comparedEvents(ctx, this.compared),
       }),
     );
+    this.feed.followPanel(panel);
     this.setRun(target.runId);
     panel.webview.html = webviewHtml(panel.webview, ctx.extensionUri, PANELS[kind].bundle, `Spike Studio ${PANELS[kind].title}`);
 
     this._register(panel.onDidDispose(() => this.dispose()));
     this._register(panel.webview.onDidReceiveMessage((m: unknown) => this.onMessage(m)));
-    this._register(
-      panel.onDidChangeViewState(() => {
-        if (panel.visible && !this.wasVisible) this.onVisible();
-        this.wasVisible = panel.visible;
-      }),
-    );
     this._register(
       ctx.runs.onDidChangeStatus((run) => {
         if (run.id === this.runId) this.updateTitle(); // the feed posts the status
@@ -323,35 +262,8 @@ export class VizPanel extends Disposable {
   }
 
   private onMessage(m: unknown): void {
-    if (!isWebviewMessage(m)) return;
-    switch (m.type) {
-      case 'ready':
-        this.feed.onReady(m.v);
-        return;
-      case 'revealKey':
-        if (typeof m.path === 'string' && this.source) {
-          const file = this.source;
-          void revealConfigKey(file, m.path).then(undefined, (error: unknown) => this.ctx.log.warn(`reveal ${m.path} in ${file}: ${String(error)}`));
-        }
-        return;
-      case 'measureGraph':
-        if (this.kind === 'graph' && this.source) measureGraph(this.source);
-        return;
-      case 'log': {
-        const text = `${this.kind} panel: ${String(m.message)}`;
-        if (m.level === 'error') this.ctx.log.error(text);
-        else if (m.level === 'warn') this.ctx.log.warn(text);
-        else this.ctx.log.info(text);
-        return;
-      }
-      default:
-        return;
-    }
-  }
-
-  private onVisible(): void {
-    this.feed.ready = false;
-    this.feed.armReadyFallback();
+    if (!isWebviewMessage(m) || this.feed.onMessage(m)) return;
+    if (m.type === 'measureGraph' && this.kind === 'graph' && this.source) measureGraph(this.source);
   }
 
   private post(message: HostToWebview): void {

@@ -8,12 +8,12 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { onCustomModelDescribed } from '../customModel';
-import type { HostToWebview, WebviewToHost } from '../../core/protocol';
+import type { HostToWebview } from '../../core/protocol';
 import type { Ctx } from '../ctx';
 import { Disposable } from '../dispose';
 import { webviewHtml, webviewOptions } from './html';
-import { activeConfigPath, latestRunOf, revealConfigKey } from './panels';
-import { RunFeed } from './runFeed';
+import { activeConfigPath, latestRunOf } from './panels';
+import { isWebviewMessage, RunFeed } from './runFeed';
 
 export const SIDE_PANEL_VIEW_ID = 'spikeStudio.sidePanel';
 
@@ -23,10 +23,6 @@ export interface PostedMessage {
   source?: string | null;
   runId?: string | null;
   layers?: number;
-}
-
-function isWebviewMessage(m: unknown): m is WebviewToHost {
-  return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string';
 }
 
 export class SidePanelProvider extends Disposable implements vscode.WebviewViewProvider {
@@ -133,28 +129,12 @@ export class SidePanelProvider extends Disposable implements vscode.WebviewViewP
   }
 
   private onMessage(m: unknown): void {
-    if (!isWebviewMessage(m)) return;
+    // each embedded panel says ready once it is loaded; every one gets the same snapshot
+    if (!isWebviewMessage(m) || this.feed.onMessage(m)) return;
     switch (m.type) {
-      case 'ready':
-        // each embedded panel says ready once it is loaded; every one gets the same snapshot
-        this.feed.onReady(m.v);
-        return;
-      case 'revealKey':
-        if (typeof m.path === 'string' && this.source) {
-          const file = this.source;
-          void revealConfigKey(file, m.path).then(undefined, (error: unknown) => this.ctx.log.warn(`reveal ${m.path} in ${file}: ${String(error)}`));
-        }
-        return;
       case 'stop':
         if (typeof m.runId === 'string' && this.ctx.runs.stop(m.runId)) this.ctx.log.info(`run ${m.runId}: stop requested (side panel)`);
         return;
-      case 'log': {
-        const text = `side panel: ${String(m.message)}`;
-        if (m.level === 'error') this.ctx.log.error(text);
-        else if (m.level === 'warn') this.ctx.log.warn(text);
-        else this.ctx.log.info(text);
-        return;
-      }
       default:
         // the embedded dashboard's export buttons: saving is the dashboard panel's job
         if ((m as { type: string }).type === 'export') void vscode.window.showInformationMessage('Spike Studio: export curves from the dashboard (Spike Studio: Open Dashboard).');
