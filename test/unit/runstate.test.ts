@@ -102,12 +102,14 @@ describe('run state: one reducer for summaries, registry progress, dashboard and
     assert.deepEqual(takeFresh(mark, [step(1, 1), step(2, 2)]), []); // a repeated batch
     assert.deepEqual(takeFresh(mark, [step(3, 3), step(2, 2)]).map((e) => e.seq), [3]);
     assert.deepEqual(takeFresh(mark, [null, { type: 'step' }, step(4, 4)] as unknown as RuntimeEvent[]).map((e) => e.seq), [4]); // not events
-    // the dashboard's entry: a duplicate batch applies nothing and adds no points
+    // the folds apply what they are given (the entry already filtered it): the dashboard model too
     const m = emptyModel('r');
-    assert.equal(applyToModel(m, [epoch(0, 1), step(1, 1), step(2, 2)]), 3);
-    assert.equal(applyToModel(m, [step(1, 1), step(2, 2)]), 0);
+    const entry = { lastSeq: -1 };
+    assert.equal(applyToModel(m, takeFresh(entry, [epoch(0, 1), step(1, 1), step(2, 2)])), 3);
+    assert.equal(applyToModel(m, takeFresh(entry, [step(1, 1), step(2, 2)])), 0); // a duplicate batch adds no points
     assert.equal(m.steps.length, 2);
     assert.equal(m.lastSeq, 2);
+    assert.equal(runStateOf([step(1, 1), step(1, 1)]).step, 1);
   });
 
   it('the dashboard seeds best top-1 from the run summary and keeps the maximum', () => {

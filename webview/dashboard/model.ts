@@ -1,6 +1,6 @@
 // The dashboard's view model: the run state (src/core/runs/state.ts) plus the curves' points. No DOM here.
 import type { RunStatus, RunSummary, RuntimeEvent, StepEvent } from '../../src/core/protocol';
-import { emptyRunState, reduce, takeFresh, type RunState } from '../../src/core/runs/state';
+import { emptyRunState, reduce, type RunState } from '../../src/core/runs/state';
 
 export interface StepPoint {
   step: number;
@@ -29,7 +29,7 @@ export interface EvalPoint {
 export interface RunModel extends RunState {
   runId: string;
   summary: RunSummary | null;
-  /** the highest seq applied (events at or below it are duplicates) */
+  /** the seq of the last event applied */
   lastSeq: number;
   steps: StepPoint[];
   evals: EvalPoint[];
@@ -39,16 +39,16 @@ export function emptyModel(runId: string, summary: RunSummary | null = null): Ru
   return { ...emptyRunState(), runId, summary, lastSeq: -1, bestTop1: summary?.bestTop1 ?? null, steps: [], evals: [] };
 }
 
-/** Where host messages enter the dashboard: applies the events above the last seen seq, in seq order, and
- *  returns how many it applied (the others are duplicates). */
+/** Applies events in order: fresh ones, as the panels' client takes them from host messages (takeFresh, the one
+ *  de-duplication by seq). Returns how many it applied. */
 export function applyEvents(m: RunModel, events: readonly RuntimeEvent[]): number {
-  const fresh = takeFresh(m, events);
-  for (const e of fresh) {
+  for (const e of events) {
     reduce(m, e);
+    m.lastSeq = e.seq;
     if (e.type === 'step') m.steps.push(stepPoint(e));
     else if (e.type === 'eval') m.evals.push({ epoch: e.epoch, step: e.step, loss: e.loss, top1: e.top1, top5: e.top5, t: e.t });
   }
-  return fresh.length;
+  return events.length;
 }
 
 function stepPoint(e: StepEvent): StepPoint {

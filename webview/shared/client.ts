@@ -5,6 +5,7 @@
 // standalone page mounts it in #app with the real VS Code API (mountPage), the side panel in a tab with its own host.
 import { PROTOCOL_VERSION } from '../../src/core/protocol';
 import type { HostToWebview, RunSummary, RuntimeEvent } from '../../src/core/protocol';
+import { takeFresh, type SeqMark } from '../../src/core/runs/state';
 import { host as vscodeHost, type Host } from './vscode';
 
 export type { Host } from './vscode';
@@ -70,7 +71,8 @@ export class PanelClient<U> {
   shown: ShownRun[] = [];
   source: string | null = null;
   ui: U;
-  private seen = new Map<string, Set<number>>();
+  /** per run, the highest seq taken (takeFresh: events at or below it are duplicates) */
+  private readonly marks = new Map<string, SeqMark>();
   private saveTimer: number | undefined;
 
   constructor(private readonly o: PanelOptions<U>) {
@@ -152,20 +154,19 @@ export class PanelClient<U> {
   }
 
   private setRuns(list: ShownRun[]): void {
-    this.seen.clear();
+    this.marks.clear();
     this.shown = list.map((s) => ({ runId: s.runId, run: s.run, events: [] }));
     list.forEach((s, i) => this.add(this.shown[i], s.events));
   }
 
-  /** Keeps the events of `batch` not seen before (by seq) that the panel wants; returns them. */
+  /** Where host messages' events enter: keeps those of `batch` above the run's last seq (in seq order) that the
+   *  panel wants; returns them. */
   private add(shown: ShownRun, batch: RuntimeEvent[]): RuntimeEvent[] {
-    let seen = this.seen.get(shown.runId);
-    if (!seen) this.seen.set(shown.runId, (seen = new Set()));
+    let mark = this.marks.get(shown.runId);
+    if (!mark) this.marks.set(shown.runId, (mark = { lastSeq: -1 }));
     const added: RuntimeEvent[] = [];
-    for (const e of batch) {
-      if (typeof e !== 'object' || e === null || typeof e.type !== 'string' || typeof e.seq !== 'number') continue;
-      if (seen.has(e.seq)) continue;
-      seen.add(e.seq);
+    for (const e of takeFresh(mark, batch)) {
+      if (typeof e.type !== 'string') continue;
       if (this.o.keep && !this.o.keep(e)) continue;
       shown.events.push(e);
       added.push(e);
