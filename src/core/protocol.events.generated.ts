@@ -58,6 +58,8 @@ export interface LayerInfo {
   library?: string;
   /** false for a container (its children are the layers whose names extend its name) */
   leaf?: boolean;
+  /** custom models: the shape of the map (or mask) the layer reported through spikestudio.probe.attention */
+  attention_shape?: number[];
 }
 
 /** checkpoint: a Spike Studio training checkpoint; imported: written by import-checkpoint; reference: a reference-repository state_dict converted while loading; state_dict: a bare state_dict in our names */

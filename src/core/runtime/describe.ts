@@ -12,12 +12,8 @@ import type { DescribedPreset } from '../config/pluginPresets';
 import type { GraphModel, LayerInfo } from '../protocol';
 import { runtimeEnv } from './python';
 
-export interface DescribedLayer extends LayerInfo {
-  module?: string;
-  library?: string;
-  leaf?: boolean;
-  attention_shape?: number[];
-}
+/** A layer of the runtime's describe: the `model` event's LayerInfo (events.schema.json). */
+export type DescribedLayer = LayerInfo;
 
 export interface EntryInfo {
   name: string;
