@@ -32,6 +32,8 @@ from typing import Optional
 import torch
 from torch import nn
 
+from spikestudio import config_schema
+
 __all__ = [
     "SURROGATES",
     "SigmoidSurrogate",
@@ -246,7 +248,7 @@ class LIFMultiStep(torch.autograd.Function):
         return (lif_backward(grad_s, h_seq, *ctx.cfg),) + (None,) * 7
 
 
-BACKENDS = ("torch", "triton")
+BACKENDS = config_schema.choices("model.neuron.backend")
 
 
 def _check_backend(backend: str) -> str:

@@ -11,7 +11,10 @@ import {
   E_MAC_PJ,
   MEMORY_OVERHEAD_MB,
   PACK_SPIKES_FACTOR,
+  QKFORMER_DEFAULTS,
   RECOMPUTE_MEMBRANES_FACTOR,
+  SPIKEFORMER_DEFAULTS,
+  STSA_DEFAULTS,
 } from '../../src/core/arch';
 import { KNOWN_DATASETS } from '../../src/core/config/datasets';
 import { configDefaults, DATASET_NAMES, EVENT_DATASETS, NEURON_FIELDS, SPEECH_DATASETS } from '../../src/core/config/definition';
@@ -22,12 +25,14 @@ const PYTHON = path.join(REPO_ROOT, '.venv', 'bin', 'python');
 const PYTHON_VIEW = `
 import json
 from spikestudio.data.facts import DATASETS
+from spikestudio.models import qkformer, spikeformer, stsa
 from spikestudio.models.config import MODEL_DEFAULTS, NEURON_DEFAULTS
 from spikestudio.telemetry import energy, memory
 from spikestudio.train.config import check_config
 cfg = check_config({"model": {"arch": "spikformer", "time_steps": 1, "num_classes": 10, "in_channels": 1, "img_size": 28}})
 print(json.dumps({"datasets": DATASETS, "data": cfg["data"], "train": cfg["train"], "telemetry": cfg["telemetry"],
                   "model": MODEL_DEFAULTS, "neuron": NEURON_DEFAULTS,
+                  "archs": [spikeformer.DEFAULTS, stsa.DEFAULTS, qkformer.DEFAULTS],
                   "energy": [energy.E_MAC_PJ, energy.E_AC_PJ],
                   "memory": [memory.ACTIVATION_FACTOR, memory.PACK_SPIKES_FACTOR, memory.RECOMPUTE_MEMBRANES_FACTOR,
                              memory.MEMORY_OVERHEAD_MB, memory.BYTES_PER_PARAM]}))
@@ -66,6 +71,7 @@ describe('facts as data: the TypeScript and Python views agree', function () {
     for (const [key, value] of Object.entries(py.model as Record<string, unknown>)) assert.deepEqual(value, ts.model[key], `model.${key}`);
     const neuron = Object.fromEntries(Object.entries(NEURON_FIELDS).map(([k, spec]) => [k, spec.default]));
     assert.deepEqual(py.neuron, neuron);
+    assert.deepEqual(py.archs, [SPIKEFORMER_DEFAULTS, STSA_DEFAULTS, QKFORMER_DEFAULTS]);
   });
 
   it('the energy and memory estimates use the same constants', () => {

@@ -7,7 +7,9 @@ Defaults and allowed values come from the config schema the runtime ships with (
 
 from __future__ import annotations
 
+import json
 import numbers
+from pathlib import Path
 from typing import Any
 
 from spikestudio import config_schema
@@ -23,6 +25,10 @@ NEURON_DEFAULTS: dict[str, Any] = config_schema.defaults("model.neuron")
 
 # The model keys a built-in architecture's section gets when missing (attn_scale None -> the variant's default);
 # the architecture-specific keys (tokenizer, attention, ...) stay absent and each model defaults them.
+# Defaults of the architecture-specific keys (null in the config), shared with src/core/arch/index.ts.
+ARCH_DEFAULTS: dict[str, dict[str, Any]] = json.loads(
+    (Path(__file__).resolve().parent / "arch_defaults.json").read_text(encoding="utf-8"))
+
 MODEL_DEFAULTS: dict[str, Any] = config_schema.defaults("model", (
     "arch", "variant", "embed_dim", "num_heads", "depth", "mlp_ratio", "time_steps", "in_channels", "num_classes",
     "img_size", "attn_scale", "attn_v_threshold", "reference_compat", "init_from", "neuron_overrides"))

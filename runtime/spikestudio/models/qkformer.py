@@ -30,7 +30,9 @@ import torch
 from torch import nn
 
 from spikestudio import probe
+from spikestudio import config_schema
 from spikestudio.errors import ConfigError
+from spikestudio.models.config import ARCH_DEFAULTS
 from spikestudio.models.layers import (
     AttentionProbeMixin,
     SpikeAdd,
@@ -48,9 +50,8 @@ from spikestudio.models.layers import (
 from spikestudio.models.registry import register_model
 from spikestudio.neurons import BatchCoupledLIF
 
-DEFAULTS = {"ssa_neuron": "reference", "early_attention": "qkta", "last_attention": "ssa"}
-CHOICES = {"ssa_neuron": ("reference", "per_sample"), "early_attention": ("qkta", "qkca"),
-           "last_attention": ("ssa", "qkca")}
+DEFAULTS = ARCH_DEFAULTS["qkformer"]
+CHOICES = {key: config_schema.choices(f"model.{key}") for key in DEFAULTS}
 MIN_DEPTH = {"imagenet": 4, "cifar": 3, "dvs": 2}
 
 

@@ -33,23 +33,17 @@ import torch
 from torch import nn
 
 from spikestudio import probe as _probe_api
+from spikestudio import config_schema
 from spikestudio.errors import ConfigError
+from spikestudio.models.config import ARCH_DEFAULTS
 from spikestudio.models.layers import as_hw, from_time, prepare_input, to_time, trunc_normal_init
 from spikestudio.models.registry import register_model
 from spikestudio.neurons import LIAF, PLIF
 
-DEFAULTS = {
-    "tokenizer_channels": [64, 128, 256],
-    "tokenizer_strides": [2, 2, 2],
-    "tokenizer_kernel": 5,
-    "attention": "softmax",
-    "neuron_kind": "plif",
-    "drop_path": 0.1,
-    "mlp_drop_path": "step",
-}
-ATTENTIONS = ("softmax", "spiking")
-MLP_DROP_PATHS = ("step", "sample")
-NEURON_KINDS = ("plif", "liaf")
+DEFAULTS = ARCH_DEFAULTS["spikeformer"]
+ATTENTIONS = config_schema.choices("model.attention")
+MLP_DROP_PATHS = config_schema.choices("model.mlp_drop_path")
+NEURON_KINDS = config_schema.choices("model.neuron_kind")
 
 
 def _int_list(cfg: dict, key: str) -> list[int]:

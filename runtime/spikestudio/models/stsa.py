@@ -33,14 +33,16 @@ import torch
 from torch import nn
 
 from spikestudio import probe as _probe_api
+from spikestudio import config_schema
 from spikestudio.errors import ConfigError
+from spikestudio.models.config import ARCH_DEFAULTS
 from spikestudio.models.layers import (SpikeAdd, as_hw, from_time, maxpool, pooled, prepare_input, to_time,
                                       trunc_normal_init)
 from spikestudio.models.registry import register_model
 from spikestudio.neurons import STSANeuron
 
-DEFAULTS = {"qkv_layout": "paper", "mlp_dropout": 0.3, "neuron_decay": 0.5, "surrogate_gamma": 1.0}
-LAYOUTS = ("paper", "reference")
+DEFAULTS = ARCH_DEFAULTS["stsa"]
+LAYOUTS = config_schema.choices("model.qkv_layout")
 
 
 def normalize(cfg: dict) -> dict:

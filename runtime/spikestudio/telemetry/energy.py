@@ -33,11 +33,12 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Iterable, Optional
 
+from spikestudio import config_schema
 from spikestudio.telemetry.estimates import ESTIMATES
 
 E_MAC_PJ = ESTIMATES["energy"]["e_mac_pj"]
 E_AC_PJ = ESTIMATES["energy"]["e_ac_pj"]
-CONVENTIONS = ("binary-only", "integer-as-spikes")
+CONVENTIONS = config_schema.choices("telemetry.energy_convention")
 
 
 def energy_mj(macs: float, acs: float) -> float:

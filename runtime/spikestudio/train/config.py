@@ -36,7 +36,6 @@ SCHEDULES = config_schema.choices("train.schedule")
 AMP = config_schema.choices("train.amp")
 AUTO_AUGMENT = config_schema.choices("train.auto_augment")
 COMPILE_MODES = config_schema.choices("train.compile")
-TEMPORAL_GRADS = config_schema.choices("train.temporal_grad")
 WEIGHT_DECAY_EXEMPT = config_schema.choices("train.weight_decay_exempt")
 DEVICE_PATTERN = config_schema.field("train.device")["pattern"]
 
@@ -258,7 +257,7 @@ def check_config(raw: dict) -> dict:
     _choice(t, "train", "compile", COMPILE_MODES)
     _bool(t, "train", "recompute_membranes")
     _bool(t, "train", "checkpoint_blocks")
-    _choice(t, "train", "temporal_grad", TEMPORAL_GRADS)
+    _choice(t, "train", "temporal_grad", config_schema.choices("train.temporal_grad"))
 
     tel = cfg["telemetry"]
     _int(tel, "telemetry", "step_every", 1)

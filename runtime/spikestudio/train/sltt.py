@@ -25,12 +25,13 @@ from typing import Callable
 import torch
 from torch import nn
 
+from spikestudio import config_schema
 from spikestudio.errors import ConfigError
 from spikestudio.neurons import LIF
 
 __all__ = ["TEMPORAL_GRADS", "check_model", "stepwise", "step_inputs", "train_step"]
 
-TEMPORAL_GRADS = ("bptt", "sltt")
+TEMPORAL_GRADS = config_schema.choices("train.temporal_grad")
 
 
 def check_model(model: nn.Module) -> None:

@@ -15,6 +15,7 @@
 //   rules above (see predictSpikeformer / predictStsa): batch-1 leading dims, per-sequence shapes of the
 //   temporal attention, and flops 0 for Conv1d/Conv3d and for the attention products.
 
+import archDefaults from '../../../runtime/spikestudio/models/arch_defaults.json';
 import estimates from '../../../runtime/spikestudio/telemetry/estimates.json';
 import { CONFIG_DEFINITION } from '../config/definition';
 
@@ -58,19 +59,11 @@ export interface ModelShapeInput {
 
 export const SUPPORTED_ARCHS = ['spikformer', 'spikingformer', 'spikeformer', 'stsa', 'qkformer', 'sdt', 'meta-spikeformer'] as const;
 
-/** runtime/spikestudio/models/spikeformer.py DEFAULTS (a null model key takes these). */
-export const SPIKEFORMER_DEFAULTS = {
-  tokenizer_channels: [64, 128, 256] as readonly number[],
-  tokenizer_strides: [2, 2, 2] as readonly number[],
-  tokenizer_kernel: 5,
-  attention: 'softmax',
-  neuron_kind: 'plif',
-  drop_path: 0.1,
-  mlp_drop_path: 'step',
-} as const;
-
-/** runtime/spikestudio/models/stsa.py DEFAULTS. */
-export const STSA_DEFAULTS = { qkv_layout: 'paper', mlp_dropout: 0.3, neuron_decay: 0.5, surrogate_gamma: 1.0 } as const;
+// The architecture-specific keys' defaults (a null model key takes these): runtime/spikestudio/models/arch_defaults.json,
+// which the runtime's models read too.
+export const SPIKEFORMER_DEFAULTS: Readonly<typeof archDefaults.spikeformer> = archDefaults.spikeformer;
+export const STSA_DEFAULTS: Readonly<typeof archDefaults.stsa> = archDefaults.stsa;
+export const QKFORMER_DEFAULTS: Readonly<typeof archDefaults.qkformer> = archDefaults.qkformer;
 export const SUPPORTED_VARIANTS = ['cifar', 'imagenet', 'dvs'] as const;
 
 /** Tokenizer max-pools (stage by stage) per code variant; same for both architectures. */
@@ -592,8 +585,8 @@ function qkformerLayers(n: Norm, m: ModelShapeInput): { layers: LayerInfo[]; gri
   const spiking = new Set<string>();
   const b = new Builder(spiking);
   const plan = qkformerStages(n.variant, n.D, n.depth);
-  const early = m.early_attention ?? 'qkta';
-  const last = m.last_attention ?? 'ssa';
+  const early = m.early_attention ?? QKFORMER_DEFAULTS.early_attention;
+  const last = m.last_attention ?? QKFORMER_DEFAULTS.last_attention;
   const imagenet = n.variant === 'imagenet';
   let h = n.h;
   let w = n.w;
