@@ -109,64 +109,12 @@ def load_checkpoint(path: str | Path, config: Optional[str | Path] = None):
 _plain_heaviside, _PlainTriangle = neurons.plain_heaviside, neurons.PlainTriangle  # the neurons' plain firing rules
 
 
-def _spikeformer_mhsa_export_forward(self, x: torch.Tensor, to_t=None, from_t=None) -> torch.Tensor:
-    """spikeformer.MHSA.forward; the spatial MHSAs report their map through spikestudio.probe.attention
-    (MHSA.report_map: the softmax probabilities, or Q K^T of the Q/K spikes before the scale), (T, B, h, N, N)."""
-    S, L, D = x.shape
-    h = self.num_heads
-    qkv = self.qkv(x)
-    if self.spiking:
-        q, k, v = qkv.chunk(3, dim=-1)
-        q, k, v = (from_t(lif(to_t(t))) for lif, t in ((self.q_lif, q), (self.k_lif, k), (self.v_lif, v)))
-    else:
-        q, k, v = qkv.chunk(3, dim=-1)
-    q, k, v = (t.reshape(S, L, h, D // h).transpose(1, 2) for t in (q, k, v))
-    qk = q @ k.transpose(-2, -1)
-    a = qk * self.scale
-    if not self.spiking:
-        a = a.softmax(dim=-1)
-    self.report_map(qk, a, to_t)
-    y = (a @ v).transpose(1, 2).reshape(S, L, D)
-    return self.proj(y)
-
-
-def _stsa_attention_export_forward(self, x: torch.Tensor) -> torch.Tensor:
-    """stsa.STSAttention.forward; STSAttention.report_map hands spikestudio.probe.attention, per time step t, the
-    t-to-t block of the (T*N, T*N) map Q K^T + B_rel (before attn_scale; the mask is 1 there): (T, B, h, N, N)."""
-    T, B, D, N = x.shape
-    h = self.num_heads
-    d = D // h
-    if self.layout == "paper":
-        xi = x.permute(1, 2, 0, 3).reshape(B, D, T * N)
-    else:
-        xi = x.contiguous().reshape(B, D, T * N)
-    y = self.qkv_bn(self.qkv_conv(xi))
-    y = self.qkv_lif(y.reshape(B, 3 * D, T, N).permute(2, 0, 1, 3))
-    q, k, v = (z.reshape(T, B, h, d, N).permute(1, 2, 0, 4, 3).reshape(B, h, T * N, d) for z in y.chunk(3, dim=2))
-    bias = self.relative_position_bias_table[self.relative_position_index.reshape(-1)]
-    bias = bias.reshape(T * N, T * N, h).permute(2, 0, 1)
-    qkb = q @ k.transpose(-2, -1) + bias
-    self.report_map(qkb, T, N)
-    a = qkb * self.mask
-    out = (a @ v) * self.scale
-    out = out.reshape(B, h, T, N, d).permute(2, 0, 1, 4, 3).reshape(T, B, D, N)
-    out = self.attn_lif(out)
-    out = self.proj_bn(self.proj_conv(out.permute(1, 2, 0, 3).reshape(B, D, T * N)))
-    return self.proj_lif(out.reshape(B, D, T, N).permute(2, 0, 1, 3))
-
-
-class _UnknownNeuron(Exception):
-    pass
-
-
 class _Unexportable(Exception):
     pass
 
 
 def _export_forward_for(m: nn.Module):
     """The export-mode forward for a module, None to keep its own; raises for a neuron the exporter does not know."""
-    from spikestudio.models import spikeformer, stsa
-
     if type(m) is neurons.LIF:
         return type(m).export_forward if m.impl != "reference" else None  # reference: plain autograd + heaviside
     if type(m) in (neurons.PLIF, neurons.LIAF, neurons.STSANeuron):
@@ -179,18 +127,14 @@ def _export_forward_for(m: nn.Module):
         return type(m).export_forward
     if isinstance(m, neurons.LIF):
         raise _UnknownNeuron(type(m).__name__)
-    if type(m) is spikeformer.MHSA:
-        return _spikeformer_mhsa_export_forward
-    if type(m) is stsa.STSAttention:
-        return _stsa_attention_export_forward
     return None
 
 
 @contextmanager
 def export_mode(model: nn.Module):
     """Plain comparisons instead of the surrogate autograd Functions: the neurons run their own `export_forward`
-    (the STSA neuron's is its forward), the reference LIF its forward, both under `neurons.plain_firing`; Spikeformer's
-    MHSA and STSA's attention run forwards that expose the map."""
+    (the STSA neuron's is its forward), the reference LIF its forward, both under `neurons.plain_firing`; attention
+    maps reach the graph's outputs through spikestudio.probe.attention like in training."""
     patched = []
     try:
         with neurons.plain_firing():
