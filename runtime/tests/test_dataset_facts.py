@@ -18,6 +18,13 @@ def test_event_flags_match_the_readers():
     assert {n for n, f in DATASETS.items() if f["event"]} == {n for n in DATASETS if registry.is_event_dataset(n)}
 
 
+def test_download_flags_match_the_sources_and_the_manual_table():
+    from spikestudio.data import download
+
+    assert {n for n, f in DATASETS.items() if f["download"]} == set(download.SOURCES)
+    assert not set(download.MANUAL) & set(download.SOURCES) and set(download.MANUAL) <= set(DATASETS)
+
+
 def test_entries_are_consistent():
     for name, facts in DATASETS.items():
         for key in ("mean", "std"):

@@ -17,6 +17,7 @@ import {
   STSA_DEFAULTS,
 } from '../../src/core/arch';
 import { KNOWN_DATASETS } from '../../src/core/config/datasets';
+import { DOWNLOADABLE_DATASETS } from '../../src/core/config/rules';
 import { configDefaults, DATASET_NAMES, EVENT_DATASETS, NEURON_FIELDS, SPEECH_DATASETS } from '../../src/core/config/definition';
 import { REPO_ROOT } from './helpers';
 
@@ -25,12 +26,13 @@ const PYTHON = path.join(REPO_ROOT, '.venv', 'bin', 'python');
 const PYTHON_VIEW = `
 import json
 from spikestudio.data.facts import DATASETS
+from spikestudio.data.download import SOURCES
 from spikestudio.models import qkformer, spikeformer, stsa
 from spikestudio.models.config import MODEL_DEFAULTS, NEURON_DEFAULTS
 from spikestudio.telemetry import energy, memory
 from spikestudio.train.config import check_config
 cfg = check_config({"model": {"arch": "spikformer", "time_steps": 1, "num_classes": 10, "in_channels": 1, "img_size": 28}})
-print(json.dumps({"datasets": DATASETS, "data": cfg["data"], "train": cfg["train"], "telemetry": cfg["telemetry"],
+print(json.dumps({"datasets": DATASETS, "sources": sorted(SOURCES), "data": cfg["data"], "train": cfg["train"], "telemetry": cfg["telemetry"],
                   "model": MODEL_DEFAULTS, "neuron": NEURON_DEFAULTS,
                   "archs": [spikeformer.DEFAULTS, stsa.DEFAULTS, qkformer.DEFAULTS],
                   "energy": [energy.E_MAC_PJ, energy.E_AC_PJ],
@@ -57,6 +59,7 @@ describe('facts as data: the TypeScript and Python views agree', function () {
     const withFlag = (flag: 'event' | 'audio') => Object.keys(KNOWN_DATASETS).filter((n) => KNOWN_DATASETS[n][flag]).sort();
     assert.deepEqual(withFlag('event'), [...EVENT_DATASETS].sort());
     assert.deepEqual(withFlag('audio'), [...SPEECH_DATASETS].sort());
+    assert.deepEqual([...DOWNLOADABLE_DATASETS].sort(), py.sources);
   });
 
   it('every default the runtime fills equals the definition', () => {

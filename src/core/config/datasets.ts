@@ -25,6 +25,8 @@ export interface DatasetInfo {
   /** Speech Commands: the vocabulary (data.classes all, sorted) and the 10 keywords of data.classes 12 */
   words?: readonly string[];
   keywords?: readonly string[];
+  /** the runtime can fetch it from its publisher (data.download) */
+  download: boolean;
 }
 
 export const KNOWN_DATASETS: Readonly<Record<string, DatasetInfo>> = datasetsJson.datasets;

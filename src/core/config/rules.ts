@@ -4,7 +4,7 @@
 
 import * as fs from 'node:fs';
 import { ArchError, estimateTrainingMemory, largestBatchThatFits, poolingFactor, predictModel, qkformerStages, SPIKEFORMER_DEFAULTS, spikeformerGrid, SUPPORTED_VARIANTS } from '../arch';
-import { datasetClasses, datasetImageSize, datasetInfo } from './datasets';
+import { datasetClasses, datasetImageSize, datasetInfo, KNOWN_DATASETS } from './datasets';
 import { CONFIG_DEFINITION, type FieldSpec, type ResolvedConfig } from './definition';
 import type { DiagnosticSeverity } from './diagnostics';
 
@@ -464,8 +464,8 @@ const mixupOffEpoch: SemanticRule = {
   },
 };
 
-/** Datasets the runtime downloads into data.root when it is missing (runtime/spikestudio/data/download.py SOURCES). */
-export const DOWNLOADABLE_DATASETS: readonly string[] = ['cifar10', 'cifar100', 'speech-commands-v1', 'speech-commands-v2', 'cifar10-dvs'];
+/** Datasets the runtime downloads into data.root when it is missing (datasets.json `download`; the sources are in runtime/spikestudio/data/download.py). */
+export const DOWNLOADABLE_DATASETS: readonly string[] = Object.keys(KNOWN_DATASETS).filter((name) => KNOWN_DATASETS[name].download);
 
 const pathsExist: SemanticRule = {
   code: 'path-not-found',
