@@ -109,6 +109,10 @@ def load_checkpoint(path: str | Path, config: Optional[str | Path] = None):
 _plain_heaviside, _PlainTriangle = neurons.plain_heaviside, neurons.PlainTriangle  # the neurons' plain firing rules
 
 
+class _UnknownNeuron(Exception):
+    pass
+
+
 class _Unexportable(Exception):
     pass
 
