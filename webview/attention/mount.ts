@@ -91,10 +91,8 @@ export function mount(root: HTMLElement, host: Host<unknown>): void {
   function decode(e: AttentionEvent): Float32Array {
     const hit = decoded.get(e);
     if (hit) return hit;
-    const bin = atob(e.map_b64);
-    const out = new Float32Array(bin.length);
     const k = (typeof e.scale === 'number' && e.scale > 0 ? e.scale : 1) / 255;
-    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i) * k;
+    const out = Float32Array.from(base64Bytes(e.map_b64), (b) => b * k);
     decoded.set(e, out);
     return out;
   }
@@ -111,9 +109,7 @@ export function mount(root: HTMLElement, host: Host<unknown>): void {
   function bytesOf(e: ProbeEvent): Uint8Array {
     const hit = probeBytes.get(e);
     if (hit) return hit;
-    const bin = atob(e.data_b64);
-    const out = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    const out = base64Bytes(e.data_b64);
     probeBytes.set(e, out);
     return out;
   }
@@ -489,4 +485,11 @@ export function mount(root: HTMLElement, host: Host<unknown>): void {
     setQuery(client.ui.query + step);
   });
   client.start();
+}
+
+function base64Bytes(b64: string): Uint8Array {
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
 }
