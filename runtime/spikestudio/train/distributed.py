@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 
 
@@ -71,15 +72,39 @@ class DistContext:
 
             dist.barrier()
 
-    def shutdown(self) -> None:
+    def shutdown(self, all_finished: bool = False) -> None:
+        """Destroy the process group while the interpreter is fully alive.
+
+        `all_finished`: this rank completed normally, so every rank reaches this point; a barrier keeps the
+        connections open until the last rank is done with its collectives. After an error, no barrier (the other
+        ranks may sit in a different collective; torchrun ends them)."""
         if self.initialized:
+            import gc
+
             import torch.distributed as dist
 
             try:
+                if all_finished:
+                    dist.barrier()
+                gc.collect()  # the DDP wrapper's reducer holds the group: free it before the group goes
                 dist.destroy_process_group()
+            except Exception as exc:  # noqa: BLE001
+                print(f"[spikestudio] rank {self.rank}: process group teardown: {type(exc).__name__}: {exc}",
+                      file=sys.stderr)
+            self.initialized = False
+
+    def exit_now(self, code: int) -> None:
+        """End a torchrun worker without the interpreter's finalization.
+
+        Gloo's worker threads can still hold tensors while the interpreter is torn down, and destroying them then
+        aborts the process ("terminate called without an active exception", SIGABRT), which torchrun reports as a
+        failed run although training completed. Everything this process writes is flushed and closed by now."""
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
             except Exception:  # noqa: BLE001
                 pass
-            self.initialized = False
+        os._exit(code)
 
 
 def shard_bounds(n: int, rank: int, world: int) -> tuple[int, int]:

@@ -918,9 +918,12 @@ def main(config: str | None, run_dir: str | None, resume: str | None = None) -> 
         emitter.emit("error", kind="environment", message=f"cannot write the run directory {run_path}: {exc.strerror or exc}")
         emitter.emit("done", status="failed", epochs_completed=0, steps=0, best_top1=None, duration_s=0.0, last_checkpoint=None)
         return 1
-    trainer = Trainer(config, str(run_path), emitter, resume=bool(resume), dist=dist)
+    code = 1
     try:
-        return trainer.run()
+        code = Trainer(config, str(run_path), emitter, resume=bool(resume), dist=dist).run()
     finally:
         emitter.close()
-        dist.shutdown()
+        dist.shutdown(all_finished=code == 0)
+    if dist.enabled:
+        dist.exit_now(code)
+    return code
