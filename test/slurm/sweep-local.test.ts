@@ -22,11 +22,15 @@ describe('local sweep (4 tiny runs, 2 at a time, CPU)', function () {
     for (const m of sweep.members) m.resolved.train.epochs = 1;
     let running = 0;
     let most = 0;
+    const bestOf = new Map<string, number | null>();
     const result = await runSweepLocal(work, file, sweep.members, {
       python: path.join(ROOT, '.venv', 'bin', 'python'), runtimeRoot: path.join(ROOT, 'runtime'), parallel: 2, env: { OMP_NUM_THREADS: '1' },
       runsDir: path.join(work, 'runs'),
       onStart: () => (most = Math.max(most, ++running)),
-      onDone: () => running--,
+      onDone: (run, _done, state) => {
+        running--;
+        bestOf.set(run.id, state.bestTop1);
+      },
     });
     assert.equal(most, 2);
     assert.deepEqual(result.done.map((d) => d?.status), ['completed', 'completed', 'completed', 'completed']);
@@ -39,6 +43,7 @@ describe('local sweep (4 tiny runs, 2 at a time, CPU)', function () {
     for (const row of table.rows) {
       assert.ok(row.bestTop1 !== null && row.finalLoss !== null && row.params !== null && row.imgPerS !== null && row.durationS !== null, JSON.stringify(row));
     }
+    for (const row of table.rows) assert.equal(bestOf.get(row.id), row.bestTop1, `${row.id}: onDone's best top-1 is the table's`);
     const byTop1 = [...table.rows].sort((a, b) => (b.bestTop1 ?? 0) - (a.bestTop1 ?? 0));
     const csv = tableCsv(table.configColumns, byTop1).trimEnd().split('\r\n');
     assert.equal(csv.length, 5);

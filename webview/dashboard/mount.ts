@@ -9,6 +9,7 @@ import 'uplot/dist/uPlot.min.css';
 import './dashboard.css';
 import { el, PanelClient, type Change, type Host, type ShownRun } from '../shared/client';
 import { badge, button, checkbox, dropdown, registerUi, setChecked, setChoices, setDisabled, slider } from '../shared/ui';
+import { raiseBest } from '../../src/core/runs/state';
 import { LineChart, type SeriesData, type SeriesSpec } from './charts';
 import { emaDebiased } from './downsample';
 import { buildCsv, curveRows, runColors } from './export';
@@ -583,7 +584,7 @@ export function mount(root: HTMLElement, host: Host<unknown>): void {
         const run = client.shown.find((x) => x.runId === change.runId)?.run;
         if (!s || !run) return;
         s.model.summary = run;
-        if (run.bestTop1 !== null) s.model.bestTop1 = Math.max(s.model.bestTop1 ?? 0, run.bestTop1);
+        raiseBest(s.model, run.bestTop1);
         render();
         return;
       }

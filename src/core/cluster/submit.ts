@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import type { ResolvedConfig } from '../config';
 import type { DoneEvent } from '../protocol';
 import { createRun, type CreatedRun, runsDirOf } from '../runs/runs';
+import { emptyRunState, reduce, type RunState } from '../runs/state';
 import { startTraining } from '../runtime/process';
 import {
   type ClusterProfile, DEFAULT_GRACE_S, type Exec, SCRIPT_FILE, sbatchScript, slurmDir, submitScript, writeJobRecord,
@@ -119,7 +120,8 @@ export interface LocalSweepOptions {
   env?: NodeJS.ProcessEnv;
   runsDir?: string;
   onStart?: (run: CreatedRun, slot: number) => void;
-  onDone?: (run: CreatedRun, done: DoneEvent | null) => void;
+  /** `state`: the member's events folded into one run state (best top-1 and the rest as everywhere else) */
+  onDone?: (run: CreatedRun, done: DoneEvent | null, state: RunState) => void;
   /** resolves to true to stop starting new members (running ones are asked to stop) */
   cancelled?: () => boolean;
 }
@@ -134,7 +136,7 @@ export async function runSweepLocal(workspaceRoot: string, source: string, membe
   const sweep = createSweepRuns(workspaceRoot, source, members, 'local', o.runsDir);
   const gpus = o.gpus ?? 0;
   const parallel = Math.max(1, o.parallel ?? (gpus > 1 ? gpus : 1));
-  const done: Array<DoneEvent | null> = sweep.runs.map(() => null);
+  const states = sweep.runs.map(() => emptyRunState());
   let next = 0;
   const worker = async (slot: number): Promise<void> => {
     while (next < sweep.runs.length && !o.cancelled?.()) {
@@ -145,13 +147,11 @@ export async function runSweepLocal(workspaceRoot: string, source: string, membe
         python: o.python, runtimeRoot: o.runtimeRoot, resolvedConfigPath: run.configPath, runDir: run.dir,
         cwd: workspaceRoot, env: memberEnv(slot, gpus, o.env), detached: true,
       });
-      proc.onEvent((e) => {
-        if (e.type === 'done') done[i] = e;
-      });
+      proc.onEvent((e) => reduce(states[i], e));
       await proc.exited;
-      o.onDone?.(run, done[i]);
+      o.onDone?.(run, states[i].done, states[i]);
     }
   };
   await Promise.all(Array.from({ length: Math.min(parallel, sweep.runs.length) }, (_, slot) => worker(slot)));
-  return { ...sweep, done };
+  return { ...sweep, done: states.map((s) => s.done) };
 }

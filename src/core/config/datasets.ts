@@ -57,7 +57,7 @@ export function datasetClasses(data: DataShapeInput): number | undefined {
 export function datasetImageSize(data: DataShapeInput): [number, number] | undefined {
   const info = datasetInfo(data.dataset);
   if (!info) return undefined;
-  if (info.audio) return [data.n_mels || 40, 1 + Math.floor(16000 / (data.hop_length || 160))]; // centred STFT of 1 s at 16 kHz
+  if (info.audio) return [data.n_mels || 40, 1 + Math.floor((info.sample_rate ?? 16000) / (data.hop_length || 160))]; // centred STFT of a 1 s clip
   if (data.dataset === 'imagenet') {
     const s = data.image_size || 224;
     return [s, s];

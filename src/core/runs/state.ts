@@ -82,7 +82,8 @@ export function emptyRunState(): RunState {
 
 const finite = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
 
-function raiseBest(s: RunState, ...candidates: Array<number | null | undefined>): void {
+/** Raises bestTop1 to the highest finite candidate (it never goes down). Also for a summary's best of the same run. */
+export function raiseBest(s: RunState, ...candidates: Array<number | null | undefined>): void {
   for (const x of candidates) if (finite(x) && (s.bestTop1 === null || x > s.bestTop1)) s.bestTop1 = x;
 }
 
