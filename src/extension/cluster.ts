@@ -167,10 +167,10 @@ export async function runSweep(ctx: Ctx, arg?: unknown, options?: { where?: 'loc
         ctx.log.info(`sweep: started ${run.id}`);
         ctx.runs.refresh();
       },
-      onDone: (run, done) => {
+      onDone: (run, state) => {
         finished++;
         progress.report({ message: `${finished}/${sweep.members.length} done`, increment: 100 / sweep.members.length });
-        ctx.log.info(`sweep: ${run.id} ${done?.status ?? 'failed'}`);
+        ctx.log.info(`sweep: ${run.id} ${state.done?.status ?? 'failed'}`);
         ctx.runs.refresh();
       },
     });

@@ -27,7 +27,7 @@ describe('local sweep (4 tiny runs, 2 at a time, CPU)', function () {
       python: path.join(ROOT, '.venv', 'bin', 'python'), runtimeRoot: path.join(ROOT, 'runtime'), parallel: 2, env: { OMP_NUM_THREADS: '1' },
       runsDir: path.join(work, 'runs'),
       onStart: () => (most = Math.max(most, ++running)),
-      onDone: (run, _done, state) => {
+      onDone: (run, state) => {
         running--;
         bestOf.set(run.id, state.bestTop1);
       },

@@ -143,7 +143,7 @@ export async function sweepCommand(ctx: CliContext, argv: string[]): Promise<num
   const result = await runSweepLocal(ctx.cwd, file, sweep.members, {
     python, runtimeRoot: ctx.runtimeRoot, parallel, env: ctx.env, runsDir,
     onStart: (run, slot) => println(ctx.stdout, `[slot ${slot}] start ${run.id}`),
-    onDone: (run, done, state) => println(ctx.stdout, `done ${run.id}: ${done?.status ?? 'failed'} · best top-1 ${formatPercent(state.bestTop1, 2)}`),
+    onDone: (run, state) => println(ctx.stdout, `done ${run.id}: ${state.done?.status ?? 'failed'} · best top-1 ${formatPercent(state.bestTop1, 2)}`),
   });
   println(ctx.stdout, `sweep ${result.record.id} · ${result.dir}`);
   return result.done.every((d) => d && d.status !== 'failed') ? 0 : 1;

@@ -120,8 +120,8 @@ export interface LocalSweepOptions {
   env?: NodeJS.ProcessEnv;
   runsDir?: string;
   onStart?: (run: CreatedRun, slot: number) => void;
-  /** `state`: the member's events folded into one run state (best top-1 and the rest as everywhere else) */
-  onDone?: (run: CreatedRun, done: DoneEvent | null, state: RunState) => void;
+  /** `state`: the member's events folded into one run state (its `done`, best top-1 and the rest as everywhere else) */
+  onDone?: (run: CreatedRun, state: RunState) => void;
   /** resolves to true to stop starting new members (running ones are asked to stop) */
   cancelled?: () => boolean;
 }
@@ -149,7 +149,7 @@ export async function runSweepLocal(workspaceRoot: string, source: string, membe
       });
       proc.onEvent((e) => reduce(states[i], e));
       await proc.exited;
-      o.onDone?.(run, states[i].done, states[i]);
+      o.onDone?.(run, states[i]);
     }
   };
   await Promise.all(Array.from({ length: Math.min(parallel, sweep.runs.length) }, (_, slot) => worker(slot)));
